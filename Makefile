@@ -1,0 +1,41 @@
+# Two commands on a fresh clone:  `make run` (the service on embedded defaults)  and  `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The PostgreSQL run of the test suite (trust auth on these machines; pytest-django makes test_<name>).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: setup run test test-sqlite test-postgres lint postgres clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(PY) manage.py run_dev
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=check-only-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+		DJANGO_SECURE_HTTPS=1 $(PY) manage.py check --deploy --fail-level WARNING
+
+postgres:
+	bash .ci/ensure_postgres
+
+# SQLite (the embedded default) runs everything but the PostgreSQL-only proofs; PostgreSQL runs it all.
+test-sqlite: setup
+	$(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
+
+test-postgres: setup postgres
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint test-sqlite test-postgres
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core import checks
+
+
+class VideoJobsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "video_jobs"
+    verbose_name = "Video jobs"
+
+
+@checks.register(checks.Tags.compatibility)
+def check_s3_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Catch a missing S3 setting at start-up rather than at the first upload."""
+    errors: list[checks.CheckMessage] = []
+    if not getattr(settings, "AWS_STORAGE_BUCKET_NAME", ""):
+        errors.append(
+            checks.Error(
+                "AWS_STORAGE_BUCKET_NAME is empty.",
+                id="video_jobs.E001",
+                hint="Set the AWS_STORAGE_BUCKET_NAME environment variable.",
+            )
+        )
+    if not settings.VIDEO_JOBS_ALLOWED_CONTENT_TYPES:
+        errors.append(
+            checks.Error(
+                "VIDEO_JOBS_ALLOWED_CONTENT_TYPES is empty: no upload could be accepted.",
+                id="video_jobs.E002",
+            )
+        )
+    return errors

@@ -1,0 +1,132 @@
+"""Run the whole service on its embedded defaults: moto's S3 server, migrations, a demo user and the API
+under gunicorn. For a first run and demos; production runs each part on its own."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.authtoken.models import Token
+
+from video_jobs import storage
+from video_jobs.embedded_s3 import MotoServer
+
+DEMO_USER = "demo"
+ADMIN_USER = "admin"
+
+
+class Command(BaseCommand):
+    help = "Run moto S3 and the API (gunicorn) on the embedded defaults, until Ctrl-C."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default="127.0.0.1:8000", help="gunicorn bind address")
+        parser.add_argument("--s3-port", type=int, default=9000, help="port of the embedded moto S3")
+        parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        s3_endpoint = f"http://127.0.0.1:{options['s3_port']}"
+        if s3_endpoint != settings.AWS_S3_ENDPOINT_URL:
+            raise CommandError(
+                f"run_dev starts moto on {s3_endpoint}, but AWS_S3_ENDPOINT_URL is "
+                f"{settings.AWS_S3_ENDPOINT_URL!r}: unset it or pass the matching --s3-port."
+            )
+        # boto3 needs some credentials even for moto; children inherit these.
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+        children: list[subprocess.Popen[bytes]] = []
+        moto = MotoServer(port=options["s3_port"])
+        try:
+            moto.start()
+            self.stdout.write(f"S3 (moto) listening on {s3_endpoint}")
+            storage.ensure_bucket()
+            call_command("migrate", interactive=False, verbosity=0)
+            call_command("collectstatic", interactive=False, verbosity=0)
+            token, admin_password = self._demo_users()
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "cricksy.wsgi",
+                        "--bind",
+                        options["bind"],
+                        "--workers",
+                        str(options["web_workers"]),
+                        "--access-logfile",
+                        "-",
+                    ],
+                    cwd=settings.BASE_DIR,
+                )
+            )
+            self._print_instructions(options["bind"], token, admin_password)
+            self._wait(children)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            moto.stop()
+
+    def _demo_users(self) -> tuple[str, str]:
+        users = get_user_model()
+        demo, _ = users.objects.get_or_create(username=DEMO_USER)
+        token, _ = Token.objects.get_or_create(user=demo)
+        admin, _ = users.objects.get_or_create(username=ADMIN_USER)
+        password = secrets.token_urlsafe(12)
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(password)
+        admin.save()
+        return token.key, password
+
+    def _wait(self, children: list[subprocess.Popen[bytes]]) -> None:
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.stdout.write("stopping...")
+            return
+        raise CommandError("a child process exited; stopping the others")
+
+    def _print_instructions(self, bind: str, token: str, admin_password: str) -> None:
+        base = f"http://{bind}"
+        py = "python3 -c 'import json,sys; print(json.load(sys.stdin)"
+        self.stdout.write(
+            f"""
+Cricksy video jobs is running.
+  API:    {base}/api/video-jobs/        schema: {base}/api/schema/
+  Admin:  {base}/admin/   user {ADMIN_USER!r}, password {admin_password!r} (new every run)
+  Demo API token (user {DEMO_USER!r}): {token}
+
+Try the whole upload flow in another terminal (use any video file as demo.mp4; this makes a dummy one):
+
+  export TOKEN={token}
+  head -c 1000000 /dev/urandom > demo.mp4
+  JOB=$(curl -s -X POST {base}/api/video-jobs/initiate/ -H "Authorization: Token $TOKEN" \\
+        -H 'Content-Type: application/json' \\
+        -d "{{\\"filename\\": \\"demo.mp4\\", \\"content_type\\": \\"video/mp4\\", \\
+              \\"size_bytes\\": $(stat -c %s demo.mp4)}}")
+  echo "$JOB"
+  JOB_ID=$(echo "$JOB" | {py}["id"])')
+  UPLOAD_URL=$(echo "$JOB" | {py}["upload"]["url"])')
+  curl -s -X PUT "$UPLOAD_URL" -H 'Content-Type: video/mp4' --upload-file demo.mp4
+  curl -s -X POST {base}/api/video-jobs/$JOB_ID/upload-complete/ -H "Authorization: Token $TOKEN"; echo
+  curl -s {base}/api/video-jobs/$JOB_ID/ -H "Authorization: Token $TOKEN"; echo
+
+Ctrl-C stops everything.
+"""
+        )

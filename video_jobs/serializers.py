@@ -1,0 +1,94 @@
+"""Request validation and response bodies of the video jobs API."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from rest_framework import serializers
+
+from .models import VideoAnalysisJob
+
+JOB_FIELDS = (
+    "id",
+    "status",
+    "stage",
+    "progress",
+    "filename",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "attempts",
+    "error_code",
+    "error_message",
+    "result",
+    "created_at",
+    "updated_at",
+    "upload_deadline",
+    "queued_at",
+    "started_at",
+    "finished_at",
+)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = VideoAnalysisJob
+        fields = JOB_FIELDS
+        read_only_fields = JOB_FIELDS
+
+
+class UploadInstructionsSerializer(serializers.Serializer):
+    method = serializers.CharField(help_text="Always PUT.")
+    url = serializers.URLField(help_text="Presigned URL: send the file's bytes as the request body.")
+    headers = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Headers the PUT must carry (the signature covers them).",
+    )
+    expires_at = serializers.DateTimeField()
+
+
+class InitiatedJobSerializer(JobSerializer):
+    upload = UploadInstructionsSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="Where to PUT the video; null when the job no longer awaits its upload.",
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = (*JOB_FIELDS, "upload")
+        read_only_fields = fields
+
+
+class InitiateSerializer(serializers.Serializer):
+    filename = serializers.CharField(
+        max_length=255,
+        trim_whitespace=False,
+        help_text="The client's name for the file; shown back, never used as a storage path.",
+    )
+    content_type = serializers.CharField(max_length=100, help_text="One of the allowed video types.")
+    size_bytes = serializers.IntegerField(min_value=1, help_text="Exact size of the file in bytes.")
+    sha256 = serializers.RegexField(
+        r"^[0-9a-f]{64}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Optional lowercase hex SHA-256 of the file; checked by the worker after download.",
+        error_messages={"invalid": "Must be 64 lowercase hexadecimal characters."},
+    )
+
+    def validate_content_type(self, value: str) -> str:
+        value = value.strip().lower()
+        allowed = settings.VIDEO_JOBS_ALLOWED_CONTENT_TYPES
+        if value not in allowed:
+            raise serializers.ValidationError(f"Must be one of: {', '.join(allowed)}.")
+        return value
+
+    def validate_size_bytes(self, value: int) -> int:
+        maximum = settings.VIDEO_JOBS_MAX_UPLOAD_BYTES
+        if value > maximum:
+            raise serializers.ValidationError(f"Must be at most {maximum} bytes.")
+        return value
+
+
+class ErrorSerializer(serializers.Serializer):
+    error_code = serializers.CharField()
+    detail = serializers.CharField()

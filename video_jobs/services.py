@@ -1,0 +1,508 @@
+"""Every state transition of a video job.
+
+Each transition is a conditional UPDATE guarded by the status the caller expects (and, for a worker, by its
+lease fence), so two concurrent callers can never both move a job: a row count of 0 means someone else got
+there first. S3 calls happen before the UPDATE, never inside a transaction. Nothing moves a job to
+``queued`` without a successful HeadObject of its own key in the same code path.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from . import storage
+from .models import UPLOAD_ERROR_CODES, ErrorCode, VideoAnalysisJob
+
+logger = logging.getLogger(__name__)
+
+Status = VideoAnalysisJob.Status
+Stage = VideoAnalysisJob.Stage
+
+# The PostgreSQL channel on which a job id is announced when it becomes queued.
+QUEUED_CHANNEL = "video_jobs_queued"
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key was sent again with a different request body."""
+
+    def __init__(self, job: VideoAnalysisJob) -> None:
+        super().__init__(f"Idempotency-Key already used for job {job.pk} with other parameters")
+        self.job = job
+
+
+class Outcome(enum.StrEnum):
+    """What a verification did. The values double as the metric label."""
+
+    QUEUED = "queued"
+    MISSING = "missing"
+    SIZE_MISMATCH = "size_mismatch"
+    TOO_LARGE = "too_large"
+    TRANSIENT = "transient"
+    NOT_ELIGIBLE = "not_eligible"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    outcome: Outcome
+    job: VideoAnalysisJob
+    # True only for the one caller whose UPDATE moved the job.
+    changed: bool
+    detail: str = ""
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def _notify_queued(job_ids: Iterable[object]) -> None:
+    # Sent inside the UPDATE's transaction, so PostgreSQL delivers it at commit and never for a rollback.
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for job_id in job_ids:
+            cursor.execute("SELECT pg_notify(%s, %s)", [QUEUED_CHANNEL, str(job_id)])
+
+
+def _move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
+    """UPDATE the job WHERE ``guard``; refresh ``job`` from the database either way.
+
+    Returns whether this call moved it.
+    """
+    fields.setdefault("updated_at", timezone.now())
+    with transaction.atomic():
+        moved = VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields) == 1
+        if moved and fields.get("status") == Status.QUEUED:
+            _notify_queued([job.pk])
+    job.refresh_from_db()
+    return moved
+
+
+def _fence(job: VideoAnalysisJob) -> Q:
+    """The lease fence: only the worker holding this very attempt may write."""
+    return Q(status=Status.PROCESSING, worker_id=job.worker_id, attempts=job.attempts)
+
+
+def _queued_fields(now: datetime) -> dict[str, Any]:
+    return {
+        "status": Status.QUEUED,
+        "stage": Stage.QUEUED,
+        "progress": 0,
+        "queued_at": now,
+        "run_after": now,
+        "worker_id": "",
+        "lease_expires_at": None,
+    }
+
+
+def _failed_fields(code: str, message: str, now: datetime) -> dict[str, Any]:
+    return {
+        "status": Status.FAILED,
+        "stage": Stage.FAILED,
+        "error_code": code,
+        "error_message": message[:2000],
+        "finished_at": now,
+        "worker_id": "",
+        "lease_expires_at": None,
+    }
+
+
+def backoff_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter for the retry after attempt number ``attempts``."""
+    base = float(settings.VIDEO_JOBS_RETRY_BACKOFF_BASE)
+    cap = float(settings.VIDEO_JOBS_RETRY_BACKOFF_MAX)
+    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    # "Equal jitter": at least half the delay, so retries never stampede back at once.
+    return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+# --- upload lifecycle (API) --------------------------------------------------------------------------------
+
+
+def initiate_upload(
+    *,
+    owner: Any,
+    filename: str,
+    content_type: str,
+    size_bytes: int,
+    sha256: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[VideoAnalysisJob, bool]:
+    """Create a job awaiting its upload. Returns ``(job, created)``.
+
+    A retried call with the same ``idempotency_key`` returns the first job (``created`` False); the same
+    key with other parameters raises IdempotencyKeyReused.
+    """
+    declared = {
+        "filename": filename,
+        "content_type": content_type,
+        "size_bytes": size_bytes,
+        "sha256": sha256,
+    }
+
+    def replay() -> tuple[VideoAnalysisJob, bool] | None:
+        existing = VideoAnalysisJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+        if existing is None:
+            return None
+        if any(getattr(existing, field) != value for field, value in declared.items()):
+            raise IdempotencyKeyReused(existing)
+        return existing, False
+
+    if idempotency_key:
+        found = replay()
+        if found:
+            return found
+
+    now = timezone.now()
+    job_id = uuid.uuid4()
+    job = VideoAnalysisJob(
+        id=job_id,
+        owner=owner,
+        status=Status.AWAITING_UPLOAD,
+        stage=Stage.AWAITING_UPLOAD,
+        s3_bucket=storage.bucket_name(),
+        s3_key=storage.video_key(job_id),
+        idempotency_key=idempotency_key or None,
+        max_attempts=settings.VIDEO_JOBS_MAX_ATTEMPTS,
+        created_at=now,
+        upload_deadline=now + timedelta(seconds=settings.VIDEO_JOBS_UPLOAD_DEADLINE),
+        **declared,
+    )
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+    except IntegrityError:
+        # Two retries of one initiate raced; the other one inserted first.
+        if idempotency_key:
+            found = replay()
+            if found:
+                return found
+        raise
+    logger.info("job %s initiated by user %s (%s bytes)", job.pk, owner.pk, size_bytes)
+    return job, True
+
+
+def _verify_and_queue(
+    job: VideoAnalysisJob,
+    *,
+    eligible: Q,
+    fail_bad_upload: bool,
+    missing_code: ErrorCode = ErrorCode.UPLOAD_MISSING,
+    reset_attempts: bool = False,
+) -> VerifyResult:
+    """HeadObject the job's own key, then queue it (or fail it) with a guarded UPDATE.
+
+    ``eligible`` is the condition the row must still meet for the UPDATE; it is checked before the S3 call
+    too, so an ineligible job never costs one. With ``fail_bad_upload`` False, a
+    missing or wrong-sized object leaves the job as it was (staff re-verification never makes a job worse).
+    """
+    job.refresh_from_db()
+    if not VideoAnalysisJob.objects.filter(eligible, pk=job.pk).exists():
+        return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=f"job is {job.status}")
+    guard = eligible & Q(status=job.status)
+    now = timezone.now()
+    max_bytes = int(settings.VIDEO_JOBS_MAX_UPLOAD_BYTES)
+
+    try:
+        info = storage.head(key=job.s3_key)
+    except storage.ObjectMissing as exc:
+        outcome, code, detail = Outcome.MISSING, missing_code, str(exc)
+    except storage.StorageUnavailable as exc:
+        logger.warning("job %s: verification could not reach S3: %s", job.pk, exc)
+        return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=str(exc))
+    else:
+        if info.size > max_bytes:
+            outcome, code = Outcome.TOO_LARGE, ErrorCode.UPLOAD_TOO_LARGE
+            detail = f"object is {info.size} bytes, the maximum is {max_bytes}"
+        elif info.size != job.size_bytes:
+            outcome, code = Outcome.SIZE_MISMATCH, ErrorCode.UPLOAD_SIZE_MISMATCH
+            detail = f"object is {info.size} bytes, {job.size_bytes} were declared"
+        else:
+            fields = _queued_fields(now)
+            fields.update(
+                verified_at=now,
+                object_size=info.size,
+                object_etag=info.etag,
+                error_code="",
+                error_message="",
+                finished_at=None,
+            )
+            if reset_attempts:
+                fields["attempts"] = 0
+            moved = _move(job, guard, **fields)
+            if moved:
+                logger.info(
+                    "job %s verified (%s bytes, etag %s) and queued",
+                    job.pk,
+                    info.size,
+                    info.etag,
+                )
+            return VerifyResult(Outcome.QUEUED, job, changed=moved)
+
+    if not fail_bad_upload:
+        logger.info("job %s left as %s: %s", job.pk, job.status, detail)
+        return VerifyResult(outcome, job, changed=False, detail=detail)
+    moved = _move(job, guard, **_failed_fields(code, detail, now))
+    if moved:
+        logger.info("job %s failed verification: %s (%s)", job.pk, code, detail)
+    return VerifyResult(outcome, job, changed=moved, detail=detail)
+
+
+def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
+    """The client says its PUT finished: verify the object and queue the job, exactly once.
+
+    Idempotent: a job already past ``awaiting_upload`` is returned unchanged without touching S3.
+    """
+    return _verify_and_queue(job, eligible=Q(status=Status.AWAITING_UPLOAD), fail_bad_upload=True)
+
+
+def cancel_job(*, job: VideoAnalysisJob) -> bool:
+    """Cancel a job that no worker has started. Returns False (job unchanged) from any other status."""
+    now = timezone.now()
+    moved = _move(
+        job,
+        Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED]),
+        status=Status.CANCELLED,
+        stage=Stage.CANCELLED,
+        finished_at=now,
+    )
+    if moved:
+        logger.info("job %s cancelled", job.pk)
+    return moved
+
+
+# --- staff recovery (admin) --------------------------------------------------------------------------------
+
+
+def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:
+    """Staff force-queue of a stuck upload: queue only what HeadObject proves is there.
+
+    Eligible: ``awaiting_upload``, or ``failed`` with an upload error. A missing or wrong-sized object
+    leaves the job as it was, with the reason in the result (the client may still be uploading).
+    """
+    eligible = Q(status=Status.AWAITING_UPLOAD) | Q(
+        status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES)
+    )
+    return _verify_and_queue(job, eligible=eligible, fail_bad_upload=False, reset_attempts=True)
+
+
+def retry_failed_job(*, job: VideoAnalysisJob) -> VerifyResult:
+    """Staff retry of a job that failed while processing: re-verify S3, then queue with attempts reset."""
+    eligible = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
+    return _verify_and_queue(job, eligible=eligible, fail_bad_upload=False, reset_attempts=True)
+
+
+def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> bool:
+    """Take back a processing job whose lease expired: queue it again, or fail it as ``lost``.
+
+    The guard repeats the fence and the expiry, so a worker that renewed its lease meanwhile keeps its job.
+    """
+    now = now or timezone.now()
+    guard = _fence(job) & Q(lease_expires_at__lt=now)
+    if job.attempts >= job.max_attempts:
+        message = f"lease expired {job.attempts} times (last worker {job.worker_id})"
+        moved = _move(job, guard, **_failed_fields(ErrorCode.LOST, message, now))
+    else:
+        fields = _queued_fields(now)
+        fields["run_after"] = now + backoff_delay(job.attempts)
+        fields["error_message"] = f"lease of worker {job.worker_id} expired"
+        moved = _move(job, guard, **fields)
+    if moved:
+        logger.warning(
+            "job %s: lease expired, now %s (attempt %s)",
+            job.pk,
+            job.status,
+            job.attempts,
+        )
+    return moved
+
+
+# --- worker ------------------------------------------------------------------------------------------------
+
+
+_CLAIM_SQL_POSTGRES = """
+UPDATE video_jobs_videoanalysisjob
+   SET status = %(processing)s, stage = %(stage)s, progress = 0, worker_id = %(worker_id)s,
+       attempts = attempts + 1, lease_expires_at = %(lease)s, started_at = %(now)s, updated_at = %(now)s
+ WHERE id = (
+       SELECT id FROM video_jobs_videoanalysisjob
+        WHERE status = %(queued)s AND run_after <= %(now)s
+        ORDER BY run_after, created_at
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED)
+RETURNING *
+"""
+
+
+def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> VideoAnalysisJob | None:
+    """Claim the oldest claimable job for ``worker_id``, or return None when there is none.
+
+    PostgreSQL: one statement (its own short transaction) that locks the next queued row with
+    SKIP LOCKED, so concurrent workers never wait on or take the same row. SQLite: pick a candidate, then a
+    conditional UPDATE; losing the race just means trying the next candidate.
+    """
+    lease_seconds = lease_seconds or settings.VIDEO_JOBS_LEASE_SECONDS
+    now = timezone.now()
+    lease = now + timedelta(seconds=lease_seconds)
+    if connection.vendor == "postgresql":
+        params = {
+            "processing": Status.PROCESSING.value,
+            "queued": Status.QUEUED.value,
+            "stage": Stage.DOWNLOADING.value,
+            "worker_id": worker_id,
+            "lease": lease,
+            "now": now,
+        }
+        with transaction.atomic():
+            claimed = list(VideoAnalysisJob.objects.raw(_CLAIM_SQL_POSTGRES, params))
+        return claimed[0] if claimed else None
+
+    for _ in range(10):
+        candidate = (
+            VideoAnalysisJob.objects.claimable(now=now)
+            .order_by("run_after", "created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if candidate is None:
+            return None
+        moved = (
+            VideoAnalysisJob.objects.filter(pk=candidate, status=Status.QUEUED).update(
+                status=Status.PROCESSING,
+                stage=Stage.DOWNLOADING,
+                progress=0,
+                worker_id=worker_id,
+                attempts=F("attempts") + 1,
+                lease_expires_at=lease,
+                started_at=now,
+                updated_at=now,
+            )
+            == 1
+        )
+        if moved:
+            return VideoAnalysisJob.objects.get(pk=candidate)
+    return None
+
+
+def renew_lease(*, job: VideoAnalysisJob, lease_seconds: int | None = None) -> bool:
+    """Heartbeat: extend the lease. False means the worker lost the job and must stop writing."""
+    lease_seconds = lease_seconds or settings.VIDEO_JOBS_LEASE_SECONDS
+    now = timezone.now()
+    expires = now + timedelta(seconds=lease_seconds)
+    renewed = (
+        VideoAnalysisJob.objects.filter(_fence(job), pk=job.pk).update(
+            lease_expires_at=expires, updated_at=now
+        )
+        == 1
+    )
+    if renewed:
+        job.lease_expires_at = expires
+    return renewed
+
+
+def report_progress(*, job: VideoAnalysisJob, stage: str, progress: int) -> bool:
+    """Record stage and progress (0-100) of a running job, fenced. False means the lease is lost."""
+    progress = max(0, min(100, int(progress)))
+    moved = (
+        VideoAnalysisJob.objects.filter(_fence(job), pk=job.pk).update(
+            stage=stage, progress=progress, updated_at=timezone.now()
+        )
+        == 1
+    )
+    if moved:
+        job.stage, job.progress = stage, progress
+    return moved
+
+
+def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
+    """Store the result and mark the job done, fenced. False means another worker owns it now."""
+    now = timezone.now()
+    return _move(
+        job,
+        _fence(job),
+        status=Status.DONE,
+        stage=Stage.DONE,
+        progress=100,
+        result=result,
+        error_code="",
+        error_message="",
+        finished_at=now,
+        lease_expires_at=None,
+    )
+
+
+def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str) -> bool:
+    """Fail a running job at once with a permanent error code, fenced."""
+    moved = _move(job, _fence(job), **_failed_fields(code, message, timezone.now()))
+    if moved:
+        logger.info("job %s failed: %s (%s)", job.pk, code, message)
+    return moved
+
+
+def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
+    """A transient failure: queue again after a backoff, or fail as attempts_exhausted. Fenced."""
+    now = timezone.now()
+    if job.attempts >= job.max_attempts:
+        moved = _move(
+            job,
+            _fence(job),
+            **_failed_fields(ErrorCode.ATTEMPTS_EXHAUSTED, message, now),
+        )
+    else:
+        fields = _queued_fields(now)
+        fields["run_after"] = now + backoff_delay(job.attempts)
+        fields["error_message"] = message[:2000]
+        moved = _move(job, _fence(job), **fields)
+    if moved:
+        logger.warning("job %s: transient failure (%s), now %s", job.pk, message, job.status)
+    return moved
+
+
+def release_job(*, job: VideoAnalysisJob) -> bool:
+    """Hand a running job back to the queue on a graceful stop, without counting the attempt."""
+    fields = _queued_fields(timezone.now())
+    fields["attempts"] = F("attempts") - 1
+    moved = _move(job, _fence(job), **fields)
+    if moved:
+        logger.info("job %s handed back to the queue", job.pk)
+    return moved
+
+
+# --- recovery sweeps (every worker runs these periodically) ------------------------------------------------
+
+
+def requeue_expired_leases(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Requeue (or fail as lost) processing jobs whose lease expired. Returns how many moved."""
+    now = now or timezone.now()
+    moved = 0
+    for job in VideoAnalysisJob.objects.lease_expired(now=now).order_by("lease_expires_at")[:limit]:
+        moved += requeue_stale_job(job=job, now=now)
+    return moved
+
+
+def reconcile_expired_uploads(*, now: datetime | None = None, limit: int = 100) -> dict[Outcome, int]:
+    """Settle uploads past their deadline: HeadObject first; present → queued, absent → upload_expired.
+
+    When S3 cannot answer the job stays as it is, to be tried on the next sweep.
+    """
+    now = now or timezone.now()
+    counts: dict[Outcome, int] = {}
+    for job in VideoAnalysisJob.objects.upload_deadline_passed(now=now).order_by("upload_deadline")[:limit]:
+        result = _verify_and_queue(
+            job,
+            eligible=Q(status=Status.AWAITING_UPLOAD),
+            fail_bad_upload=True,
+            missing_code=ErrorCode.UPLOAD_EXPIRED,
+        )
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    return counts

@@ -1,0 +1,477 @@
+"""The REST API: every path, every error code, bad input of every field, owner isolation."""
+
+from __future__ import annotations
+
+import urllib.request
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from video_jobs import storage
+from video_jobs.models import VideoAnalysisJob
+
+pytestmark = pytest.mark.django_db
+
+INITIATE = "/api/video-jobs/initiate/"
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"cricket" * 100
+JOB_BODY_FIELDS = {
+    "id",
+    "status",
+    "stage",
+    "progress",
+    "filename",
+    "content_type",
+    "size_bytes",
+    "attempts",
+    "error_code",
+    "error_message",
+    "result",
+    "created_at",
+    "updated_at",
+    "queued_at",
+    "started_at",
+    "finished_at",
+}
+
+
+def initiate(api: APIClient, **overrides: Any) -> Any:
+    body = {"filename": "over 1.mp4", "content_type": "video/mp4", "size_bytes": len(VIDEO)}
+    body.update(overrides)
+    headers = {}
+    if "idempotency_key" in body:
+        headers["HTTP_IDEMPOTENCY_KEY"] = body.pop("idempotency_key")
+    return api.post(INITIATE, body, format="json", **headers)
+
+
+def complete(api: APIClient, job_id: Any) -> Any:
+    return api.post(f"/api/video-jobs/{job_id}/upload-complete/")
+
+
+def new_job(api: APIClient, **overrides: Any) -> VideoAnalysisJob:
+    response = initiate(api, **overrides)
+    assert response.status_code == 201, response.json()
+    return VideoAnalysisJob.objects.get(pk=response.json()["id"])
+
+
+# --- initiate ----------------------------------------------------------------------------------------------
+
+
+def test_initiate_creates_a_job_awaiting_upload_with_a_presigned_put(api: APIClient) -> None:
+    response = initiate(api, sha256="ab" * 32)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body.keys() >= JOB_BODY_FIELDS
+    assert body["status"] == "awaiting_upload"
+    assert body["stage"] == "awaiting_upload"
+    assert body["progress"] == 0
+    assert body["size_bytes"] == len(VIDEO)
+    upload = body["upload"]
+    assert upload["method"] == "PUT"
+    assert upload["headers"] == {"Content-Type": "video/mp4"}
+    assert "X-Amz-Signature=" in upload["url"]
+    assert "content-type" in upload["url"].lower()  # the signature covers the content type
+    assert upload["expires_at"]
+    job = VideoAnalysisJob.objects.get(pk=body["id"])
+    assert job.s3_key == f"videos/{job.pk}/source"
+    assert job.sha256 == "ab" * 32
+
+
+def test_filename_is_never_used_as_a_storage_path(api: APIClient) -> None:
+    job = new_job(api, filename="../../etc/passwd\u202e ünïcode 🏏.mp4")
+    assert job.filename == "../../etc/passwd\u202e ünïcode 🏏.mp4"
+    assert job.s3_key == f"videos/{job.pk}/source"
+
+
+def test_the_whole_flow_initiate_put_complete_queues_the_job(api: APIClient) -> None:
+    body = initiate(api).json()
+    upload = body["upload"]
+    request = urllib.request.Request(upload["url"], data=VIDEO, method="PUT", headers=upload["headers"])
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+    response = complete(api, body["id"])
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+    job = VideoAnalysisJob.objects.get(pk=body["id"])
+    assert job.object_size == len(VIDEO)
+    assert job.object_etag
+    assert job.verified_at is not None
+    assert job.queued_at is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"filename": ""}, "filename"),
+        ({"filename": "x" * 256}, "filename"),
+        ({"filename": None}, "filename"),
+        ({"filename": "a\x00b.mp4"}, "filename"),
+        ({"content_type": "image/png"}, "content_type"),
+        ({"content_type": "text/html"}, "content_type"),
+        ({"content_type": ""}, "content_type"),
+        ({"content_type": 42}, "content_type"),
+        ({"size_bytes": 0}, "size_bytes"),
+        ({"size_bytes": -1}, "size_bytes"),
+        ({"size_bytes": "lots"}, "size_bytes"),
+        ({"size_bytes": 1.5}, "size_bytes"),
+        ({"size_bytes": None}, "size_bytes"),
+        ({"size_bytes": 5 * 1024**3 + 1}, "size_bytes"),
+        ({"size_bytes": 10**40}, "size_bytes"),
+        ({"size_bytes": [1]}, "size_bytes"),
+        ({"sha256": "AB" * 32}, "sha256"),
+        ({"sha256": "ab" * 31}, "sha256"),
+        ({"sha256": "zz" * 32}, "sha256"),
+        ({"sha256": 123}, "sha256"),
+    ],
+)
+def test_initiate_rejects_bad_input_with_a_field_error(
+    api: APIClient, overrides: dict[str, Any], field: str
+) -> None:
+    response = initiate(api, **overrides)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert VideoAnalysisJob.objects.count() == 0
+
+
+@pytest.mark.parametrize("missing", ["filename", "content_type", "size_bytes"])
+def test_initiate_requires_each_field(api: APIClient, missing: str) -> None:
+    body = {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 10}
+    del body[missing]
+    response = api.post(INITIATE, body, format="json")
+    assert response.status_code == 400
+    assert missing in response.json()
+
+
+@pytest.mark.parametrize("raw", [b"[]", b'"text"', b"{not json", b"null"])
+def test_initiate_rejects_a_body_that_is_not_an_object(api: APIClient, raw: bytes) -> None:
+    response = api.post(INITIATE, raw, content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_initiate_respects_the_configured_limits(api: APIClient) -> None:
+    with override_settings(VIDEO_JOBS_MAX_UPLOAD_BYTES=100, VIDEO_JOBS_ALLOWED_CONTENT_TYPES=["video/webm"]):
+        assert initiate(api, size_bytes=101, content_type="video/webm").status_code == 400
+        assert initiate(api, size_bytes=100, content_type="video/mp4").status_code == 400
+        assert initiate(api, size_bytes=100, content_type="Video/WebM").status_code == 201
+
+
+def test_initiate_with_the_same_idempotency_key_returns_the_same_job(api: APIClient) -> None:
+    first = initiate(api, idempotency_key="retry-me")
+    second = initiate(api, idempotency_key="retry-me")
+
+    assert first.status_code == 201
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    assert second.json()["upload"]["url"]
+    assert VideoAnalysisJob.objects.count() == 1
+
+
+def test_an_idempotency_key_reused_with_other_data_is_a_conflict(api: APIClient) -> None:
+    initiate(api, idempotency_key="k1")
+    response = initiate(api, idempotency_key="k1", size_bytes=999)
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "idempotency_key_reused"
+    assert VideoAnalysisJob.objects.count() == 1
+
+
+def test_an_idempotency_key_belongs_to_the_user_who_sent_it(api: APIClient, other_api: APIClient) -> None:
+    mine = initiate(api, idempotency_key="shared")
+    theirs = initiate(other_api, idempotency_key="shared")
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != mine.json()["id"]
+
+
+def test_an_overlong_idempotency_key_is_rejected(api: APIClient) -> None:
+    response = initiate(api, idempotency_key="k" * 256)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()
+
+
+def test_idempotent_replay_of_a_queued_job_has_no_upload_url(api: APIClient, put_video: Any) -> None:
+    job = new_job(api, idempotency_key="done-already")
+    put_video(job, VIDEO)
+    complete(api, job.pk)
+    replay = initiate(api, idempotency_key="done-already")
+    assert replay.status_code == 200
+    assert replay.json()["status"] == "queued"
+    assert replay.json()["upload"] is None
+
+
+# --- upload-complete ---------------------------------------------------------------------------------------
+
+
+def test_upload_complete_queues_a_verified_upload(api: APIClient, put_video: Any) -> None:
+    job = new_job(api)
+    put_video(job, VIDEO)
+    response = complete(api, job.pk)
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
+    assert response.json()["stage"] == "queued"
+
+
+def test_upload_complete_without_an_object_fails_as_upload_missing(api: APIClient) -> None:
+    job = new_job(api)
+    response = complete(api, job.pk)
+    assert response.status_code == 409
+    assert response.json()["status"] == "failed"
+    assert response.json()["error_code"] == "upload_missing"
+
+
+def test_upload_complete_with_another_size_fails_as_size_mismatch(api: APIClient, put_video: Any) -> None:
+    job = new_job(api)
+    put_video(job, VIDEO[:-1])
+    response = complete(api, job.pk)
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "upload_size_mismatch"
+    assert "bytes" in response.json()["error_message"]
+
+
+def test_upload_complete_with_an_object_over_the_maximum_fails_as_too_large(
+    api: APIClient, put_video: Any
+) -> None:
+    job = new_job(api)
+    put_video(job, VIDEO + b"more")
+    with override_settings(VIDEO_JOBS_MAX_UPLOAD_BYTES=len(VIDEO)):
+        response = complete(api, job.pk)
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "upload_too_large"
+
+
+def test_upload_complete_is_idempotent_and_does_not_touch_s3_again(
+    api: APIClient, put_video: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = new_job(api)
+    put_video(job, VIDEO)
+    first = complete(api, job.pk)
+
+    def no_s3(**kwargs: Any) -> None:
+        raise AssertionError("HeadObject must not be called for a job already verified")
+
+    monkeypatch.setattr(storage, "head", no_s3)
+    again = complete(api, job.pk)
+
+    assert first.status_code == again.status_code == 200
+    assert again.json()["status"] == "queued"
+    assert again.json()["queued_at"] == first.json()["queued_at"]
+
+
+@pytest.mark.parametrize("status", ["processing", "done"])
+def test_upload_complete_on_a_job_past_queued_answers_200_unchanged(
+    api: APIClient, status: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = new_job(api)
+    VideoAnalysisJob.objects.filter(pk=job.pk).update(status=status)
+    monkeypatch.setattr(storage, "head", lambda **kw: pytest.fail("no S3 call expected"))
+    response = complete(api, job.pk)
+    assert response.status_code == 200
+    assert response.json()["status"] == status
+
+
+def test_upload_complete_on_a_failed_job_answers_409_with_its_code(api: APIClient) -> None:
+    job = new_job(api)
+    complete(api, job.pk)  # no object: upload_missing
+    response = complete(api, job.pk)
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "upload_missing"
+
+
+def test_upload_complete_on_a_cancelled_job_answers_409(api: APIClient, put_video: Any) -> None:
+    job = new_job(api)
+    put_video(job, VIDEO)
+    api.post(f"/api/video-jobs/{job.pk}/cancel/")
+    response = complete(api, job.pk)
+    assert response.status_code == 409
+    assert response.json()["status"] == "cancelled"
+
+
+def test_upload_complete_when_s3_is_unreachable_answers_503_and_leaves_the_job(
+    api: APIClient, put_video: Any
+) -> None:
+    from video_jobs.embedded_s3 import free_port
+
+    job = new_job(api)
+    put_video(job, VIDEO)
+    # Nothing listens on this port: a real connection error, as when S3 is down.
+    with override_settings(AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}"):
+        response = complete(api, job.pk)
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json()["error_code"] == "storage_unavailable"
+    job.refresh_from_db()
+    assert job.status == "awaiting_upload"
+    assert complete(api, job.pk).json()["status"] == "queued"  # S3 back: the retry succeeds
+
+
+@pytest.mark.parametrize("http_status", [403, 500, 503])
+def test_upload_complete_on_s3_403_or_5xx_answers_503_and_never_fails_the_job(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch, http_status: int
+) -> None:
+    # moto enforces no permissions, so the 403 S3 gives without s3:ListBucket is stubbed here.
+    job = new_job(api)
+    error = ClientError(
+        {"Error": {"Code": str(http_status)}, "ResponseMetadata": {"HTTPStatusCode": http_status}},
+        "HeadObject",
+    )
+
+    class Refusing:
+        def head_object(self, **kwargs: Any) -> None:
+            raise error
+
+    monkeypatch.setattr(storage, "client", lambda: Refusing())
+    response = complete(api, job.pk)
+
+    assert response.status_code == 503
+    job.refresh_from_db()
+    assert job.status == "awaiting_upload"
+    assert job.error_code == ""
+
+
+# --- read, list, cancel ------------------------------------------------------------------------------------
+
+
+def test_get_returns_the_job(api: APIClient) -> None:
+    job = new_job(api)
+    response = api.get(f"/api/video-jobs/{job.pk}/")
+    assert response.status_code == 200
+    assert response.json().keys() >= JOB_BODY_FIELDS
+    assert "s3_key" not in response.json()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/video-jobs/{other}/",
+        "/api/video-jobs/{other}/upload-complete/",
+        "/api/video-jobs/{other}/cancel/",
+        "/api/video-jobs/{unknown}/",
+        "/api/video-jobs/{unknown}/upload-complete/",
+        "/api/video-jobs/not-a-uuid/",
+        "/api/video-jobs/not-a-uuid/upload-complete/",
+        "/api/video-jobs/1.2/cancel/",
+    ],
+)
+def test_other_users_unknown_and_malformed_ids_all_answer_404(
+    api: APIClient, other_api: APIClient, path: str
+) -> None:
+    theirs = new_job(other_api)
+    url = path.format(other=theirs.pk, unknown=uuid.uuid4())
+    is_action = url.endswith(("/upload-complete/", "/cancel/"))
+    response = api.post(url) if is_action else api.get(url)
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+    theirs.refresh_from_db()
+    assert theirs.status == "awaiting_upload"
+
+
+def test_list_shows_only_the_callers_jobs_newest_first(api: APIClient, other_api: APIClient) -> None:
+    first = new_job(api, filename="first.mp4")
+    second = new_job(api, filename="second.mp4")
+    new_job(other_api)
+    response = api.get("/api/video-jobs/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 2
+    assert [job["id"] for job in body["results"]] == [str(second.pk), str(first.pk)]
+
+
+def test_list_filters_by_status(api: APIClient, put_video: Any) -> None:
+    queued = new_job(api)
+    put_video(queued, VIDEO)
+    complete(api, queued.pk)
+    new_job(api)
+    response = api.get("/api/video-jobs/?status=queued")
+    assert [job["id"] for job in response.json()["results"]] == [str(queued.pk)]
+    assert api.get("/api/video-jobs/?status=awaiting_upload").json()["count"] == 1
+
+
+def test_list_rejects_an_unknown_status(api: APIClient) -> None:
+    response = api.get("/api/video-jobs/?status=bogus")
+    assert response.status_code == 400
+    assert "status" in response.json()
+
+
+def test_list_is_paginated(api: APIClient) -> None:
+    for index in range(3):
+        new_job(api, filename=f"{index}.mp4")
+    body = api.get("/api/video-jobs/?page_size=2").json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert body["next"]
+    assert len(api.get(body["next"]).json()["results"]) == 1
+
+
+@pytest.mark.parametrize("status", ["awaiting_upload", "queued"])
+def test_cancel_before_processing_cancels(api: APIClient, status: str) -> None:
+    job = new_job(api)
+    VideoAnalysisJob.objects.filter(pk=job.pk).update(status=status)
+    response = api.post(f"/api/video-jobs/{job.pk}/cancel/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["finished_at"]
+
+
+@pytest.mark.parametrize("status", ["processing", "done", "failed"])
+def test_cancel_after_processing_started_is_a_conflict(api: APIClient, status: str) -> None:
+    job = new_job(api)
+    VideoAnalysisJob.objects.filter(pk=job.pk).update(status=status)
+    response = api.post(f"/api/video-jobs/{job.pk}/cancel/")
+    assert response.status_code == 409
+    assert response.json()["status"] == status
+
+
+def test_cancel_twice_answers_200_both_times(api: APIClient) -> None:
+    job = new_job(api)
+    assert api.post(f"/api/video-jobs/{job.pk}/cancel/").status_code == 200
+    assert api.post(f"/api/video-jobs/{job.pk}/cancel/").status_code == 200
+
+
+# --- authentication and schema -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", INITIATE),
+        ("get", "/api/video-jobs/"),
+        ("get", f"/api/video-jobs/{uuid.uuid4()}/"),
+        ("post", f"/api/video-jobs/{uuid.uuid4()}/upload-complete/"),
+        ("post", f"/api/video-jobs/{uuid.uuid4()}/cancel/"),
+    ],
+)
+def test_unauthenticated_calls_answer_401(method: str, path: str) -> None:
+    response = getattr(APIClient(), method)(path)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Token")
+
+
+def test_a_bad_token_answers_401() -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert client.get("/api/video-jobs/").status_code == 401
+
+
+def test_session_auth_works(user: Any) -> None:
+    client = APIClient(enforce_csrf_checks=True)
+    assert client.login(username="alice", password="pw-alice-123")
+    assert client.get("/api/video-jobs/").status_code == 200
+
+
+def test_openapi_schema_describes_the_api() -> None:
+    response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    paths = schema["paths"]
+    assert "/api/video-jobs/initiate/" in paths
+    assert "/api/video-jobs/{id}/upload-complete/" in paths
+    initiate_op = paths["/api/video-jobs/initiate/"]["post"]
+    assert "requestBody" in initiate_op
+    assert {"201", "400"} <= initiate_op["responses"].keys()
+    assert {"200", "409", "503"} <= paths["/api/video-jobs/{id}/upload-complete/"]["post"]["responses"].keys()
+    assert "size_bytes" in schema["components"]["schemas"]["Initiate"]["properties"]

@@ -1,0 +1,194 @@
+"""The video jobs REST API. Views validate and translate; every state change is a call into services."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from . import services, storage
+from .models import VideoAnalysisJob
+from .serializers import (
+    ErrorSerializer,
+    InitiatedJobSerializer,
+    InitiateSerializer,
+    JobSerializer,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
+    upload = None
+    if job.status == VideoAnalysisJob.Status.AWAITING_UPLOAD:
+        presigned = storage.presign_upload(key=job.s3_key, content_type=job.content_type)
+        upload = {
+            "method": presigned.method,
+            "url": presigned.url,
+            "headers": presigned.headers,
+            "expires_at": presigned.expires_at,
+        }
+    job.upload = upload  # type: ignore[attr-defined]
+    return dict(InitiatedJobSerializer(job).data)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your jobs",
+        parameters=[
+            OpenApiParameter(
+                "status",
+                OpenApiTypes.STR,
+                enum=VideoAnalysisJob.Status.values,
+                description="Only jobs in this status.",
+            )
+        ],
+    ),
+    retrieve=extend_schema(summary="Get one of your jobs", responses={200: JobSerializer, 404: None}),
+)
+class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericViewSet):
+    serializer_class = JobSerializer
+    # Any path segment reaches get_object, so a malformed id answers a JSON 404 like an unknown one.
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self) -> QuerySet[VideoAnalysisJob]:
+        # Owner scoping: another user's job is indistinguishable from a job that does not exist.
+        queryset = VideoAnalysisJob.objects.owned_by(self.request.user)
+        if self.action == "list":
+            wanted = self.request.query_params.get("status")
+            if wanted is not None:
+                if wanted not in VideoAnalysisJob.Status.values:
+                    raise ValidationError(
+                        {"status": [f"Must be one of: {', '.join(VideoAnalysisJob.Status.values)}."]}
+                    )
+                queryset = queryset.filter(status=wanted)
+        return queryset
+
+    def get_object(self) -> VideoAnalysisJob:
+        # Unknown, malformed and other users' ids all answer the same 404, so ids cannot be probed.
+        try:
+            uuid.UUID(str(self.kwargs[self.lookup_field]))
+            job: VideoAnalysisJob = super().get_object()
+        except (ValueError, Http404):
+            raise NotFound() from None
+        return job
+
+    @extend_schema(
+        summary="Create a job and get a presigned upload URL",
+        request=InitiateSerializer,
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Retrying with the same key returns the same job instead of a new one.",
+            )
+        ],
+        responses={
+            201: InitiatedJobSerializer,
+            200: OpenApiResponse(InitiatedJobSerializer, description="Replay of an Idempotency-Key."),
+            400: OpenApiResponse(description="Field errors."),
+            409: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with other data."),
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def initiate(self, request: Request) -> Response:
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER) or None
+        if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ValidationError(
+                {IDEMPOTENCY_HEADER: [f"Must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters."]}
+            )
+        serializer = InitiateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            job, created = services.initiate_upload(
+                owner=request.user,
+                idempotency_key=idempotency_key,
+                **serializer.validated_data,
+            )
+        except services.IdempotencyKeyReused:
+            return Response(
+                {
+                    "error_code": "idempotency_key_reused",
+                    "detail": "This Idempotency-Key was already used with other parameters.",
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        return Response(
+            _initiated_body(job),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Tell the service the upload finished; it verifies the object and queues the job",
+        request=None,
+        responses={
+            200: OpenApiResponse(JobSerializer, description="Queued, or already past verification."),
+            404: OpenApiResponse(description="No such job of yours."),
+            409: OpenApiResponse(
+                JobSerializer,
+                description="The job failed (see error_code) or was cancelled.",
+            ),
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="S3 could not answer; retry after Retry-After.",
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="upload-complete")
+    def upload_complete(self, request: Request, pk: str | None = None) -> Response:
+        result = services.complete_upload(job=self.get_object())
+        if result.outcome == services.Outcome.TRANSIENT:
+            return Response(
+                {
+                    "error_code": "storage_unavailable",
+                    "detail": "The upload could not be verified because S3 did not answer; retry later.",
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": str(settings.VIDEO_JOBS_RETRY_AFTER)},
+            )
+        job = result.job
+        ended_badly = job.status in (
+            VideoAnalysisJob.Status.FAILED,
+            VideoAnalysisJob.Status.CANCELLED,
+        )
+        return Response(
+            JobSerializer(job).data,
+            status=status.HTTP_409_CONFLICT if ended_badly else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="Cancel a job that has not started processing",
+        request=None,
+        responses={
+            200: JobSerializer,
+            404: OpenApiResponse(description="No such job of yours."),
+            409: OpenApiResponse(JobSerializer, description="Too late: the job is past queued."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        services.cancel_job(job=job)
+        ok = job.status == VideoAnalysisJob.Status.CANCELLED
+        return Response(
+            JobSerializer(job).data,
+            status=status.HTTP_200_OK if ok else status.HTTP_409_CONFLICT,
+        )
