@@ -1,16 +1,17 @@
-"""Operator endpoints: ``/metrics`` for Prometheus."""
+"""Operator endpoints: ``/metrics`` for Prometheus and ``/healthz`` for load balancers and orchestrators."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import prometheus
+from . import prometheus, storage
 
 logger = logging.getLogger(__name__)
 
@@ -42,3 +43,39 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return refusal
     body, content_type = prometheus.exposition(request.headers.get("Accept", ""))
     return HttpResponse(body, content_type=content_type)
+
+
+def _database_answers() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        logger.exception("health check: the database did not answer")
+        return False
+    return True
+
+
+def _bucket_answers() -> bool:
+    try:
+        storage.check_bucket()
+    except storage.StorageError:
+        logger.exception("health check: the S3 bucket did not answer")
+        return False
+    return True
+
+
+@require_safe
+@never_cache
+def healthz_view(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the S3 bucket answer, else 503. Public, so it names only what failed:
+    the reason goes to the log."""
+    checks = {
+        "database": "ok" if _database_answers() else "failed",
+        "s3": "ok" if _bucket_answers() else "failed",
+    }
+    healthy = all(state == "ok" for state in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status=200 if healthy else 503,
+    )
