@@ -33,6 +33,14 @@ Stage = VideoAnalysisJob.Stage
 # The PostgreSQL channel on which a job id is announced when it becomes queued.
 QUEUED_CHANNEL = "video_jobs_queued"
 
+# Which jobs each transition may start from. The admin's confirmation pages preview with the same
+# conditions; the guarded UPDATEs below are what decide.
+CANCELLABLE = Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED])
+REVERIFIABLE = Q(status=Status.AWAITING_UPLOAD) | Q(
+    status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES)
+)
+RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
+
 
 class IdempotencyKeyReused(Exception):
     """An Idempotency-Key was sent again with a different request body."""
@@ -280,7 +288,7 @@ def cancel_job(*, job: VideoAnalysisJob) -> bool:
     now = timezone.now()
     moved = _move(
         job,
-        Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED]),
+        CANCELLABLE,
         status=Status.CANCELLED,
         stage=Stage.CANCELLED,
         finished_at=now,
@@ -299,16 +307,12 @@ def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:
     Eligible: ``awaiting_upload``, or ``failed`` with an upload error. A missing or wrong-sized object
     leaves the job as it was, with the reason in the result (the client may still be uploading).
     """
-    eligible = Q(status=Status.AWAITING_UPLOAD) | Q(
-        status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES)
-    )
-    return _verify_and_queue(job, eligible=eligible, fail_bad_upload=False, reset_attempts=True)
+    return _verify_and_queue(job, eligible=REVERIFIABLE, fail_bad_upload=False, reset_attempts=True)
 
 
 def retry_failed_job(*, job: VideoAnalysisJob) -> VerifyResult:
     """Staff retry of a job that failed while processing: re-verify S3, then queue with attempts reset."""
-    eligible = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
-    return _verify_and_queue(job, eligible=eligible, fail_bad_upload=False, reset_attempts=True)
+    return _verify_and_queue(job, eligible=RETRYABLE, fail_bad_upload=False, reset_attempts=True)
 
 
 def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> bool:
