@@ -167,7 +167,8 @@ def run_job_action(
     for job in queryset:
         report = action.run(job)
         level, outcome = report or (messages.WARNING, f"skipped: {action.skip_reason(job)}")
-        modeladmin.message_user(request, f"{job.filename} ({job.pk}): {outcome}", level)
+        # The job id first: the admin capitalises a message's first letter, which would alter a filename.
+        modeladmin.message_user(request, f"Job {job.pk} ({job.filename}): {outcome}", level)
         modeladmin.log_change(request, job, f"{action.label}: {outcome}")
     return None
 

@@ -152,7 +152,7 @@ def test_each_action_on_each_status_moves_exactly_the_eligible_jobs(
     entry = LogEntry.objects.get(object_id=str(job.pk))
     assert entry.user == admin_user
     assert entry.is_change()
-    outcome = text.removeprefix(f"{job.filename} ({job.pk}): ")
+    outcome = text.removeprefix(f"Job {job.pk} ({job.filename}): ")
     assert entry.change_message == f"{ACTION_LABELS[action]}: {outcome}"
 
 
@@ -173,7 +173,7 @@ def test_reverify_queues_a_present_upload_with_the_object_it_saw(
     assert job.verified_at is not None
     assert job.run_after <= timezone.now()
     assert reported(response) == [
-        (messages.SUCCESS, f"{job.filename} ({job.pk}): video found in S3 ({len(VIDEO)} bytes): queued")
+        (messages.SUCCESS, f"Job {job.pk} ({job.filename}): video found in S3 ({len(VIDEO)} bytes): queued")
     ]
 
 
@@ -305,7 +305,7 @@ def test_an_action_reports_each_job_on_its_own(
 
     response = run_action(staff, "reverify_upload_and_queue", [present, missing, done])
 
-    by_job = {text.split(" (", 1)[1].split(")", 1)[0]: (level, text) for level, text in reported(response)}
+    by_job = {text.split()[1]: (level, text) for level, text in reported(response)}
     assert by_job[str(present.pk)][0] == messages.SUCCESS
     assert by_job[str(missing.pk)][0] == messages.WARNING
     assert "video not in S3" in by_job[str(missing.pk)][1]
