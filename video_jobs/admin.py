@@ -23,6 +23,8 @@ from .stats import job_stats
 
 admin.site.site_header = "Cricksy video jobs"
 admin.site.site_title = "Cricksy admin"
+# The job list is wide (ids, nine columns, two filter panels); the app sidebar only repeats the home page.
+admin.site.enable_nav_sidebar = False
 
 
 @admin.register(VideoAnalysisJob)
