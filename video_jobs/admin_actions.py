@@ -26,7 +26,8 @@ Status = VideoAnalysisJob.Status
 # Each verifying action costs one HeadObject per job, inside the request: keep a run short.
 MAX_JOBS_PER_ACTION = 100
 
-# (messages level, what happened), or None when the service found the job not eligible.
+# (messages level, what happened). An action's run function returns None instead when the service found
+# the job not eligible, and the runner reports the skip with the action's requirement.
 Report = tuple[int, str]
 
 
