@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The PostgreSQL run of the test suite (trust auth on these machines; pytest-django makes test_<name>).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: setup run test test-sqlite test-postgres lint postgres clean
+.PHONY: setup run test test-sqlite test-postgres lint postgres browser clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,21 @@ lint: setup
 postgres:
 	bash .ci/ensure_postgres
 
+# The admin's browser test drives Debian's chromium with Playwright (Playwright's own browser download is not
+# reachable here). Installed once, as root, only when it is missing.
+CHROMIUM := /usr/bin/chromium
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
 # SQLite (the embedded default) runs everything but the PostgreSQL-only proofs; PostgreSQL runs it all.
-test-sqlite: setup
+test-sqlite: setup browser
 	$(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
 
-test-postgres: setup postgres
+test-postgres: setup postgres browser
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint test-sqlite test-postgres

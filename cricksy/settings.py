@@ -252,3 +252,8 @@ VIDEO_JOBS_RETRY_BACKOFF_BASE = env_float("VIDEO_JOBS_RETRY_BACKOFF_BASE", 5.0, 
 VIDEO_JOBS_RETRY_BACKOFF_MAX = env_float("VIDEO_JOBS_RETRY_BACKOFF_MAX", 300.0, minimum=0.0)
 # Seconds a client is told to wait (Retry-After) when S3 could not answer a verification.
 VIDEO_JOBS_RETRY_AFTER = env_int("VIDEO_JOBS_RETRY_AFTER", 5, minimum=1)
+
+# --- Operations: admin, metrics, health --------------------------------------------------------------------
+
+# Bearer token that lets Prometheus read /metrics without a staff session; empty means staff sessions only.
+VIDEO_JOBS_METRICS_TOKEN = env_str("VIDEO_JOBS_METRICS_TOKEN", "")

@@ -1,1 +1,129 @@
-# Register your models here.
+"""Staff view of video jobs: find stuck ones with the filters, recover them with the actions.
+
+The job page is read-only as a whole. A form save writes every column of the row back, so even with
+``status`` shown read-only it would put back whatever status it had read, racing the worker's and the
+API's guarded UPDATEs. The only way to change a job from the admin is an action, which calls a service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+from .admin_actions import admin_actions
+from .admin_filters import StaleProcessingFilter, StuckUploadFilter
+from .models import VideoAnalysisJob
+from .stats import job_stats
+
+admin.site.site_header = "Cricksy video jobs"
+admin.site.site_title = "Cricksy admin"
+# The job list is wide (ids, nine columns, two filter panels); the app sidebar only repeats the home page.
+admin.site.enable_nav_sidebar = False
+
+
+@admin.register(VideoAnalysisJob)
+class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = (
+        "id",
+        "owner",
+        "filename",
+        "status",
+        "stage",
+        "progress",
+        "attempts",
+        "error_code",
+        "age",
+    )
+    list_filter = ("status", "stage", StuckUploadFilter, StaleProcessingFilter)
+    list_select_related = ("owner",)
+    # The id is matched exactly (see get_search_results); the S3 key holds it too, so a part of it works.
+    search_fields = ("s3_key", "filename", "owner__username", "owner__email")
+    search_help_text = "Job id, S3 key, filename, or the owner's username or email."
+    date_hierarchy = "created_at"
+    actions = admin_actions()
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "owner",
+                    "status",
+                    "stage",
+                    "progress",
+                    "error_code",
+                    "error_message",
+                )
+            },
+        ),
+        (
+            "Upload",
+            {
+                "fields": (
+                    "filename",
+                    "content_type",
+                    "size_bytes",
+                    "sha256",
+                    "s3_bucket",
+                    "s3_key",
+                    "verified_at",
+                    "object_size",
+                    "object_etag",
+                )
+            },
+        ),
+        ("Queue", {"fields": ("attempts", "max_attempts", "run_after", "worker_id", "lease_expires_at")}),
+        (
+            "Times",
+            {
+                "fields": (
+                    "created_at",
+                    "updated_at",
+                    "upload_deadline",
+                    "queued_at",
+                    "started_at",
+                    "finished_at",
+                )
+            },
+        ),
+        ("Result", {"fields": ("result",)}),
+    )
+    readonly_fields = tuple(field for _, options in fieldsets for field in options["fields"])
+
+    @admin.display(description="age", ordering="created_at")
+    def age(self, job: VideoAnalysisJob) -> str:
+        return timesince(job.created_at, timezone.now())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Jobs are created by initiate, which generates their S3 key: never by hand.
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: VideoAnalysisJob | None = None) -> bool:
+        # The change permission still enables the actions on the list (obj is None there); one job's page
+        # is view-only, see the module docstring.
+        if obj is not None:
+            return False
+        return super().has_change_permission(request)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[VideoAnalysisJob], search_term: str
+    ) -> tuple[QuerySet[VideoAnalysisJob], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            job_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return results, may_have_duplicates
+        return results | queryset.filter(pk=job_id), may_have_duplicates
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The queue at a glance above the list: the numbers of job_stats and /metrics.
+        extra_context = {**(extra_context or {}), "job_stats": job_stats()}
+        return super().changelist_view(request, extra_context)

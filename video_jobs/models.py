@@ -201,3 +201,26 @@ class VideoAnalysisJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.id}, {self.status})"
+
+
+class MetricCounter(models.Model):
+    """One cumulative metric series shared by every process on every machine.
+
+    In-process Prometheus counters would be wrong here: each gunicorn process and each worker would count
+    only its own events and reset on restart. Events are added to these rows with an atomic
+    ``UPDATE ... SET value = value + n`` instead (see ``video_jobs.metrics``), and ``/metrics`` reads them.
+    """
+
+    name = models.CharField(max_length=100)
+    # The series' labels as canonical JSON (sorted keys), e.g. {"outcome":"queued"}; "{}" for none.
+    labels = models.CharField(max_length=255, default="{}")
+    value = models.FloatField(default=0)
+
+    class Meta:
+        constraints = [
+            # The increment's upsert target, and the scrape's lookup by name.
+            models.UniqueConstraint(fields=["name", "labels"], name="metric_counter_series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.labels} = {self.value:g}"

@@ -22,7 +22,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import storage
+from . import metrics, storage
 from .models import UPLOAD_ERROR_CODES, ErrorCode, VideoAnalysisJob
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,14 @@ Stage = VideoAnalysisJob.Stage
 
 # The PostgreSQL channel on which a job id is announced when it becomes queued.
 QUEUED_CHANNEL = "video_jobs_queued"
+
+# Which jobs each transition may start from. The admin's confirmation pages preview with the same
+# conditions; the guarded UPDATEs below are what decide.
+CANCELLABLE = Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED])
+REVERIFIABLE = Q(status=Status.AWAITING_UPLOAD) | Q(
+    status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES)
+)
+RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
 
 
 class IdempotencyKeyReused(Exception):
@@ -85,6 +93,8 @@ def _move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
         if moved and fields.get("status") == Status.QUEUED:
             _notify_queued([job.pk])
     job.refresh_from_db()
+    if moved:
+        metrics.observe_transition(job)
     return moved
 
 
@@ -219,6 +229,7 @@ def _verify_and_queue(
         outcome, code, detail = Outcome.MISSING, missing_code, str(exc)
     except storage.StorageUnavailable as exc:
         logger.warning("job %s: verification could not reach S3: %s", job.pk, exc)
+        _count_verification(Outcome.TRANSIENT)
         return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=str(exc))
     else:
         if info.size > max_bytes:
@@ -228,6 +239,7 @@ def _verify_and_queue(
             outcome, code = Outcome.SIZE_MISMATCH, ErrorCode.UPLOAD_SIZE_MISMATCH
             detail = f"object is {info.size} bytes, {job.size_bytes} were declared"
         else:
+            _count_verification(Outcome.QUEUED)
             fields = _queued_fields(now)
             fields.update(
                 verified_at=now,
@@ -249,6 +261,7 @@ def _verify_and_queue(
                 )
             return VerifyResult(Outcome.QUEUED, job, changed=moved)
 
+    _count_verification(outcome)
     if not fail_bad_upload:
         logger.info("job %s left as %s: %s", job.pk, job.status, detail)
         return VerifyResult(outcome, job, changed=False, detail=detail)
@@ -256,6 +269,10 @@ def _verify_and_queue(
     if moved:
         logger.info("job %s failed verification: %s (%s)", job.pk, code, detail)
     return VerifyResult(outcome, job, changed=moved, detail=detail)
+
+
+def _count_verification(outcome: Outcome) -> None:
+    metrics.record_event(metrics.UPLOAD_VERIFICATIONS, {"outcome": outcome.value})
 
 
 def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
@@ -271,7 +288,7 @@ def cancel_job(*, job: VideoAnalysisJob) -> bool:
     now = timezone.now()
     moved = _move(
         job,
-        Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED]),
+        CANCELLABLE,
         status=Status.CANCELLED,
         stage=Stage.CANCELLED,
         finished_at=now,
@@ -290,16 +307,12 @@ def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:
     Eligible: ``awaiting_upload``, or ``failed`` with an upload error. A missing or wrong-sized object
     leaves the job as it was, with the reason in the result (the client may still be uploading).
     """
-    eligible = Q(status=Status.AWAITING_UPLOAD) | Q(
-        status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES)
-    )
-    return _verify_and_queue(job, eligible=eligible, fail_bad_upload=False, reset_attempts=True)
+    return _verify_and_queue(job, eligible=REVERIFIABLE, fail_bad_upload=False, reset_attempts=True)
 
 
 def retry_failed_job(*, job: VideoAnalysisJob) -> VerifyResult:
     """Staff retry of a job that failed while processing: re-verify S3, then queue with attempts reset."""
-    eligible = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
-    return _verify_and_queue(job, eligible=eligible, fail_bad_upload=False, reset_attempts=True)
+    return _verify_and_queue(job, eligible=RETRYABLE, fail_bad_upload=False, reset_attempts=True)
 
 
 def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> bool:
@@ -365,7 +378,10 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
         }
         with transaction.atomic():
             claimed = list(VideoAnalysisJob.objects.raw(_CLAIM_SQL_POSTGRES, params))
-        return claimed[0] if claimed else None
+        if not claimed:
+            return None
+        metrics.observe_claim(claimed[0])
+        return claimed[0]
 
     for _ in range(10):
         candidate = (
@@ -390,7 +406,9 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
             == 1
         )
         if moved:
-            return VideoAnalysisJob.objects.get(pk=candidate)
+            job = VideoAnalysisJob.objects.get(pk=candidate)
+            metrics.observe_claim(job)
+            return job
     return None
 
 

@@ -26,6 +26,8 @@ from django.dispatch import receiver
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
+from . import metrics
+
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
@@ -183,7 +185,13 @@ def download(
     params: dict[str, str] = {"Bucket": bucket_name(), "Key": key}
     if if_match:
         params["IfMatch"] = if_match
-    response = _call(key, lambda: client().get_object(**params))
+    try:
+        response = _call(key, lambda: client().get_object(**params))
+    except ObjectMissing:
+        # Every download is of a verified upload, so a 404 here means the verification gate leaked (or the
+        # object was deleted): the number operators watch, which must stay 0.
+        metrics.record_event(metrics.DOWNLOAD_MISSING)
+        raise
     body = response["Body"]
     digest = hashlib.sha256()
     written = 0

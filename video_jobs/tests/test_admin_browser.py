@@ -1,0 +1,132 @@
+"""End to end in a real browser: Debian's chromium, headless, driven by Playwright against the live server.
+
+A staff member logs in, filters the stuck uploads, re-verifies one whose video is in S3 (it becomes queued)
+and one whose video is not (it stays where it was, with the reason shown). ``make browser`` installs chromium.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from video_jobs.models import VideoAnalysisJob
+
+from .jobs import make_job
+from .test_views import VIDEO
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the live server's thread must see the rows
+
+Status = VideoAnalysisJob.Status
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "staff-password-4-tests"
+CHANGELIST = "/admin/video_jobs/videoanalysisjob/"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop running in this thread while the browser is open, and
+    # Django refuses ORM calls from a thread with a running loop. Our ORM calls (the test's and
+    # pytest-django's database flush) never run concurrently with it, so allow them for this long only.
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: Any) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def staff(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_superuser("staff", "staff@example.com", PASSWORD)
+
+
+def log_in(page: Page) -> None:
+    page.goto("/admin/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_contain_text("Cricksy video jobs")
+
+
+def row_of(page: Page, job: VideoAnalysisJob) -> Any:
+    return page.locator("#result_list tbody tr").filter(
+        has=page.locator(f'input[name="_selected_action"][value="{job.pk}"]')
+    )
+
+
+def reverify(page: Page, job: VideoAnalysisJob) -> None:
+    row_of(page, job).locator('input[name="_selected_action"]').check()
+    page.select_option('select[name="action"]', "reverify_upload_and_queue")
+    page.click('button[name="index"]')
+    # The confirmation page lists the job before anything happens.
+    expect(page.locator("h1")).to_have_text("Re-verify upload and queue: are you sure?")
+    expect(page.locator("#eligible-jobs")).to_contain_text(str(job.pk))
+    page.get_by_role("button", name="Yes, I'm sure").click()
+
+
+def test_staff_recover_stuck_uploads_in_a_real_browser(
+    page: Page, staff: Any, put_video: Callable[..., None]
+) -> None:
+    stuck = timedelta(minutes=20)
+    present = make_job(staff, Status.AWAITING_UPLOAD, age=stuck, filename="over 12 - uploaded.mp4")
+    missing = make_job(staff, Status.AWAITING_UPLOAD, age=stuck, filename="over 13 - never arrived.mp4")
+    fresh = make_job(staff, Status.AWAITING_UPLOAD, filename="still uploading.mp4")
+    make_job(staff, Status.QUEUED, age=stuck, filename="already queued.mp4")
+    put_video(present, VIDEO)
+
+    log_in(page)
+    page.goto(CHANGELIST)
+    expect(page.locator("#summary-stuck-uploads")).to_have_text("2")
+    page.get_by_role("link", name="Awaiting upload > 5 min").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)
+    expect(row_of(page, fresh)).to_have_count(0)
+
+    # The video is in S3 with the declared size: verified and queued.
+    reverify(page, present)
+    success = page.locator("ul.messagelist li.success")
+    expect(success).to_contain_text(f"Job {present.pk} ({present.filename}): video found in S3")
+    expect(success).to_contain_text("queued")
+    expect(row_of(page, present)).to_have_count(0)  # no longer a stuck upload
+    page.goto(CHANGELIST)
+    page.fill("#searchbar", str(present.pk))
+    page.keyboard.press("Enter")
+    expect(row_of(page, present).locator("td.field-status")).to_have_text("Queued")
+
+    # The video never arrived: the job stays where it was, and the message says why.
+    page.goto(f"{CHANGELIST}?stuck_upload=yes")
+    reverify(page, missing)
+    warning = page.locator("ul.messagelist li.warning")
+    expect(warning).to_contain_text(
+        f"Job {missing.pk} ({missing.filename}): left awaiting_upload: video not in S3"
+    )
+    expect(warning).to_contain_text(f"{missing.s3_key} does not exist")
+    expect(row_of(page, missing).locator("td.field-status")).to_have_text("Awaiting upload")
+
+    present.refresh_from_db()
+    missing.refresh_from_db()
+    assert (present.status, present.object_size) == (Status.QUEUED, len(VIDEO))
+    assert (missing.status, missing.error_code) == (Status.AWAITING_UPLOAD, "")
