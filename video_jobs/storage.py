@@ -155,12 +155,14 @@ def download(
     """Stream the object into ``destination`` in fixed-size chunks, hashing on the way.
 
     Memory stays constant whatever the object's size. ``if_match`` is the ETag recorded at verification:
-    an object replaced since then raises ObjectChanged instead of being processed.
+    an object replaced since then raises ObjectChanged instead of being processed. A stream that ends
+    before ContentLength (a dropped connection) raises StorageUnavailable: worth another try.
     """
     params: dict[str, str] = {"Bucket": bucket_name(), "Key": key}
     if if_match:
         params["IfMatch"] = if_match
     response = _call(key, lambda: client().get_object(**params))
+    expected = int(response.get("ContentLength", -1))
     body = response["Body"]
     digest = hashlib.sha256()
     written = 0
@@ -177,6 +179,8 @@ def download(
     finally:
         body.close()
     destination.flush()
+    if expected >= 0 and written != expected:
+        raise StorageUnavailable(f"download of {key} ended after {written} of {expected} bytes")
     return Download(size=written, sha256=digest.hexdigest())
 
 
