@@ -226,17 +226,21 @@ def _verify_and_queue(
     if not VideoAnalysisJob.objects.filter(eligible, pk=job.pk).exists():
         return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=f"job is {job.status}")
     guard = eligible & Q(status=job.status)
-    now = timezone.now()
     max_bytes = int(settings.VIDEO_JOBS_MAX_UPLOAD_BYTES)
 
+    info: storage.ObjectInfo | None
     try:
         info = storage.head(key=job.s3_key)
     except storage.ObjectMissing as exc:
+        info = None
         outcome, code, detail = Outcome.MISSING, missing_code, str(exc)
     except storage.StorageUnavailable as exc:
         logger.warning("job %s: verification could not reach S3: %s", job.pk, exc)
         return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=str(exc))
-    else:
+    # Stamped once S3 has answered, not before the HeadObject: queued_at is when the job became claimable
+    # (pickup latency is measured from it).
+    now = timezone.now()
+    if info is not None:
         if info.size > max_bytes:
             outcome, code = Outcome.TOO_LARGE, ErrorCode.UPLOAD_TOO_LARGE
             detail = f"object is {info.size} bytes, the maximum is {max_bytes}"
