@@ -23,7 +23,7 @@ _ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
     ".mov": ("libx264", {"preset": "ultrafast"}),
     ".mkv": ("libx264", {"preset": "ultrafast"}),
     ".webm": ("libvpx", {"deadline": "realtime", "cpu-used": "8"}),
-    ".avi": ("mpeg4", {}),
+    ".avi": ("mpeg4", {"b": "2000000"}),  # its default 200 kb/s smears the field
 }
 
 
