@@ -222,6 +222,11 @@ class _Heartbeat:
                 token = _current_job.set(str(attempt.job.pk))
                 try:
                     used_database |= self._tick(attempt)
+                except Exception:
+                    # A bug here must not end the thread: every later job would run without a heartbeat.
+                    logger.exception("job %s: heartbeat failed; trying again in a second", attempt.job.pk)
+                    attempt.renew_at = time.monotonic() + 1.0
+                    used_database = True
                 finally:
                     _current_job.reset(token)
         finally:

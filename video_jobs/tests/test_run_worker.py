@@ -138,6 +138,16 @@ def listening_workers() -> list[int]:
     return backends("video_jobs listen %")
 
 
+def hold_a_job(
+    workers: Workers, queue_job: QueueJob, *args: str, **env: str
+) -> tuple[VideoAnalysisJob, subprocess.Popen[bytes]]:
+    """Queue a job and start a worker that holds it mid-analysis until ``workers.release()``."""
+    job = queue_job(b"x" * 2000)
+    worker = workers.start(*args, analyzer=HOLD, **env)
+    wait_for(workers.calls, what="the worker to start analysing")
+    return job, worker
+
+
 # --- exactly once ----------------------------------------------------------------------------------------
 
 
@@ -172,9 +182,7 @@ def test_four_worker_processes_drain_three_hundred_jobs_each_exactly_once(
 def test_a_worker_killed_mid_job_is_replaced_once_its_lease_expires(
     workers: Workers, queue_job: QueueJob
 ) -> None:
-    job = queue_job(b"x" * 2000)
-    doomed = workers.start("--worker-id", "doomed", analyzer=HOLD, **FAST_RECOVERY)
-    wait_for(workers.calls, what="the first worker to start analysing")
+    job, doomed = hold_a_job(workers, queue_job, "--worker-id", "doomed", **FAST_RECOVERY)
 
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
@@ -195,9 +203,8 @@ def test_a_worker_killed_mid_job_is_replaced_once_its_lease_expires(
 def test_sigterm_lets_the_running_job_finish_and_claims_nothing_more(
     workers: Workers, queue_job: QueueJob
 ) -> None:
-    job, waiting = queue_job(b"first" * 100), queue_job(b"second" * 100)
-    worker = workers.start(analyzer=HOLD, VIDEO_JOBS_SHUTDOWN_GRACE="60")
-    wait_for(workers.calls, what="the job to start")
+    job, worker = hold_a_job(workers, queue_job, VIDEO_JOBS_SHUTDOWN_GRACE="60")
+    waiting = queue_job(b"next in line")
 
     worker.send_signal(signal.SIGTERM)
     wait_for(lambda: "SIGTERM: stopping" in workers.log(), what="the worker to take the signal")
@@ -213,9 +220,7 @@ def test_sigterm_lets_the_running_job_finish_and_claims_nothing_more(
 def test_sigterm_hands_the_job_back_when_the_grace_period_runs_out(
     workers: Workers, queue_job: QueueJob
 ) -> None:
-    job = queue_job(b"x" * 2000)
-    worker = workers.start(analyzer=HOLD, VIDEO_JOBS_SHUTDOWN_GRACE="0.5")
-    wait_for(workers.calls, what="the job to start")
+    job, worker = hold_a_job(workers, queue_job, VIDEO_JOBS_SHUTDOWN_GRACE="0.5")
 
     worker.send_signal(signal.SIGTERM)
 
@@ -229,9 +234,7 @@ def test_sigterm_hands_the_job_back_when_the_grace_period_runs_out(
 def test_a_second_signal_exits_at_once_and_the_lease_brings_the_job_back(
     workers: Workers, queue_job: QueueJob
 ) -> None:
-    job = queue_job(b"x" * 2000)
-    worker = workers.start(analyzer=HOLD, VIDEO_JOBS_SHUTDOWN_GRACE="60")
-    wait_for(workers.calls, what="the job to start")
+    job, worker = hold_a_job(workers, queue_job, VIDEO_JOBS_SHUTDOWN_GRACE="60")
 
     worker.send_signal(signal.SIGINT)
     wait_for(lambda: "SIGINT: stopping" in workers.log(), what="the worker to take the first signal")
