@@ -8,10 +8,13 @@ looks at botocore exceptions.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -95,11 +98,31 @@ def _classify(exc: Exception, *, key: str) -> StorageError:
     return StorageUnavailable(f"S3 unreachable for {key}: {exc}")
 
 
+# Seconds spent in S3 calls during a `timed()` block (for the Server-Timing header of the API).
+_s3_seconds: contextvars.ContextVar[list[float] | None] = contextvars.ContextVar("s3_seconds", default=None)
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[list[float]]:
+    """Collect the duration of every S3 call made inside the block, in seconds."""
+    durations: list[float] = []
+    token = _s3_seconds.set(durations)
+    try:
+        yield durations
+    finally:
+        _s3_seconds.reset(token)
+
+
 def _call(key: str, operation: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
     try:
         return operation()
     except (ClientError, BotoCoreError) as exc:
         raise _classify(exc, key=key) from exc
+    finally:
+        durations = _s3_seconds.get()
+        if durations is not None:
+            durations.append(time.perf_counter() - started)
 
 
 def video_key(job_id: object) -> str:

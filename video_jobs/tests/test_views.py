@@ -215,6 +215,20 @@ def test_upload_complete_queues_a_verified_upload(api: APIClient, put_video: Any
     assert response.json()["stage"] == "queued"
 
 
+def test_upload_complete_reports_the_head_object_time_in_server_timing(
+    api: APIClient, put_video: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = new_job(api)
+    put_video(job, VIDEO)
+    response = complete(api, job.pk)
+    s3_part, verify_part = response.headers["Server-Timing"].split(", ")
+    s3_ms = float(s3_part.split("dur=")[1].split(";")[0])
+    verify_ms = float(verify_part.split("dur=")[1])
+    assert 0 < s3_ms <= verify_ms
+    # A job past verification makes no S3 call at all.
+    assert complete(api, job.pk).headers["Server-Timing"].startswith("s3;dur=0.00;")
+
+
 def test_upload_complete_without_an_object_fails_as_upload_missing(api: APIClient) -> None:
     job = new_job(api)
     response = complete(api, job.pk)

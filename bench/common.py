@@ -1,0 +1,190 @@
+"""Shared set-up for the benchmarks: a PostgreSQL database of their own, moto's S3 server, figures.
+
+Benchmarks are scripts, not tests: they print what they measured and the command that reproduces it,
+and merge their figures into bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/cricksy_bench"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def database_url() -> str:
+    return os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark database if it does not exist (connecting to the server's ``postgres``)."""
+    import psycopg
+    from psycopg import sql
+
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    name = info.pop("dbname")
+    with psycopg.connect(**{**info, "dbname": "postgres"}, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of every process a benchmark starts (workers, gunicorn)."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        LOG_LEVEL="WARNING",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production-use",
+    )
+    env.update(extra)
+    return env
+
+
+def setup_django(**extra_env: str) -> None:
+    """Point this process at the benchmark database, migrate it, and start Django."""
+    ensure_database(database_url())
+    os.environ.update(child_env(**extra_env))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cricksy.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def truncate_jobs() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE video_jobs_videoanalysisjob")
+
+
+def bench_user() -> Any:
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    return user
+
+
+# Fast bulk rows for the queue benchmarks: one INSERT ... SELECT, far quicker than the ORM for 10^6 rows.
+_BULK_INSERT = """
+INSERT INTO video_jobs_videoanalysisjob (
+    id, owner_id, status, stage, progress, s3_bucket, s3_key, filename, content_type, size_bytes, sha256,
+    object_etag, object_size, verified_at, attempts, max_attempts, run_after, worker_id, error_code,
+    error_message, created_at, updated_at, upload_deadline, queued_at, finished_at, result)
+SELECT u.id, %(owner)s, %(status)s, %(status)s, %(progress)s, %(bucket)s, 'videos/' || u.id || '/source',
+       'bench.mp4', 'video/mp4', %(size)s, '', %(etag)s, %(size)s, now(), 0, 3,
+       now() - interval '1 hour' + u.g * interval '1 microsecond', '', '', '',
+       now() - interval '1 hour' + u.g * interval '1 microsecond', now(), now() + interval '1 day',
+       now(), NULL, NULL
+  FROM (SELECT gen_random_uuid() AS id, g FROM generate_series(1, %(count)s) AS g) AS u
+"""
+
+
+def bulk_jobs(*, count: int, status: str, size: int = 1000, etag: str = '""') -> None:
+    """Insert ``count`` verified jobs in ``status`` (queued jobs are claimable at once, oldest first)."""
+    from django.conf import settings
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BULK_INSERT,
+            {
+                "owner": bench_user().pk,
+                "status": status,
+                "progress": 100 if status == "done" else 0,
+                "bucket": settings.AWS_STORAGE_BUCKET_NAME,
+                "size": size,
+                "etag": etag,
+                "count": count,
+            },
+        )
+        cursor.execute("ANALYZE video_jobs_videoanalysisjob")
+
+
+@contextmanager
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server on a free port, its bucket created; yields the endpoint."""
+    from video_jobs.embedded_s3 import MotoServer
+
+    server = MotoServer().start()
+    os.environ["AWS_S3_ENDPOINT_URL"] = server.endpoint
+    from django.test import override_settings
+
+    from video_jobs import storage
+
+    with override_settings(AWS_S3_ENDPOINT_URL=server.endpoint):
+        storage.ensure_bucket()
+        try:
+            yield server.endpoint
+        finally:
+            server.stop()
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99/mean in milliseconds of samples given in seconds."""
+    return {
+        "p50_ms": round(percentile(samples, 50) * 1000, 3),
+        "p95_ms": round(percentile(samples, 95) * 1000, 3),
+        "p99_ms": round(percentile(samples, 99) * 1000, 3),
+        "mean_ms": round(statistics.fmean(samples) * 1000, 3) if samples else float("nan"),
+        "n": len(samples),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    pg = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "postgres_client": pg,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+
+
+def save(name: str, figures: dict[str, Any], *, command: str) -> None:
+    """Print the figures and merge them into the results file under ``name``."""
+    print(json.dumps({name: figures}, indent=2))
+    print(f"reproduce: {command}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    if RESULTS.exists():
+        results = json.loads(RESULTS.read_text())
+    results[name] = {"figures": figures, "command": command, "machine": machine()}
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
