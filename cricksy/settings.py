@@ -245,6 +245,14 @@ VIDEO_JOBS_ALLOWED_CONTENT_TYPES = env_list(
 VIDEO_JOBS_LEASE_SECONDS = env_int("VIDEO_JOBS_LEASE_SECONDS", 60, minimum=2)
 VIDEO_JOBS_MAX_ATTEMPTS = env_int("VIDEO_JOBS_MAX_ATTEMPTS", 3, minimum=1)
 VIDEO_JOBS_POLL_INTERVAL = env_float("VIDEO_JOBS_POLL_INTERVAL", 1.0, minimum=0.01)
+# How often each worker runs the recovery sweeps (expired leases, uploads past their deadline), seconds.
+VIDEO_JOBS_SWEEP_INTERVAL = env_float("VIDEO_JOBS_SWEEP_INTERVAL", 15.0, minimum=0.05)
+# After the first SIGTERM/SIGINT a running job has this long to finish before it is handed back, seconds.
+# Keep it below the orchestrator's own kill timeout (Kubernetes: 30 s by default).
+VIDEO_JOBS_SHUTDOWN_GRACE = env_float("VIDEO_JOBS_SHUTDOWN_GRACE", 20.0, minimum=0.0)
+# Stage/progress writes of a running job are coalesced to at most one per interval, seconds: a fast job
+# then costs its claim and its finish, nothing more.
+VIDEO_JOBS_PROGRESS_INTERVAL = env_float("VIDEO_JOBS_PROGRESS_INTERVAL", 1.0, minimum=0.0)
 VIDEO_JOBS_STUCK_UPLOAD_MINUTES = env_int("VIDEO_JOBS_STUCK_UPLOAD_MINUTES", 5, minimum=1)
 VIDEO_JOBS_ANALYZER = env_str("VIDEO_JOBS_ANALYZER", "video_jobs.analysis.analyze_video")
 # Transient failures retry after base * 2**(attempt-1) seconds (with jitter), at most the maximum.

@@ -5,6 +5,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
+from django.utils.module_loading import import_string
 
 
 class VideoJobsConfig(AppConfig):
@@ -33,3 +34,22 @@ def check_s3_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Che
             )
         )
     return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_analyzer(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A worker with an analyzer that cannot be imported would fail every job: refuse to start instead."""
+    path = settings.VIDEO_JOBS_ANALYZER
+    try:
+        analyzer = import_string(path)
+    except ImportError as exc:
+        return [
+            checks.Error(
+                f"VIDEO_JOBS_ANALYZER {path!r} cannot be imported: {exc}",
+                id="video_jobs.E003",
+                hint="Give the dotted path of a callable, e.g. video_jobs.analysis.analyze_video.",
+            )
+        ]
+    if not callable(analyzer):
+        return [checks.Error(f"VIDEO_JOBS_ANALYZER {path!r} is not callable.", id="video_jobs.E004")]
+    return []

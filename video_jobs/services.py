@@ -8,6 +8,7 @@ there first. S3 calls happen before the UPDATE, never inside a transaction. Noth
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import random
@@ -20,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from . import metrics, storage
@@ -82,17 +84,27 @@ def _notify_queued(job_ids: Iterable[object]) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [QUEUED_CHANNEL, str(job_id)])
 
 
-def _move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
-    """UPDATE the job WHERE ``guard``; refresh ``job`` from the database either way.
+def _move(job: VideoAnalysisJob, guard: Q, *, refresh: bool = True, **fields: Any) -> bool:
+    """UPDATE the job WHERE ``guard``. Returns whether this call moved it.
 
-    Returns whether this call moved it.
+    With ``refresh`` the job is reloaded from the database either way (callers that show it need the
+    winner's state); without, a successful move is applied to ``job`` in memory (expressions such as
+    ``F("attempts") - 1`` excepted), which saves the worker a SELECT on every job.
     """
     fields.setdefault("updated_at", timezone.now())
-    with transaction.atomic():
+    notify = fields.get("status") == Status.QUEUED
+    # A lone UPDATE is already its own transaction; only a NOTIFY must share one with it, so that it is
+    # delivered at commit and never for a rollback. Skipping BEGIN/COMMIT saves two round trips.
+    with transaction.atomic() if notify else contextlib.nullcontext():
         moved = VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields) == 1
-        if moved and fields.get("status") == Status.QUEUED:
+        if moved and notify:
             _notify_queued([job.pk])
-    job.refresh_from_db()
+    if refresh:
+        job.refresh_from_db()
+    elif moved:
+        for name, value in fields.items():
+            if not isinstance(value, Combinable):
+                setattr(job, name, value)
     if moved:
         metrics.observe_transition(job)
     return moved
@@ -125,6 +137,10 @@ def _failed_fields(code: str, message: str, now: datetime) -> dict[str, Any]:
         "worker_id": "",
         "lease_expires_at": None,
     }
+
+
+def _percent(progress: float) -> int:
+    return max(0, min(100, int(progress)))
 
 
 def backoff_delay(attempts: int) -> timedelta:
@@ -220,18 +236,22 @@ def _verify_and_queue(
     if not VideoAnalysisJob.objects.filter(eligible, pk=job.pk).exists():
         return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=f"job is {job.status}")
     guard = eligible & Q(status=job.status)
-    now = timezone.now()
     max_bytes = int(settings.VIDEO_JOBS_MAX_UPLOAD_BYTES)
 
+    info: storage.ObjectInfo | None
     try:
         info = storage.head(key=job.s3_key)
     except storage.ObjectMissing as exc:
+        info = None
         outcome, code, detail = Outcome.MISSING, missing_code, str(exc)
     except storage.StorageUnavailable as exc:
         logger.warning("job %s: verification could not reach S3: %s", job.pk, exc)
         _count_verification(Outcome.TRANSIENT)
         return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=str(exc))
-    else:
+    # Stamped once S3 has answered, not before the HeadObject: queued_at is when the job became claimable
+    # (pickup latency is measured from it).
+    now = timezone.now()
+    if info is not None:
         if info.size > max_bytes:
             outcome, code = Outcome.TOO_LARGE, ErrorCode.UPLOAD_TOO_LARGE
             detail = f"object is {info.size} bytes, the maximum is {max_bytes}"
@@ -376,8 +396,9 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
             "lease": lease,
             "now": now,
         }
-        with transaction.atomic():
-            claimed = list(VideoAnalysisJob.objects.raw(_CLAIM_SQL_POSTGRES, params))
+        # One statement in autocommit is one short transaction: the row lock lives exactly as long as the
+        # UPDATE, and no BEGIN/COMMIT round trips are added to every claim.
+        claimed = list(VideoAnalysisJob.objects.raw(_CLAIM_SQL_POSTGRES, params))
         if not claimed:
             return None
         metrics.observe_claim(claimed[0])
@@ -412,34 +433,31 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
     return None
 
 
-def renew_lease(*, job: VideoAnalysisJob, lease_seconds: int | None = None) -> bool:
-    """Heartbeat: extend the lease. False means the worker lost the job and must stop writing."""
+def renew_lease(
+    *,
+    job: VideoAnalysisJob,
+    lease_seconds: int | None = None,
+    stage: str | None = None,
+    progress: int | None = None,
+) -> bool:
+    """Heartbeat: extend the lease. False means the worker lost the job and must stop writing.
+
+    ``stage`` and ``progress``, when given, ride along in the same UPDATE (a progress report the worker
+    held back to save a write).
+    """
     lease_seconds = lease_seconds or settings.VIDEO_JOBS_LEASE_SECONDS
     now = timezone.now()
-    expires = now + timedelta(seconds=lease_seconds)
-    renewed = (
-        VideoAnalysisJob.objects.filter(_fence(job), pk=job.pk).update(
-            lease_expires_at=expires, updated_at=now
-        )
-        == 1
-    )
-    if renewed:
-        job.lease_expires_at = expires
-    return renewed
+    fields: dict[str, Any] = {"lease_expires_at": now + timedelta(seconds=lease_seconds), "updated_at": now}
+    if stage is not None:
+        fields["stage"] = stage
+    if progress is not None:
+        fields["progress"] = _percent(progress)
+    return _move(job, _fence(job), refresh=False, **fields)
 
 
 def report_progress(*, job: VideoAnalysisJob, stage: str, progress: int) -> bool:
     """Record stage and progress (0-100) of a running job, fenced. False means the lease is lost."""
-    progress = max(0, min(100, int(progress)))
-    moved = (
-        VideoAnalysisJob.objects.filter(_fence(job), pk=job.pk).update(
-            stage=stage, progress=progress, updated_at=timezone.now()
-        )
-        == 1
-    )
-    if moved:
-        job.stage, job.progress = stage, progress
-    return moved
+    return _move(job, _fence(job), refresh=False, stage=stage, progress=_percent(progress))
 
 
 def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
@@ -448,6 +466,7 @@ def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
     return _move(
         job,
         _fence(job),
+        refresh=False,
         status=Status.DONE,
         stage=Stage.DONE,
         progress=100,
@@ -461,7 +480,7 @@ def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
 
 def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str) -> bool:
     """Fail a running job at once with a permanent error code, fenced."""
-    moved = _move(job, _fence(job), **_failed_fields(code, message, timezone.now()))
+    moved = _move(job, _fence(job), refresh=False, **_failed_fields(code, message, timezone.now()))
     if moved:
         logger.info("job %s failed: %s (%s)", job.pk, code, message)
     return moved
@@ -474,13 +493,14 @@ def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
         moved = _move(
             job,
             _fence(job),
+            refresh=False,
             **_failed_fields(ErrorCode.ATTEMPTS_EXHAUSTED, message, now),
         )
     else:
         fields = _queued_fields(now)
         fields["run_after"] = now + backoff_delay(job.attempts)
         fields["error_message"] = message[:2000]
-        moved = _move(job, _fence(job), **fields)
+        moved = _move(job, _fence(job), refresh=False, **fields)
     if moved:
         logger.warning("job %s: transient failure (%s), now %s", job.pk, message, job.status)
     return moved
@@ -490,8 +510,9 @@ def release_job(*, job: VideoAnalysisJob) -> bool:
     """Hand a running job back to the queue on a graceful stop, without counting the attempt."""
     fields = _queued_fields(timezone.now())
     fields["attempts"] = F("attempts") - 1
-    moved = _move(job, _fence(job), **fields)
+    moved = _move(job, _fence(job), refresh=False, **fields)
     if moved:
+        job.attempts -= 1
         logger.info("job %s handed back to the queue", job.pk)
     return moved
 
@@ -511,7 +532,8 @@ def requeue_expired_leases(*, now: datetime | None = None, limit: int = 100) -> 
 def reconcile_expired_uploads(*, now: datetime | None = None, limit: int = 100) -> dict[Outcome, int]:
     """Settle uploads past their deadline: HeadObject first; present → queued, absent → upload_expired.
 
-    When S3 cannot answer the job stays as it is, to be tried on the next sweep.
+    When S3 cannot answer the job stays as it is, to be tried on the next sweep, and the sweep stops there:
+    with S3 down, each further HeadObject would only hold the worker for another timeout.
     """
     now = now or timezone.now()
     counts: dict[Outcome, int] = {}
@@ -523,4 +545,6 @@ def reconcile_expired_uploads(*, now: datetime | None = None, limit: int = 100) 
             missing_code=ErrorCode.UPLOAD_EXPIRED,
         )
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        if result.outcome == Outcome.TRANSIENT:
+            break
     return counts

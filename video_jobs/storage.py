@@ -180,7 +180,8 @@ def download(
     """Stream the object into ``destination`` in fixed-size chunks, hashing on the way.
 
     Memory stays constant whatever the object's size. ``if_match`` is the ETag recorded at verification:
-    an object replaced since then raises ObjectChanged instead of being processed.
+    an object replaced since then raises ObjectChanged instead of being processed. A stream that ends
+    before ContentLength (a dropped connection) raises StorageUnavailable: worth another try.
     """
     params: dict[str, str] = {"Bucket": bucket_name(), "Key": key}
     if if_match:
@@ -192,6 +193,7 @@ def download(
         # object was deleted): the number operators watch, which must stay 0.
         metrics.record_event(metrics.DOWNLOAD_MISSING)
         raise
+    expected = int(response.get("ContentLength", -1))
     body = response["Body"]
     digest = hashlib.sha256()
     written = 0
@@ -208,6 +210,8 @@ def download(
     finally:
         body.close()
     destination.flush()
+    if expected >= 0 and written != expected:
+        raise StorageUnavailable(f"download of {key} ended after {written} of {expected} bytes")
     return Download(size=written, sha256=digest.hexdigest())
 
 

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from django.db import connection
@@ -10,8 +11,13 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from video_jobs import storage
+from video_jobs import services, storage
 from video_jobs.embedded_s3 import MotoServer
+from video_jobs.models import VideoAnalysisJob
+from video_jobs.synthetic_video import write_test_video
+from video_jobs.worker import Worker
+
+from .s3_proxy import FaultyS3Proxy
 
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -89,3 +95,73 @@ def put_video(s3: Any) -> Callable[..., None]:
         s3.put_object(Bucket=job.s3_bucket, Key=job.s3_key, Body=data, ContentType=job.content_type)
 
     return put
+
+
+# --- worker tests ------------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 15.0, what: str = "the condition") -> T:
+    """Poll an observable condition until it holds (returning its value) or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def sample_video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Ten seconds of real H.264 (160x90, 10 fps) with one burst of motion at 3-5 s."""
+    path = tmp_path_factory.mktemp("videos") / "sample.mp4"
+    return write_test_video(path, seconds=10, width=160, height=90, fps=10).read_bytes()
+
+
+@pytest.fixture
+def queue_job(user: Any, s3: Any) -> Callable[..., VideoAnalysisJob]:
+    """A job taken the real way to ``queued``: initiate, PUT the bytes, upload-complete (HeadObject)."""
+
+    def make(data: bytes, *, sha256: str = "", owner: Any = None) -> VideoAnalysisJob:
+        job, _ = services.initiate_upload(
+            owner=owner or user,
+            filename="over 12.mp4",
+            content_type="video/mp4",
+            size_bytes=len(data),
+            sha256=sha256,
+        )
+        s3.put_object(Bucket=job.s3_bucket, Key=job.s3_key, Body=data, ContentType=job.content_type)
+        verified = services.complete_upload(job=job)
+        # The outcome, not the job's status: a running worker may have claimed it already.
+        assert (verified.outcome, verified.changed) == (services.Outcome.QUEUED, True), verified
+        return verified.job
+
+    return make
+
+
+@pytest.fixture
+def make_worker() -> Iterator[Callable[..., Worker]]:
+    """Workers built by a test; their heartbeat threads are stopped after it."""
+    workers: list[Worker] = []
+
+    def make(**kwargs: Any) -> Worker:
+        kwargs.setdefault("worker_id", f"test-worker-{len(workers) + 1}")
+        worker = Worker(**kwargs)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.close()
+
+
+@pytest.fixture
+def s3_proxy(moto_server: MotoServer) -> Iterator[FaultyS3Proxy]:
+    """The app's S3 endpoint becomes a proxy to moto that can inject faults."""
+    proxy = FaultyS3Proxy(moto_server.endpoint).start()
+    with override_settings(AWS_S3_ENDPOINT_URL=proxy.endpoint):
+        yield proxy
+    proxy.stop()

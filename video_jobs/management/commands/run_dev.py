@@ -1,5 +1,5 @@
-"""Run the whole service on its embedded defaults: moto's S3 server, migrations, a demo user and the API
-under gunicorn. For a first run and demos; production runs each part on its own."""
+"""Run the whole service on its embedded defaults: moto's S3 server, migrations, a demo user, the API under
+gunicorn and one worker. For a first run and demos; production runs each part on its own."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 from django.conf import settings
@@ -19,13 +20,18 @@ from rest_framework.authtoken.models import Token
 
 from video_jobs import storage
 from video_jobs.embedded_s3 import MotoServer
+from video_jobs.supervisor import spawn, worker_command
 
 DEMO_USER = "demo"
 ADMIN_USER = "admin"
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
-    help = "Run moto S3 and the API (gunicorn) on the embedded defaults, until Ctrl-C."
+    help = "Run moto S3, the API (gunicorn) and a worker on the embedded defaults, until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000", help="gunicorn bind address")
@@ -39,6 +45,10 @@ class Command(BaseCommand):
                 f"run_dev starts moto on {s3_endpoint}, but AWS_S3_ENDPOINT_URL is "
                 f"{settings.AWS_S3_ENDPOINT_URL!r}: unset it or pass the matching --s3-port."
             )
+        # SIGTERM stops everything like Ctrl-C does. SIGINT is restored too: a shell starts background jobs
+        # with it ignored, and then Ctrl-C or `kill -INT` would leave the children running.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
         # boto3 needs some credentials even for moto; children inherit these.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -69,7 +79,10 @@ class Command(BaseCommand):
                     cwd=settings.BASE_DIR,
                 )
             )
-            self._print_instructions(options["bind"], token, admin_password)
+            # In its own session (see spawn): Ctrl-C reaches only this process, whose single SIGTERM below
+            # lets the worker finish or hand back its job.
+            children.append(spawn(worker_command()))
+            self._print_instructions(options["bind"], s3_endpoint, token, admin_password)
             self._wait(children)
         finally:
             for child in children:
@@ -102,9 +115,11 @@ class Command(BaseCommand):
             return
         raise CommandError("a child process exited; stopping the others")
 
-    def _print_instructions(self, bind: str, token: str, admin_password: str) -> None:
+    def _print_instructions(self, bind: str, s3_endpoint: str, token: str, admin_password: str) -> None:
         base = f"http://{bind}"
         py = "python3 -c 'import json,sys; print(json.load(sys.stdin)"
+        make_video = f"{sys.executable} {settings.BASE_DIR / 'manage.py'} make_test_video demo.mp4"
+        poster = f"{s3_endpoint}/{settings.AWS_STORAGE_BUCKET_NAME}/videos/$JOB_ID/poster.jpg"
         self.stdout.write(
             f"""
 Cricksy video jobs is running.
@@ -112,10 +127,11 @@ Cricksy video jobs is running.
   Admin:  {base}/admin/   user {ADMIN_USER!r}, password {admin_password!r} (new every run)
   Demo API token (user {DEMO_USER!r}): {token}
 
-Try the whole upload flow in another terminal (use any video file as demo.mp4; this makes a dummy one):
+A worker is running too. Try the whole flow in another terminal (any video file will do as demo.mp4;
+the second line makes one: 12 seconds of a field where a player runs across at 3-5 s and 11-12 s):
 
   export TOKEN={token}
-  head -c 1000000 /dev/urandom > demo.mp4
+  {make_video}
   JOB=$(curl -s -X POST {base}/api/video-jobs/initiate/ -H "Authorization: Token $TOKEN" \\
         -H 'Content-Type: application/json' \\
         -d "{{\\"filename\\": \\"demo.mp4\\", \\"content_type\\": \\"video/mp4\\", \\
@@ -125,7 +141,12 @@ Try the whole upload flow in another terminal (use any video file as demo.mp4; t
   UPLOAD_URL=$(echo "$JOB" | {py}["upload"]["url"])')
   curl -s -X PUT "$UPLOAD_URL" -H 'Content-Type: video/mp4' --upload-file demo.mp4
   curl -s -X POST {base}/api/video-jobs/$JOB_ID/upload-complete/ -H "Authorization: Token $TOKEN"; echo
-  curl -s {base}/api/video-jobs/$JOB_ID/ -H "Authorization: Token $TOKEN"; echo
+  for i in $(seq 30); do
+    STATUS=$(curl -s {base}/api/video-jobs/$JOB_ID/ -H "Authorization: Token $TOKEN" | {py}["status"])')
+    echo "$STATUS"; case "$STATUS" in done|failed) break;; esac; sleep 1
+  done
+  curl -s {base}/api/video-jobs/$JOB_ID/ -H "Authorization: Token $TOKEN" | python3 -m json.tool
+  curl -s --aws-sigv4 aws:amz:us-east-1:s3 --user testing:testing -o poster.jpg "{poster}"  # poster frame
 
 Ctrl-C stops everything.
 """

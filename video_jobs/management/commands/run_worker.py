@@ -1,0 +1,83 @@
+"""``python manage.py run_worker``: process queued video jobs (see the Worker section of README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from video_jobs.supervisor import Supervisor
+from video_jobs.worker import LOG_FORMAT, JobContextFilter, Worker, default_worker_id
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+class Command(BaseCommand):
+    help = (
+        "Claim queued video jobs and analyse them, until SIGTERM/SIGINT (or, with --burst, an empty queue)."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--concurrency",
+            type=_positive_int,
+            default=1,
+            help="worker processes to run under one supervisor (default 1: this process works itself)",
+        )
+        parser.add_argument(
+            "--burst", action="store_true", help="exit once nothing is claimable (for scripts and tests)"
+        )
+        parser.add_argument(
+            "--max-jobs", type=_positive_int, help="exit after processing this many jobs (per process)"
+        )
+        parser.add_argument(
+            "--poll-interval",
+            type=_positive_float,
+            help=f"seconds between polls when idle (default VIDEO_JOBS_POLL_INTERVAL, "
+            f"{settings.VIDEO_JOBS_POLL_INTERVAL}); PostgreSQL NOTIFY wakes a worker sooner",
+        )
+        parser.add_argument(
+            "--worker-id",
+            help="name recorded on claimed jobs and in every log line; must be unique "
+            "(default host:pid; with --concurrency N the children are ID-1 .. ID-N)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        worker_id = options["worker_id"] or default_worker_id()
+        handler = logging.StreamHandler()
+        handler.addFilter(JobContextFilter(worker_id))
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.getLogger().handlers = [handler]
+
+        if options["concurrency"] > 1:
+            child_args = ["--burst"] if options["burst"] else []
+            for option in ("max_jobs", "poll_interval"):
+                if options[option] is not None:
+                    child_args += [f"--{option.replace('_', '-')}", str(options[option])]
+            code = Supervisor(
+                concurrency=options["concurrency"], worker_id=worker_id, child_args=child_args
+            ).run()
+        else:
+            code = Worker(
+                worker_id=worker_id,
+                poll_interval=options["poll_interval"],
+                burst=options["burst"],
+                max_jobs=options["max_jobs"],
+            ).run()
+        if code:
+            raise SystemExit(code)

@@ -1,0 +1,103 @@
+"""Real videos made with PyAV, for the tests and the README's demo (``manage.py make_test_video``).
+
+A still, textured field with a pitch, where a bright player crosses the frame in bursts: BURST_SECONDS of
+strong motion starting BURST_OFFSET seconds into every BURST_PERIOD. The analysis should find exactly those
+bursts as its high-activity segments, so tests can compare what it found with what was drawn.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+BURST_PERIOD = 8.0
+BURST_OFFSET = 3.0
+BURST_SECONDS = 2.0
+
+# Encoders by file suffix; each ships in PyAV's wheels. ultrafast keeps a ten-minute video quick to make.
+_ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
+    ".mp4": ("libx264", {"preset": "ultrafast"}),
+    ".mov": ("libx264", {"preset": "ultrafast"}),
+    ".mkv": ("libx264", {"preset": "ultrafast"}),
+    ".webm": ("libvpx", {"deadline": "realtime", "cpu-used": "8"}),
+    ".avi": ("mpeg4", {"b": "2000000"}),  # its default 200 kb/s smears the field
+}
+
+
+def burst_windows(seconds: float) -> list[tuple[float, float]]:
+    """The (start, end) times, in seconds, of the bursts of motion in a video of this length."""
+    windows = []
+    start = BURST_OFFSET
+    while start < seconds:
+        windows.append((start, min(start + BURST_SECONDS, seconds)))
+        start += BURST_PERIOD
+    return windows
+
+
+def _field(width: int, height: int) -> np.ndarray:
+    """The still background: mown grass stripes with a little texture and a lighter pitch in the middle."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    green = 110 + 18 * np.sign(np.sin(xx * 12 / width)) + 10 * np.sin(xx / 3.1) * np.cos(yy / 2.3)
+    frame = np.zeros((height, width, 3), dtype=np.float32)
+    frame[..., 0] = green * 0.35
+    frame[..., 1] = green
+    frame[..., 2] = green * 0.3
+    pitch = (np.abs(xx - width / 2) < width / 12) & (np.abs(yy - height / 2) < height / 3)
+    frame[pitch] = (196, 170, 120)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def write_test_video(
+    path: Path,
+    *,
+    seconds: float = 12.0,
+    width: int = 320,
+    height: int = 180,
+    fps: int = 25,
+    grain: int = 0,
+    crf: int | None = None,
+) -> Path:
+    """Encode a video of ``seconds`` to ``path`` (the suffix picks the container and codec).
+
+    ``grain`` adds per-frame noise of that amplitude (0-255), like a real camera sensor: it makes the file
+    large and incompressible, which is what a memory test wants. ``crf`` sets the x264 quality (lower is
+    larger). Memory use is one frame at a time whatever the length.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in _ENCODERS:
+        raise ValueError(f"unsupported suffix {suffix!r}; use one of {', '.join(sorted(_ENCODERS))}")
+    if width % 2 or height % 2 or width < 16 or height < 16:
+        raise ValueError("width and height must be even and at least 16 (4:2:0 video)")
+    codec, options = _ENCODERS[suffix]
+    if crf is not None:
+        options = {**options, "crf": str(crf)}
+    field = _field(width, height)
+    player_w, player_h = max(4, width // 10), max(6, height // 3)
+    top = height // 2 - player_h // 2
+    rng = np.random.default_rng(7)
+    frames = round(seconds * fps)
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = options
+        for index in range(frames):
+            t = index / fps
+            image = field.copy()
+            phase = (t % BURST_PERIOD) - BURST_OFFSET
+            if 0 <= phase < BURST_SECONDS:
+                # The player runs the width of the frame during the burst.
+                left = int(phase / BURST_SECONDS * (width + player_w)) - player_w
+                image[top : top + player_h, max(0, left) : max(0, left + player_w)] = (250, 250, 240)
+            if grain:
+                noise = rng.integers(-grain, grain + 1, size=image.shape[:2], dtype=np.int16)
+                image = np.clip(image + noise[..., None], 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path

@@ -1,0 +1,62 @@
+"""Analyzers for the worker tests. Worker subprocesses load them by dotted path (VIDEO_JOBS_ANALYZER) and
+talk to the test through files in the directory named by CRICKSY_TEST_ANALYZER_DIR."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from video_jobs.analysis import Analysis, ProgressCallback
+from video_jobs.models import VideoAnalysisJob
+
+CONTROL_DIR = "CRICKSY_TEST_ANALYZER_DIR"
+CALLS = "calls.log"
+RELEASE = "release"
+
+
+def _control_dir() -> Path:
+    return Path(os.environ[CONTROL_DIR])
+
+
+def _record_call(job: VideoAnalysisJob) -> None:
+    # One write() to an O_APPEND file: lines from concurrent processes never interleave or overwrite.
+    fd = os.open(_control_dir() / CALLS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, f"{job.pk} {job.worker_id} {job.attempts} {os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def read_calls(directory: Path) -> list[tuple[str, str, int, int]]:
+    """Every analyzer call so far: (job id, worker id, attempt, pid)."""
+    path = directory / CALLS
+    if not path.exists():
+        return []
+    calls = []
+    for line in path.read_text().splitlines():
+        job_id, worker_id, attempts, pid = line.split()
+        calls.append((job_id, worker_id, int(attempts), int(pid)))
+    return calls
+
+
+def record(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    """Count the call, then answer at once."""
+    _record_call(job)
+    return Analysis(result={"analysed_by": job.worker_id, "bytes": path.stat().st_size})
+
+
+def hold(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    """Count the call, then hold the job "mid-analysis" until the test creates the release file.
+
+    It keeps calling the progress callback, as a real analyzer does, so the worker can interrupt it.
+    """
+    _record_call(job)
+    release = _control_dir() / RELEASE
+    deadline = time.monotonic() + 120
+    while not release.exists():
+        progress(0.5)
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never released the held job")
+        time.sleep(0.02)
+    return Analysis(result={"analysed_by": job.worker_id, "bytes": path.stat().st_size})

@@ -1,0 +1,185 @@
+"""The default PyAV analyzer on real generated videos: probe, motion segments, poster, invalid input."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from video_jobs import analysis
+from video_jobs.analysis import InvalidVideo, JobInterrupted, analyze_video
+from video_jobs.synthetic_video import burst_windows, write_test_video
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("analysis")
+
+
+def make(videos: Path, name: str, **options: Any) -> Path:
+    path = videos / name
+    if not path.exists():
+        write_test_video(path, **options)
+    return path
+
+
+def test_the_probe_reports_container_codec_duration_size_rate_and_frames(videos: Path) -> None:
+    path = make(videos, "probe.mp4", seconds=6, width=320, height=180, fps=25)
+
+    result = analyze_video(path).result
+
+    assert result["video"] == {
+        "container": "mov,mp4,m4a,3gp,3g2,mj2",
+        "codec": "h264",
+        "duration_seconds": 6.0,
+        "width": 320,
+        "height": 180,
+        "fps": 25.0,
+        "frames": 150,
+    }
+
+
+def test_frames_are_counted_by_decoding_where_the_container_does_not_say(videos: Path) -> None:
+    path = make(videos, "counted.webm", seconds=4, width=160, height=90, fps=10)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 0  # WebM headers carry no frame count
+
+    video = analyze_video(path).result["video"]
+
+    assert (video["container"], video["codec"], video["frames"], video["duration_seconds"]) == (
+        "matroska,webm",
+        "vp8",
+        40,
+        4.0,
+    )
+
+
+@pytest.mark.parametrize("grain", [0, 30], ids=["clean", "grainy"])
+def test_the_segments_of_high_activity_are_the_bursts_of_motion(videos: Path, grain: int) -> None:
+    seconds = 20.0
+    path = make(videos, f"bursts-{grain}.mp4", seconds=seconds, width=160, height=90, fps=10, grain=grain)
+
+    motion = analyze_video(path).result["motion"]
+
+    drawn = burst_windows(seconds)
+    found = [(segment["start_seconds"], segment["end_seconds"]) for segment in motion["segments"]]
+    assert len(found) == len(drawn) == 3
+    for (start, end), (drawn_start, drawn_end) in zip(found, drawn, strict=True):
+        assert start == pytest.approx(drawn_start, abs=0.5)
+        assert end == pytest.approx(drawn_end, abs=0.5)
+    # The threshold follows the video: sensor grain raises the baseline, the bursts still stand out.
+    assert motion["threshold"] > motion["median"]
+    assert all(segment["peak"] > motion["threshold"] for segment in motion["segments"])
+    assert motion["sample_interval_seconds"] == analysis.SAMPLE_INTERVAL
+    assert len(motion["timeline"]) == pytest.approx(seconds / motion["timeline_interval_seconds"], abs=1)
+
+
+def test_a_still_video_has_no_segments(videos: Path) -> None:
+    path = make(videos, "still.mp4", seconds=2.5, width=160, height=90, fps=10)  # the first burst is at 3 s
+
+    motion = analyze_video(path).result["motion"]
+
+    assert motion["segments"] == []
+    assert max(motion["timeline"]) < motion["threshold"]
+
+
+def test_the_timeline_is_bucketed_to_a_bounded_number_of_points(
+    videos: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make(videos, "bursts-0.mp4", seconds=20.0, width=160, height=90, fps=10, grain=0)
+    full = analyze_video(path).result["motion"]
+    monkeypatch.setattr(analysis, "MAX_TIMELINE_POINTS", 10)
+
+    bucketed = analyze_video(path).result["motion"]
+
+    assert len(bucketed["timeline"]) <= 10
+    assert bucketed["timeline_interval_seconds"] == 2.0
+    assert max(bucketed["timeline"]) == max(full["timeline"])  # buckets keep their peaks
+    assert bucketed["segments"] == full["segments"]  # segments come from every sample, not the buckets
+
+
+def test_the_poster_is_a_jpeg_of_the_middle_frame_no_wider_than_640(videos: Path, tmp_path: Path) -> None:
+    path = make(videos, "wide.mp4", seconds=2, width=1280, height=720, fps=25)
+
+    result = analyze_video(path)
+
+    [poster] = result.artifacts
+    assert (poster.name, poster.content_type) == ("poster.jpg", "image/jpeg")
+    assert result.result["poster"] == {
+        "artifact": "poster.jpg",
+        "time_seconds": 1.0,
+        "width": 640,
+        "height": 360,
+    }
+    (tmp_path / "poster.jpg").write_bytes(poster.data)
+    with av.open(str(tmp_path / "poster.jpg")) as image:
+        frame = next(image.decode(video=0))
+        assert (image.streams.video[0].codec_context.name, frame.width, frame.height) == ("mjpeg", 640, 360)
+        # Not a blank picture: the field's stripes and pitch are there.
+        assert frame.to_ndarray(format="gray").std() > 10
+
+
+def test_progress_rises_to_one_and_an_interruption_goes_through(videos: Path) -> None:
+    path = make(videos, "probe.mp4", seconds=6, width=320, height=180, fps=25)
+    fractions: list[float] = []
+
+    analyze_video(path, progress=fractions.append)
+
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
+    assert len(fractions) > 10
+
+    def stop(fraction: float) -> None:
+        if fraction > 0.5:
+            raise JobInterrupted("lease lost")
+
+    with pytest.raises(JobInterrupted):
+        analyze_video(path, progress=stop)
+
+
+# --- not a video ------------------------------------------------------------------------------------------
+
+
+def test_bytes_that_are_no_container_are_an_invalid_video(tmp_path: Path) -> None:
+    path = tmp_path / "noise.mp4"
+    path.write_bytes(np.random.default_rng(1).bytes(50_000))
+
+    with pytest.raises(InvalidVideo, match="not a video container"):
+        analyze_video(path)
+
+
+def test_a_truncated_video_is_an_invalid_video(videos: Path, tmp_path: Path) -> None:
+    data = make(videos, "probe.mp4", seconds=6, width=320, height=180, fps=25).read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 3])
+
+    with pytest.raises(InvalidVideo):
+        analyze_video(path)
+
+
+def test_audio_without_video_is_an_invalid_video(tmp_path: Path) -> None:
+    path = tmp_path / "commentary.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        samples = np.zeros((1, 1024), dtype=np.float32)
+        for index in range(40):
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 44100, index * 1024, Fraction(1, 44100)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+    with pytest.raises(InvalidVideo, match="no video stream"):
+        analyze_video(path)
+
+
+def test_a_still_image_is_an_invalid_video(videos: Path, tmp_path: Path) -> None:
+    poster = analyze_video(make(videos, "probe.mp4", seconds=6, width=320, height=180, fps=25)).artifacts[0]
+    path = tmp_path / "photo.mp4"
+    path.write_bytes(poster.data)
+
+    with pytest.raises(InvalidVideo, match="1 decodable frame"):
+        analyze_video(path)
