@@ -255,6 +255,9 @@ VIDEO_JOBS_SHUTDOWN_GRACE = env_float("VIDEO_JOBS_SHUTDOWN_GRACE", 20.0, minimum
 VIDEO_JOBS_PROGRESS_INTERVAL = env_float("VIDEO_JOBS_PROGRESS_INTERVAL", 1.0, minimum=0.0)
 VIDEO_JOBS_STUCK_UPLOAD_MINUTES = env_int("VIDEO_JOBS_STUCK_UPLOAD_MINUTES", 5, minimum=1)
 VIDEO_JOBS_ANALYZER = env_str("VIDEO_JOBS_ANALYZER", "video_jobs.analysis.analyze_video")
+# The worker's per-job statements run as server-side prepared statements on PostgreSQL. Turn off behind a
+# transaction-pooling PgBouncer older than 1.21, which cannot keep them.
+VIDEO_JOBS_PREPARED_STATEMENTS = env_bool("VIDEO_JOBS_PREPARED_STATEMENTS", True)
 # Transient failures retry after base * 2**(attempt-1) seconds (with jitter), at most the maximum.
 VIDEO_JOBS_RETRY_BACKOFF_BASE = env_float("VIDEO_JOBS_RETRY_BACKOFF_BASE", 5.0, minimum=0.0)
 VIDEO_JOBS_RETRY_BACKOFF_MAX = env_float("VIDEO_JOBS_RETRY_BACKOFF_MAX", 300.0, minimum=0.0)

@@ -265,3 +265,18 @@ def analyze_video(
             },
         }
     return Analysis(result=result, artifacts=(Artifact(POSTER_NAME, poster_data, "image/jpeg"),))
+
+
+def noop_analyzer(
+    path: Path | None, *, job: VideoAnalysisJob | None = None, progress: ProgressCallback | None = None
+) -> Analysis:
+    """Analyses nothing and needs no video: the worker skips the download and finishes the job at once.
+
+    For measuring the queue itself (claim, lease, finish: ``bench/queue_throughput.py``) and for checking a
+    deployment's plumbing; never a production analyzer.
+    """
+    return Analysis(result={"analyzer": "noop"})
+
+
+# Read by the worker: an analyzer with needs_video False is called with path None and no download.
+noop_analyzer.needs_video = False  # type: ignore[attr-defined]

@@ -12,16 +12,17 @@ import contextlib
 import enum
 import logging
 import random
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Q
-from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from . import metrics, storage
@@ -84,28 +85,92 @@ def _notify_queued(job_ids: Iterable[object]) -> None:
             cursor.execute("SELECT pg_notify(%s, %s)", [QUEUED_CHANNEL, str(job_id)])
 
 
-def _move(job: VideoAnalysisJob, guard: Q, *, refresh: bool = True, **fields: Any) -> bool:
-    """UPDATE the job WHERE ``guard``. Returns whether this call moved it.
+def _move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
+    """UPDATE the job WHERE ``guard``, then reload it (callers show the winner's state either way).
 
-    With ``refresh`` the job is reloaded from the database either way (callers that show it need the
-    winner's state); without, a successful move is applied to ``job`` in memory (expressions such as
-    ``F("attempts") - 1`` excepted), which saves the worker a SELECT on every job.
+    Returns whether this call moved it.
     """
     fields.setdefault("updated_at", timezone.now())
-    notify = fields.get("status") == Status.QUEUED
+    with _notifying(fields):
+        moved = VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields) == 1
+        if moved and fields.get("status") == Status.QUEUED:
+            _notify_queued([job.pk])
+    job.refresh_from_db()
+    if moved:
+        metrics.observe_transition(job)
+    return moved
+
+
+def _notifying(fields: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
     # A lone UPDATE is already its own transaction; only a NOTIFY must share one with it, so that it is
     # delivered at commit and never for a rollback. Skipping BEGIN/COMMIT saves two round trips.
-    with transaction.atomic() if notify else contextlib.nullcontext():
-        moved = VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields) == 1
-        if moved and notify:
+    return transaction.atomic() if fields.get("status") == Status.QUEUED else contextlib.nullcontext()
+
+
+def _run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[Any, ...] | None]:
+    """Run one of the worker's per-job statements (the claim, the fenced writes); returns the row count
+    and, with ``fetch``, the first row.
+
+    On PostgreSQL it runs as a prepared statement with server-side parameters, parsed and planned once per
+    connection rather than once per job (Django's own cursors bind on the client and never prepare, for
+    the sake of connection poolers; VIDEO_JOBS_PREPARED_STATEMENTS=0 does the same here).
+    """
+    if connection.vendor != "postgresql" or not settings.VIDEO_JOBS_PREPARED_STATEMENTS:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount, cursor.fetchone() if fetch else None
+    connection.ensure_connection()
+    started = time.monotonic()
+    # Django's error wrapping, so callers see django.db errors (a dropped connection is OperationalError).
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        result = cursor.rowcount, cursor.fetchone() if fetch else None
+    if connection.queries_logged:  # keep CaptureQueriesContext and DEBUG's query log complete
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    return result
+
+
+# One UPDATE statement per set of columns written, built once with the fields whose values need Django's
+# conversion for the database: the worker writes the same few shapes for every job, and compiling them
+# through the ORM each time cost more than the database round trip.
+_FENCED_SQL: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
+# Values of these pass to the driver as they are (str, int, None, aware datetime on PostgreSQL).
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField)
+
+
+def _fenced_write(job: VideoAnalysisJob, **fields: Any) -> bool:
+    """UPDATE the running job only while the lease fence holds (``id``, ``status='processing'``,
+    ``worker_id``, ``attempts``); apply the change to ``job`` in memory. False: another worker owns it now.
+    """
+    fields.setdefault("updated_at", timezone.now())
+    meta = VideoAnalysisJob._meta
+    names = tuple(fields)
+    compiled = _FENCED_SQL.get(names)
+    if compiled is None:
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in names)
+        sql = (
+            f"UPDATE {quote(meta.db_table)} SET {assignments} "
+            f"WHERE {quote('id')} = %s AND {quote('status')} = %s "
+            f"AND {quote('worker_id')} = %s AND {quote('attempts')} = %s"
+        )
+        fields_to_prep = [meta.get_field(name) for name in names]
+        preps = [None if isinstance(field, _PLAIN_FIELDS) else field for field in fields_to_prep]
+        compiled = _FENCED_SQL[names] = (sql, preps)
+    sql, preps = compiled
+    params = [
+        value if prep is None else prep.get_db_prep_save(value, connection)
+        for prep, value in zip(preps, fields.values(), strict=True)
+    ]
+    params += [meta.pk.get_db_prep_value(job.pk, connection), Status.PROCESSING.value]
+    params += [job.worker_id, job.attempts]
+    with _notifying(fields):
+        moved = _run_hot(sql, params)[0] == 1
+        if moved and fields.get("status") == Status.QUEUED:
             _notify_queued([job.pk])
-    if refresh:
-        job.refresh_from_db()
-    elif moved:
-        for name, value in fields.items():
-            if not isinstance(value, Combinable):
-                setattr(job, name, value)
     if moved:
+        for name, value in fields.items():
+            setattr(job, name, value)
         metrics.observe_transition(job)
     return moved
 
@@ -363,18 +428,22 @@ def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> 
 # --- worker ------------------------------------------------------------------------------------------------
 
 
+# Every column but ``result``, which can be large and which a worker never reads.
+_CLAIMED = [field for field in VideoAnalysisJob._meta.concrete_fields if field.name != "result"]
+_CLAIM_FIELDS = [field.attname for field in _CLAIMED]
 _CLAIM_SQL_POSTGRES = """
 UPDATE video_jobs_videoanalysisjob
-   SET status = %(processing)s, stage = %(stage)s, progress = 0, worker_id = %(worker_id)s,
+   SET status = 'processing', stage = 'downloading', progress = 0, worker_id = %(worker_id)s,
        attempts = attempts + 1, lease_expires_at = %(lease)s, started_at = %(now)s, updated_at = %(now)s
  WHERE id = (
        SELECT id FROM video_jobs_videoanalysisjob
-        WHERE status = %(queued)s AND run_after <= %(now)s
+        -- A literal, not a parameter: a prepared statement's generic plan can only use the partial
+        -- index (WHERE status = 'queued') when the planner sees the value itself.
+        WHERE status = 'queued' AND run_after <= %(now)s
         ORDER BY run_after, created_at
         LIMIT 1
         FOR UPDATE SKIP LOCKED)
-RETURNING *
-"""
+RETURNING """ + ", ".join(f'"{field.column}"' for field in _CLAIMED)
 
 
 def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> VideoAnalysisJob | None:
@@ -388,21 +457,17 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
     now = timezone.now()
     lease = now + timedelta(seconds=lease_seconds)
     if connection.vendor == "postgresql":
-        params = {
-            "processing": Status.PROCESSING.value,
-            "queued": Status.QUEUED.value,
-            "stage": Stage.DOWNLOADING.value,
-            "worker_id": worker_id,
-            "lease": lease,
-            "now": now,
-        }
+        params = {"worker_id": worker_id, "lease": lease, "now": now}
         # One statement in autocommit is one short transaction: the row lock lives exactly as long as the
         # UPDATE, and no BEGIN/COMMIT round trips are added to every claim.
-        claimed = list(VideoAnalysisJob.objects.raw(_CLAIM_SQL_POSTGRES, params))
-        if not claimed:
+        row = _run_hot(_CLAIM_SQL_POSTGRES, params, fetch=True)[1]
+        if row is None:
             return None
-        metrics.observe_claim(claimed[0])
-        return claimed[0]
+        # Built straight from the row (result deferred: the worker never reads it), without the ORM's
+        # per-query set-up, which cost more than the claim's round trip.
+        job = VideoAnalysisJob.from_db(connection.alias, _CLAIM_FIELDS, row)
+        metrics.observe_claim(job)
+        return job
 
     for _ in range(10):
         candidate = (
@@ -452,21 +517,19 @@ def renew_lease(
         fields["stage"] = stage
     if progress is not None:
         fields["progress"] = _percent(progress)
-    return _move(job, _fence(job), refresh=False, **fields)
+    return _fenced_write(job, **fields)
 
 
 def report_progress(*, job: VideoAnalysisJob, stage: str, progress: int) -> bool:
     """Record stage and progress (0-100) of a running job, fenced. False means the lease is lost."""
-    return _move(job, _fence(job), refresh=False, stage=stage, progress=_percent(progress))
+    return _fenced_write(job, stage=stage, progress=_percent(progress))
 
 
 def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
     """Store the result and mark the job done, fenced. False means another worker owns it now."""
     now = timezone.now()
-    return _move(
+    return _fenced_write(
         job,
-        _fence(job),
-        refresh=False,
         status=Status.DONE,
         stage=Stage.DONE,
         progress=100,
@@ -480,7 +543,7 @@ def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
 
 def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str) -> bool:
     """Fail a running job at once with a permanent error code, fenced."""
-    moved = _move(job, _fence(job), refresh=False, **_failed_fields(code, message, timezone.now()))
+    moved = _fenced_write(job, **_failed_fields(code, message, timezone.now()))
     if moved:
         logger.info("job %s failed: %s (%s)", job.pk, code, message)
     return moved
@@ -490,17 +553,12 @@ def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
     """A transient failure: queue again after a backoff, or fail as attempts_exhausted. Fenced."""
     now = timezone.now()
     if job.attempts >= job.max_attempts:
-        moved = _move(
-            job,
-            _fence(job),
-            refresh=False,
-            **_failed_fields(ErrorCode.ATTEMPTS_EXHAUSTED, message, now),
-        )
+        moved = _fenced_write(job, **_failed_fields(ErrorCode.ATTEMPTS_EXHAUSTED, message, now))
     else:
         fields = _queued_fields(now)
         fields["run_after"] = now + backoff_delay(job.attempts)
         fields["error_message"] = message[:2000]
-        moved = _move(job, _fence(job), refresh=False, **fields)
+        moved = _fenced_write(job, **fields)
     if moved:
         logger.warning("job %s: transient failure (%s), now %s", job.pk, message, job.status)
     return moved
@@ -509,10 +567,10 @@ def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
 def release_job(*, job: VideoAnalysisJob) -> bool:
     """Hand a running job back to the queue on a graceful stop, without counting the attempt."""
     fields = _queued_fields(timezone.now())
-    fields["attempts"] = F("attempts") - 1
-    moved = _move(job, _fence(job), refresh=False, **fields)
+    # The fence pins attempts to job.attempts, so this is attempts - 1 of the row itself.
+    fields["attempts"] = job.attempts - 1
+    moved = _fenced_write(job, **fields)
     if moved:
-        job.attempts -= 1
         logger.info("job %s handed back to the queue", job.pk)
     return moved
 

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils.module_loading import import_string
 
-from . import services, storage
+from . import metrics, services, storage
 from .analysis import Analysis, Analyzer, InvalidVideo, JobInterrupted
 from .models import ErrorCode, VideoAnalysisJob
 
@@ -44,6 +44,9 @@ T = TypeVar("T")
 
 # A database that went away (restart, failover, network): transient, never a reason to fail a job.
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+
+# Seconds a busy worker holds metric observations in memory before writing them (see metrics._Buffer).
+METRICS_FLUSH_INTERVAL = 5.0
 
 # Each stage's share of the job's 0-100 progress.
 _PROGRESS_BANDS = {
@@ -171,9 +174,9 @@ class _Attempt:
 class _Heartbeat:
     """A long-lived thread (one per worker, not per job) that renews the running job's lease.
 
-    It sleeps on a self-pipe until the next renewal, a shutdown deadline, or a wake-up from the main
-    thread. Its database connection is opened only when a job outlives a third of its lease, and closed when
-    the job ends, so short jobs never pay for it.
+    It sleeps on a self-pipe until the next renewal, a shutdown deadline, an idle tick, or a wake-up from a
+    stop request. Its database connection is opened only when a job outlives a third of its lease, and
+    closed at the first tick after the job ends, so short jobs never pay for it.
     """
 
     def __init__(self, worker: Worker) -> None:
@@ -182,13 +185,17 @@ class _Heartbeat:
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def wake(self) -> None:
-        if self._closed:
-            return
-        if self._thread is None:
+    def start(self) -> None:
+        """Start the thread, if it is not running yet."""
+        if self._thread is None and not self._closed:
             self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
             self._thread.start()
-        _poke(self._wake_write)
+
+    def wake(self) -> None:
+        """Make the thread look at the running job now (a stop was requested)."""
+        if not self._closed:
+            self.start()
+            _poke(self._wake_write)
 
     def close(self) -> None:
         self._closed = True
@@ -201,7 +208,10 @@ class _Heartbeat:
     def _timeout(self) -> float | None:
         attempt = self._worker.attempt
         if attempt is None or attempt.interrupted:
-            return None
+            # Idle ticks a third of a lease apart, instead of a wake-up from the main thread at every
+            # claim: a job claimed meanwhile is then looked at within a third of its lease, well before
+            # it expires, and back-to-back jobs cost no thread switches.
+            return self._worker.lease_seconds / 3
         deadline = attempt.renew_at
         if self._worker.stop_deadline is not None:
             deadline = min(deadline, self._worker.stop_deadline)
@@ -340,12 +350,14 @@ class Worker:
         poll_interval: float | None = None,
         burst: bool = False,
         max_jobs: int | None = None,
+        listen: bool = True,
     ) -> None:
         self.worker_id = worker_id or default_worker_id()
         self.analyzer = analyzer or load_analyzer()
         self.poll_interval = poll_interval if poll_interval is not None else settings.VIDEO_JOBS_POLL_INTERVAL
         self.burst = burst
         self.max_jobs = max_jobs
+        self.listen = listen
         self.lease_seconds = int(settings.VIDEO_JOBS_LEASE_SECONDS)
         self.sweep_interval = float(settings.VIDEO_JOBS_SWEEP_INTERVAL)
         self.shutdown_grace = float(settings.VIDEO_JOBS_SHUTDOWN_GRACE)
@@ -355,6 +367,7 @@ class Worker:
         self.stop_requested = False
         self.stop_deadline: float | None = None
         self._next_sweep = 0.0
+        self._next_flush = 0.0
         self._wake_read, self._wake_write = _pipe()
         self._heartbeat = _Heartbeat(self)
         self._listener: _QueueListener | None = None
@@ -399,13 +412,12 @@ class Worker:
         attempt = _Attempt(job, lease_seconds=self.lease_seconds, progress_interval=self.progress_interval)
         token = _current_job.set(str(job.pk))
         self.attempt = attempt
-        self._heartbeat.wake()
+        self._heartbeat.start()
         try:
             logger.info("job %s claimed (attempt %s of %s)", job.pk, job.attempts, job.max_attempts)
             self._execute(attempt)
         finally:
             self.attempt = None
-            self._heartbeat.wake()
             self.jobs_processed += 1
             _current_job.reset(token)
 
@@ -414,6 +426,8 @@ class Worker:
         started = time.monotonic()
         try:
             analysis, download = self._download_and_analyse(attempt)
+            if not isinstance(analysis, Analysis):
+                raise TypeError(f"the analyzer returned {type(analysis).__name__}, not an Analysis")
             # Artifacts go to fixed keys beside the video: before writing them, make sure (a fenced write)
             # that the job is still ours, so a worker that lost its lease does not overwrite the new owner's.
             attempt.report(Stage.STORING_RESULTS, 0.0, confirm=bool(analysis.artifacts))
@@ -431,8 +445,14 @@ class Worker:
         else:
             logger.warning("job %s: finished, but another worker owns it now; result discarded", job.pk)
 
-    def _download_and_analyse(self, attempt: _Attempt) -> tuple[Analysis, storage.Download]:
+    def _download_and_analyse(self, attempt: _Attempt) -> tuple[Analysis, storage.Download | None]:
         job = attempt.job
+
+        def progress(fraction: float) -> None:
+            attempt.report(Stage.ANALYZING, fraction)
+
+        if not getattr(self.analyzer, "needs_video", True):
+            return self.analyzer(None, job=job, progress=progress), None  # type: ignore[arg-type]
         size = max(1, job.object_size or job.size_bytes)
         # The temporary file goes away when this block ends, however it ends.
         with tempfile.NamedTemporaryFile(prefix=f"cricksy-{job.pk}-", suffix=".video") as handle:
@@ -449,18 +469,14 @@ class Worker:
                         f"downloaded bytes hash to {download.sha256}, {job.sha256} was declared"
                     )
                 attempt.report(Stage.ANALYZING, 0.0)
-                analysis = self.analyzer(
-                    Path(handle.name),
-                    job=job,
-                    progress=lambda fraction: attempt.report(Stage.ANALYZING, fraction),
-                )
+                analysis = self.analyzer(Path(handle.name), job=job, progress=progress)
             finally:
                 attempt.temp_path = ""
-        if not isinstance(analysis, Analysis):
-            raise TypeError(f"the analyzer returned {type(analysis).__name__}, not an Analysis")
         return analysis, download
 
-    def _store(self, attempt: _Attempt, analysis: Analysis, download: storage.Download) -> dict[str, Any]:
+    def _store(
+        self, attempt: _Attempt, analysis: Analysis, download: storage.Download | None
+    ) -> dict[str, Any]:
         job = attempt.job
         artifacts = {}
         for artifact in analysis.artifacts:
@@ -472,11 +488,14 @@ class Worker:
                 "content_type": artifact.content_type,
                 "size_bytes": len(artifact.data),
             }
-        return {
-            **analysis.result,
-            "source": {"size_bytes": download.size, "sha256": download.sha256, "etag": job.object_etag},
-            "artifacts": artifacts,
-        }
+        result = {**analysis.result, "artifacts": artifacts}
+        if download is not None:
+            result["source"] = {
+                "size_bytes": download.size,
+                "sha256": download.sha256,
+                "etag": job.object_etag,
+            }
+        return result
 
     def _settle_failure(self, job: VideoAnalysisJob, exc: Exception) -> None:
         """Fail the job at once for a permanent error; else queue it for a retry (or attempts_exhausted)."""
@@ -519,7 +538,7 @@ class Worker:
 
         Returns the exit status (0 for a graceful stop).
         """
-        if connection.vendor == "postgresql" and not self.burst:
+        if self.listen and connection.vendor == "postgresql" and not self.burst:
             self._listener = _QueueListener(worker_id=self.worker_id, retry_interval=self.poll_interval)
         logger.info(
             "worker %s started (pid %s, lease %ss, poll %ss%s)",
@@ -530,7 +549,7 @@ class Worker:
             ", burst" if self.burst else "",
         )
         try:
-            with self._signals_handled():
+            with metrics.buffered(), self._signals_handled():
                 self._loop()
         finally:
             self.close()
@@ -538,15 +557,24 @@ class Worker:
         return 0
 
     def _loop(self) -> None:
+        busy = False
         while not self.stop_requested:
             if self.max_jobs is not None and self.jobs_processed >= self.max_jobs:
                 break
-            # Drops a connection that broke or outlived CONN_MAX_AGE, as Django does between requests.
-            close_old_connections()
+            if not busy:
+                # Drops a connection that broke or outlived CONN_MAX_AGE, as Django does between requests.
+                # Not between back-to-back jobs: its health check would add a SELECT 1 to every job, and a
+                # connection that breaks mid-run raises a database error handled below anyway.
+                close_old_connections()
             try:
-                if self.run_once():
+                if time.monotonic() >= self._next_flush:
+                    self._flush_metrics()
+                busy = self.run_once()
+                if busy:
                     continue
+                self._flush_metrics()
             except DATABASE_ERRORS as exc:
+                busy = False
                 logger.warning("database unavailable (%s); retrying in %ss", exc, self.poll_interval)
                 connection.close()
                 self._wait(self.poll_interval)
@@ -554,6 +582,10 @@ class Worker:
             if self.burst:
                 break
             self._wait(self.poll_interval)
+
+    def _flush_metrics(self) -> None:
+        self._next_flush = time.monotonic() + METRICS_FLUSH_INTERVAL
+        metrics.flush()
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a NOTIFY, a signal or stop request, or the timeout."""

@@ -15,9 +15,9 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from video_jobs import services, storage
-from video_jobs.analysis import Analysis, Artifact, JobInterrupted, ProgressCallback
-from video_jobs.models import VideoAnalysisJob
+from video_jobs import metrics, services, storage
+from video_jobs.analysis import Analysis, Artifact, JobInterrupted, ProgressCallback, noop_analyzer
+from video_jobs.models import MetricCounter, VideoAnalysisJob
 from video_jobs.worker import JobContextFilter, Worker
 
 from .conftest import wait_for
@@ -499,6 +499,42 @@ def test_burst_drains_the_queue_and_returns_zero(make_worker: MakeWorker, queue_
     assert make_worker(analyzer=Recorder(), burst=True).run() == 0
 
     assert {fresh(job).status for job in jobs} == {"done"}
+
+
+def test_an_analyzer_that_needs_no_video_is_run_without_a_download(
+    make_worker: MakeWorker, queue_job: QueueJob, s3: Any
+) -> None:
+    job = queue_job(b"never downloaded")
+    # Were the worker to download, this would fail the job as upload_missing.
+    s3.delete_object(Bucket=job.s3_bucket, Key=job.s3_key)
+
+    assert make_worker(analyzer=noop_analyzer).run_once()
+
+    done = fresh(job)
+    assert (done.status, done.progress) == ("done", 100)
+    assert done.result == {"analyzer": "noop", "artifacts": {}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_worker_writes_its_metric_observations_in_batches(
+    make_worker: MakeWorker, queue_job: QueueJob
+) -> None:
+    jobs = [queue_job(b"video %d" % n) for n in range(3)]
+    claims = MetricCounter.objects.filter(name__startswith=metrics.CLAIM_LATENCY.name)
+    seen_while_running: list[int] = []
+
+    def look(path: Path, job: VideoAnalysisJob, progress: ProgressCallback) -> None:
+        seen_while_running.append(claims.count())
+
+    assert make_worker(analyzer=Recorder(then=look), burst=True).run() == 0
+
+    # The first pass flushes before it claims; after that, observations wait in memory, not one
+    # transaction per claim and per finish; the stop writes them all.
+    assert seen_while_running == [0, 0, 0]
+    observed = {row.labels: row.value for row in claims.exclude(name__endswith="_sum")}
+    assert sum(observed.values()) == len(jobs)
+    durations = MetricCounter.objects.filter(name=metrics.JOB_DURATION.name)
+    assert sum(row.value for row in durations) == len(jobs)
 
 
 @pytest.mark.django_db(transaction=True)

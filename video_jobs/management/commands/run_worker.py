@@ -52,6 +52,12 @@ class Command(BaseCommand):
             f"{settings.VIDEO_JOBS_POLL_INTERVAL}); PostgreSQL NOTIFY wakes a worker sooner",
         )
         parser.add_argument(
+            "--no-listen",
+            action="store_true",
+            help="poll only, without PostgreSQL LISTEN/NOTIFY (e.g. behind a transaction-pooling "
+            "PgBouncer, which cannot LISTEN)",
+        )
+        parser.add_argument(
             "--worker-id",
             help="name recorded on claimed jobs and in every log line; must be unique "
             "(default host:pid; with --concurrency N the children are ID-1 .. ID-N)",
@@ -66,6 +72,8 @@ class Command(BaseCommand):
 
         if options["concurrency"] > 1:
             child_args = ["--burst"] if options["burst"] else []
+            if options["no_listen"]:
+                child_args.append("--no-listen")
             for option in ("max_jobs", "poll_interval"):
                 if options[option] is not None:
                     child_args += [f"--{option.replace('_', '-')}", str(options[option])]
@@ -78,6 +86,7 @@ class Command(BaseCommand):
                 poll_interval=options["poll_interval"],
                 burst=options["burst"],
                 max_jobs=options["max_jobs"],
+                listen=not options["no_listen"],
             ).run()
         if code:
             raise SystemExit(code)
