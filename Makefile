@@ -47,5 +47,12 @@ test-postgres: setup postgres browser
 
 test: lint test-sqlite test-postgres
 
+# Benchmarks (not tests): PostgreSQL database cricksy_bench (BENCH_DATABASE_URL), moto S3; a few minutes.
+bench: setup postgres
+	$(PY) bench/run_all.py
+
+bench-quick: setup postgres
+	$(PY) bench/run_all.py --quick
+
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache

@@ -32,14 +32,7 @@ def plan() -> str:
 
     from video_jobs import services
 
-    params = {
-        "processing": "processing",
-        "queued": "queued",
-        "stage": "downloading",
-        "worker_id": "explain",
-        "lease": timezone.now(),
-        "now": timezone.now(),
-    }
+    params = {"worker_id": "explain", "lease": timezone.now(), "now": timezone.now()}
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + services._CLAIM_SQL_POSTGRES, params)
         return " / ".join(row[0].strip() for row in cursor.fetchall())
@@ -63,7 +56,11 @@ def main() -> None:
     small, big = figures["rows_1000"]["p50_ms"], figures[f"rows_{args.big}"]["p50_ms"]
     figures["p50_ratio_big_over_small"] = round(big / small, 2)
     common.truncate_jobs()
-    common.save("claim_scaling", figures, command="make bench-claim")
+    common.save(
+        "claim_scaling",
+        figures,
+        command=f".venv/bin/python bench/claim_scaling.py --claims {args.claims} --big {args.big}",
+    )
 
 
 if __name__ == "__main__":

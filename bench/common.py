@@ -140,6 +140,25 @@ def moto_s3() -> Iterator[str]:
             server.stop()
 
 
+def wait_for_listeners(worker_id_prefix: str, count: int, timeout: float = 60) -> None:
+    """Wait until ``count`` workers whose ids start with the prefix LISTEN for queued jobs (so a NOTIFY
+    sent next reaches them all)."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s",
+                [f"video_jobs listen {worker_id_prefix}%"],
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} worker(s) {worker_id_prefix}* did not start listening")
+        time.sleep(0.05)
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")

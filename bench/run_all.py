@@ -1,0 +1,102 @@
+"""Run every benchmark (`make bench`) and print one table of the figures; each also lands in
+bench/results/latest.json with the command that reproduces it and the machine it ran on.
+
+    .venv/bin/python bench/run_all.py [--quick]
+
+--quick runs smaller sizes (a sanity check, not figures to quote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import common
+
+FULL = [
+    ["queue_throughput.py", "--jobs", "5000", "--workers", "1", "2", "4"],
+    ["pickup_latency.py", "--jobs", "50"],
+    ["api_latency.py", "--clients", "8", "--requests", "1000"],
+    ["claim_scaling.py"],
+    ["worker_memory.py", "--sizes-mb", "10", "100", "1024"],
+    ["download.py", "--megabytes", "256", "--rounds", "3"],
+]
+QUICK = [
+    ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2"],
+    ["pickup_latency.py", "--jobs", "5"],
+    ["api_latency.py", "--clients", "4", "--requests", "100"],
+    ["claim_scaling.py", "--claims", "100", "--big", "20000"],
+    ["worker_memory.py", "--sizes-mb", "10", "50"],
+    ["download.py", "--megabytes", "32", "--rounds", "1"],
+]
+
+
+def table(results: dict[str, object]) -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    throughput = results.get("queue_throughput", {}).get("figures", {})  # type: ignore[union-attr]
+    for key, entry in sorted(throughput.items()):
+        if key.startswith("processes_"):
+            worker, loop = entry["run_worker"]["jobs_per_s"], entry["minimal_psycopg_loop"]["jobs_per_s"]
+            rows.append(
+                (
+                    f"queue throughput, {key.split('_')[1]} process(es)",
+                    f"{worker} jobs/s vs minimal loop {loop} jobs/s = {entry['ratio']:.0%}",
+                )
+            )
+    pickup = results.get("pickup_latency", {}).get("figures", {})  # type: ignore[union-attr]
+    for mode, entry in pickup.items():
+        rows.append((f"pickup latency, {mode}", f"p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms"))
+    api = results.get("api_latency", {}).get("figures", {})  # type: ignore[union-attr]
+    for call in ("initiate", "upload_complete"):
+        if call in api:
+            entry = api[call]
+            extra = ""
+            if "head_object_share_of_total" in entry:
+                extra = f", HeadObject {entry['head_object_share_of_total']:.0%} of the time"
+            rows.append(
+                (
+                    f"API {call} ({api['clients']} clients)",
+                    f"{entry['requests_per_s']} req/s, p50 {entry['p50_ms']} ms, "
+                    f"p99 {entry['p99_ms']} ms{extra}",
+                )
+            )
+    claim = results.get("claim_scaling", {}).get("figures", {})  # type: ignore[union-attr]
+    for key, entry in claim.items():
+        if key.startswith("rows_"):
+            rows.append(
+                (f"claim time, {int(key[5:]):,} rows", f"p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms")
+            )
+    memory = results.get("worker_memory", {}).get("figures", {})  # type: ignore[union-attr]
+    for key, entry in memory.items():
+        if key.startswith("video_"):
+            rows.append(
+                (f"worker peak RSS, {key[6:].replace('_', ' ')} video", f"{entry['worker_peak_rss_mib']} MiB")
+            )
+    download = results.get("download", {}).get("figures", {})  # type: ignore[union-attr]
+    for key, value in download.items():
+        if key.endswith("_mb_per_s"):
+            rows.append((f"download, {key[:-9]}", f"{value} MB/s"))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    for script in QUICK if args.quick else FULL:
+        print(f"== {' '.join(script)}", flush=True)
+        subprocess.run([sys.executable, f"bench/{script[0]}", *script[1:]], cwd=common.ROOT, check=True)
+    results = json.loads(common.RESULTS.read_text())
+    rows = table(results)
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+    print(f"\nmachine: {json.dumps(common.machine())}")
+    print("reproduce: make bench")
+
+
+if __name__ == "__main__":
+    main()
