@@ -14,14 +14,16 @@ QUEUED = 500
 
 
 def measure(claims: int) -> dict[str, float]:
-    from video_jobs import services
+    from video_jobs import metrics, services
 
     samples = []
-    for index in range(claims):
-        started = time.perf_counter()
-        job = services.claim_next_job(worker_id=f"bench-{index}")
-        samples.append(time.perf_counter() - started)
-        assert job is not None, "the queue ran dry"
+    # As a worker runs it: metric observations held in memory, not a transaction per claim.
+    with metrics.buffered():
+        for index in range(claims):
+            started = time.perf_counter()
+            job = services.claim_next_job(worker_id=f"bench-{index}")
+            samples.append(time.perf_counter() - started)
+            assert job is not None, "the queue ran dry"
     return common.summary_ms(samples)
 
 

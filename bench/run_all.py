@@ -54,7 +54,10 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
             entry = api[call]
             extra = ""
             if "head_object_share_of_total" in entry:
-                extra = f", HeadObject {entry['head_object_share_of_total']:.0%} of the time"
+                extra = (
+                    f", HeadObject {entry['head_object_share_of_total']:.0%} of the total"
+                    f" ({entry['head_object_share_of_verification']:.0%} of the server's verification)"
+                )
             rows.append(
                 (
                     f"API {call} ({api['clients']} clients)",
@@ -69,11 +72,14 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                 (f"claim time, {int(key[5:]):,} rows", f"p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms")
             )
     memory = results.get("worker_memory", {}).get("figures", {})  # type: ignore[union-attr]
-    for key, entry in memory.items():
-        if key.startswith("video_"):
-            rows.append(
-                (f"worker peak RSS, {key[6:].replace('_', ' ')} video", f"{entry['worker_peak_rss_mib']} MiB")
+    videos = [key for key in memory if key.startswith("video_")]
+    for key in sorted(videos, key=lambda name: int(name.split("_")[1])):
+        rows.append(
+            (
+                f"worker peak RSS, {key[6:].replace('_', ' ')} video",
+                f"{memory[key]['worker_peak_rss_mib']} MiB",
             )
+        )
     download = results.get("download", {}).get("figures", {})  # type: ignore[union-attr]
     for key, value in download.items():
         if key.endswith("_mb_per_s"):
