@@ -30,11 +30,10 @@ def measure(claims: int) -> dict[str, float]:
 def plan() -> str:
     """EXPLAIN of the worker's own claim statement (not executed)."""
     from django.db import connection
-    from django.utils import timezone
 
     from video_jobs import services
 
-    params = {"worker_id": "explain", "lease": timezone.now(), "now": timezone.now()}
+    params = services._claim_params("explain", None)
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + services._CLAIM_SQL_POSTGRES, params)
         return " / ".join(row[0].strip() for row in cursor.fetchall())

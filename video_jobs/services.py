@@ -138,11 +138,9 @@ _FENCED_SQL: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField)
 
 
-def _fenced_write(job: VideoAnalysisJob, **fields: Any) -> bool:
-    """UPDATE the running job only while the lease fence holds (``id``, ``status='processing'``,
-    ``worker_id``, ``attempts``); apply the change to ``job`` in memory. False: another worker owns it now.
-    """
-    fields.setdefault("updated_at", timezone.now())
+def _fenced_statement(job: VideoAnalysisJob, fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The UPDATE of ``fields`` WHERE the lease fence holds (``id``, ``status='processing'``,
+    ``worker_id``, ``attempts``), with its parameters."""
     meta = VideoAnalysisJob._meta
     names = tuple(fields)
     compiled = _FENCED_SQL.get(names)
@@ -164,14 +162,29 @@ def _fenced_write(job: VideoAnalysisJob, **fields: Any) -> bool:
     ]
     params += [meta.pk.get_db_prep_value(job.pk, connection), Status.PROCESSING.value]
     params += [job.worker_id, job.attempts]
+    return sql, params
+
+
+def _fenced_moved(job: VideoAnalysisJob, fields: dict[str, Any]) -> None:
+    """A fenced write went through: apply it to ``job`` in memory and observe it."""
+    for name, value in fields.items():
+        setattr(job, name, value)
+    metrics.observe_transition(job)
+
+
+def _fenced_write(job: VideoAnalysisJob, **fields: Any) -> bool:
+    """UPDATE the running job only while the lease fence holds; apply the change to ``job`` in memory.
+
+    False: another worker owns the job now, and nothing was written.
+    """
+    fields.setdefault("updated_at", timezone.now())
+    sql, params = _fenced_statement(job, fields)
     with _notifying(fields):
         moved = _run_hot(sql, params)[0] == 1
         if moved and fields.get("status") == Status.QUEUED:
             _notify_queued([job.pk])
     if moved:
-        for name, value in fields.items():
-            setattr(job, name, value)
-        metrics.observe_transition(job)
+        _fenced_moved(job, fields)
     return moved
 
 
@@ -433,17 +446,33 @@ _CLAIMED = [field for field in VideoAnalysisJob._meta.concrete_fields if field.n
 _CLAIM_FIELDS = [field.attname for field in _CLAIMED]
 _CLAIM_SQL_POSTGRES = """
 UPDATE video_jobs_videoanalysisjob
-   SET status = 'processing', stage = 'downloading', progress = 0, worker_id = %(worker_id)s,
-       attempts = attempts + 1, lease_expires_at = %(lease)s, started_at = %(now)s, updated_at = %(now)s
+   SET status = 'processing', stage = 'downloading', progress = 0, worker_id = %s,
+       attempts = attempts + 1, lease_expires_at = %s, started_at = %s, updated_at = %s
  WHERE id = (
        SELECT id FROM video_jobs_videoanalysisjob
         -- A literal, not a parameter: a prepared statement's generic plan can only use the partial
         -- index (WHERE status = 'queued') when the planner sees the value itself.
-        WHERE status = 'queued' AND run_after <= %(now)s
+        WHERE status = 'queued' AND run_after <= %s
         ORDER BY run_after, created_at
         LIMIT 1
         FOR UPDATE SKIP LOCKED)
 RETURNING """ + ", ".join(f'"{field.column}"' for field in _CLAIMED)
+
+
+def _claim_params(worker_id: str, lease_seconds: int | None) -> list[Any]:
+    now = timezone.now()
+    lease = now + timedelta(seconds=lease_seconds or settings.VIDEO_JOBS_LEASE_SECONDS)
+    return [worker_id, lease, now, now, now]
+
+
+def _claimed(row: tuple[Any, ...] | None) -> VideoAnalysisJob | None:
+    """The job from a claim's RETURNING row, built without the ORM's per-query set-up (which cost more
+    than the claim's round trip); ``result`` is deferred: the worker never reads it."""
+    if row is None:
+        return None
+    job = VideoAnalysisJob.from_db(connection.alias, _CLAIM_FIELDS, row)
+    metrics.observe_claim(job)
+    return job
 
 
 def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> VideoAnalysisJob | None:
@@ -453,21 +482,15 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
     SKIP LOCKED, so concurrent workers never wait on or take the same row. SQLite: pick a candidate, then a
     conditional UPDATE; losing the race just means trying the next candidate.
     """
+    if connection.vendor == "postgresql":
+        # One statement in autocommit is one short transaction: the row lock lives exactly as long as the
+        # UPDATE, and no BEGIN/COMMIT round trips are added to every claim.
+        params = _claim_params(worker_id, lease_seconds)
+        return _claimed(_run_hot(_CLAIM_SQL_POSTGRES, params, fetch=True)[1])
+
     lease_seconds = lease_seconds or settings.VIDEO_JOBS_LEASE_SECONDS
     now = timezone.now()
     lease = now + timedelta(seconds=lease_seconds)
-    if connection.vendor == "postgresql":
-        params = {"worker_id": worker_id, "lease": lease, "now": now}
-        # One statement in autocommit is one short transaction: the row lock lives exactly as long as the
-        # UPDATE, and no BEGIN/COMMIT round trips are added to every claim.
-        row = _run_hot(_CLAIM_SQL_POSTGRES, params, fetch=True)[1]
-        if row is None:
-            return None
-        # Built straight from the row (result deferred: the worker never reads it), without the ORM's
-        # per-query set-up, which cost more than the claim's round trip.
-        job = VideoAnalysisJob.from_db(connection.alias, _CLAIM_FIELDS, row)
-        metrics.observe_claim(job)
-        return job
 
     for _ in range(10):
         candidate = (
@@ -525,20 +548,54 @@ def report_progress(*, job: VideoAnalysisJob, stage: str, progress: int) -> bool
     return _fenced_write(job, stage=stage, progress=_percent(progress))
 
 
+def _done_fields(result: dict[str, Any]) -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "status": Status.DONE,
+        "stage": Stage.DONE,
+        "progress": 100,
+        "result": result,
+        "error_code": "",
+        "error_message": "",
+        "finished_at": now,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+
+
 def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
     """Store the result and mark the job done, fenced. False means another worker owns it now."""
-    now = timezone.now()
-    return _fenced_write(
-        job,
-        status=Status.DONE,
-        stage=Stage.DONE,
-        progress=100,
-        result=result,
-        error_code="",
-        error_message="",
-        finished_at=now,
-        lease_expires_at=None,
-    )
+    return _fenced_write(job, **_done_fields(result))
+
+
+# Both UPDATEs in one statement, so one round trip and one commit. A finish that does not go through (the
+# fence failed) still claims, as the worker would have anyway.
+_FINISH_AND_CLAIM_SQL = """
+WITH finished AS ({finish} RETURNING 1),
+     claimed AS ({claim})
+SELECT (SELECT count(*) FROM finished), claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true
+"""
+
+
+def finish_job_and_claim_next(
+    *, job: VideoAnalysisJob, result: dict[str, Any], lease_seconds: int | None = None
+) -> tuple[bool, VideoAnalysisJob | None]:
+    """``finish_job``, then ``claim_next_job`` for the same worker; on PostgreSQL in one statement.
+
+    A busy worker's loop then costs one commit per job instead of two. Returns (finished, next job).
+    """
+    fields = _done_fields(result)
+    if connection.vendor != "postgresql":
+        finished = _fenced_write(job, **fields)
+        return finished, claim_next_job(worker_id=job.worker_id, lease_seconds=lease_seconds)
+    finish_sql, finish_params = _fenced_statement(job, fields)
+    sql = _FINISH_AND_CLAIM_SQL.format(finish=finish_sql, claim=_CLAIM_SQL_POSTGRES)
+    params = finish_params + _claim_params(job.worker_id, lease_seconds)
+    row = _run_hot(sql, params, fetch=True)[1]
+    assert row is not None  # the LEFT JOIN always answers one row
+    if row[0] == 1:
+        _fenced_moved(job, fields)
+    return row[0] == 1, _claimed(row[1:] if row[1] is not None else None)
 
 
 def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str) -> bool:

@@ -368,6 +368,9 @@ class Worker:
         self.stop_deadline: float | None = None
         self._next_sweep = 0.0
         self._next_flush = 0.0
+        # A job claimed by the previous job's finish (finish_job_and_claim_next), to run next.
+        self._next_job: VideoAnalysisJob | None = None
+        self._in_loop = False
         self._wake_read, self._wake_write = _pipe()
         self._heartbeat = _Heartbeat(self)
         self._listener: _QueueListener | None = None
@@ -379,13 +382,33 @@ class Worker:
         """Sweep if due, then claim and process one job. Returns whether a job was processed."""
         if time.monotonic() >= self._next_sweep:
             self.sweep()
+        job, self._next_job = self._next_job, None
         if self.stop_requested:
+            if job is not None:
+                self._hand_back(job)
             return False
-        job = services.claim_next_job(worker_id=self.worker_id, lease_seconds=self.lease_seconds)
+        if job is None:
+            job = services.claim_next_job(worker_id=self.worker_id, lease_seconds=self.lease_seconds)
         if job is None:
             return False
         self.process(job)
         return True
+
+    def _hand_back(self, job: VideoAnalysisJob) -> None:
+        """Return a job claimed ahead (with the previous one's finish) that this worker will not run."""
+        try:
+            services.release_job(job=job)
+        except DATABASE_ERRORS as exc:
+            logger.warning("job %s: could not hand it back (%s); its lease will bring it back", job.pk, exc)
+
+    def _claims_ahead(self) -> bool:
+        """Whether the finish of the running job may claim the next one in the same statement: only in
+        run()'s loop (tests that drive run_once see one claim per pass) and when another job is wanted."""
+        return (
+            self._in_loop
+            and not self.stop_requested
+            and (self.max_jobs is None or self.jobs_processed + 1 < self.max_jobs)
+        )
 
     def sweep(self) -> None:
         """The recovery sweeps every worker runs: expired leases back to the queue, abandoned uploads settled.
@@ -433,7 +456,14 @@ class Worker:
             attempt.report(Stage.STORING_RESULTS, 0.0, confirm=bool(analysis.artifacts))
             result = self._store(attempt, analysis, download)
             attempt.check()
-            done = self._write(lambda: services.finish_job(job=job, result=result))
+            if self._claims_ahead():
+                done, self._next_job = self._write(
+                    lambda: services.finish_job_and_claim_next(
+                        job=job, result=result, lease_seconds=self.lease_seconds
+                    )
+                )
+            else:
+                done = self._write(lambda: services.finish_job(job=job, result=result))
         except JobInterrupted as exc:
             logger.warning("job %s dropped without writing: %s", job.pk, exc)
             return
@@ -550,7 +580,14 @@ class Worker:
         )
         try:
             with metrics.buffered(), self._signals_handled():
-                self._loop()
+                self._in_loop = True
+                try:
+                    self._loop()
+                finally:
+                    self._in_loop = False
+                    if self._next_job is not None:  # claimed ahead, then a stop or max_jobs came first
+                        job, self._next_job = self._next_job, None
+                        self._hand_back(job)
         finally:
             self.close()
         logger.info("worker %s stopped after %s job(s)", self.worker_id, self.jobs_processed)

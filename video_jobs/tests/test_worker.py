@@ -538,6 +538,56 @@ def test_a_running_worker_writes_its_metric_observations_in_batches(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_busy_worker_finishes_each_job_and_claims_the_next_in_one_statement(
+    make_worker: MakeWorker, queue_job: QueueJob
+) -> None:
+    jobs = [queue_job(b"video %d" % n) for n in range(4)]
+    recorder = Recorder()
+    worker = make_worker(analyzer=recorder, burst=True)
+    worker.sweep()  # not due again during the test
+
+    with CaptureQueriesContext(connection) as queries:
+        assert worker.run() == 0
+
+    assert {fresh(job).status for job in jobs} == {"done"}
+    assert {fresh(job).attempts for job in jobs} == {1}
+    assert sorted(call["job"] for call in recorder.calls) == sorted(job.pk for job in jobs)
+    updates = [
+        query["sql"]
+        for query in queries.captured_queries
+        if "video_jobs_videoanalysisjob" in query["sql"] and "UPDATE" in query["sql"]
+    ]
+    if connection.vendor == "postgresql":
+        # One claim, then one finish-and-claim-next per job, and the claim that finds the queue empty.
+        assert len(updates) == 1 + len(jobs) + 1, updates
+        assert sum("WITH finished AS" in sql for sql in updates) == len(jobs)
+    else:
+        # SQLite: a claim and a finish per job (an empty queue's claim is a SELECT that finds nothing).
+        assert len(updates) == 2 * len(jobs), updates
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_claimed_ahead_is_handed_back_when_the_worker_stops_first(
+    make_worker: MakeWorker, queue_job: QueueJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = queue_job(b"first"), queue_job(b"second")
+    worker = make_worker(analyzer=Recorder())
+    real = services.finish_job_and_claim_next
+
+    def finish_then_stop(**kwargs: Any) -> Any:
+        outcome = real(**kwargs)
+        worker.request_stop()  # a SIGTERM right after the claim-ahead
+        return outcome
+
+    monkeypatch.setattr(services, "finish_job_and_claim_next", finish_then_stop)
+    assert worker.run() == 0
+
+    assert fresh(first).status == "done"
+    # Claimed with the first one's finish, never started: back in the queue, the attempt not counted.
+    assert (fresh(second).status, fresh(second).attempts, fresh(second).worker_id) == ("queued", 0, "")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_max_jobs_stops_after_that_many(make_worker: MakeWorker, queue_job: QueueJob) -> None:
     jobs = [queue_job(b"video %d" % n) for n in range(3)]
 
