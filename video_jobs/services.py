@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -115,18 +115,20 @@ def _run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[
     connection rather than once per job (Django's own cursors bind on the client and never prepare, for
     the sake of connection poolers; VIDEO_JOBS_PREPARED_STATEMENTS=0 does the same here).
     """
-    if connection.vendor != "postgresql" or not settings.VIDEO_JOBS_PREPARED_STATEMENTS:
-        with connection.cursor() as cursor:
+    # The wrapper itself, not the thread-local proxy `connection`, which costs a look-up per attribute.
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or not settings.VIDEO_JOBS_PREPARED_STATEMENTS:
+        with db.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.rowcount, cursor.fetchone() if fetch else None
-    connection.ensure_connection()
+    db.ensure_connection()
     started = time.monotonic()
     # Django's error wrapping, so callers see django.db errors (a dropped connection is OperationalError).
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         result = cursor.rowcount, cursor.fetchone() if fetch else None
-    if connection.queries_logged:  # keep CaptureQueriesContext and DEBUG's query log complete
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    if db.queries_logged:  # keep CaptureQueriesContext and DEBUG's query log complete
+        db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return result
 
 
@@ -156,11 +158,12 @@ def _fenced_statement(job: VideoAnalysisJob, fields: dict[str, Any]) -> tuple[st
         preps = [None if isinstance(field, _PLAIN_FIELDS) else field for field in fields_to_prep]
         compiled = _FENCED_SQL[names] = (sql, preps)
     sql, preps = compiled
+    db = connections[DEFAULT_DB_ALIAS]
     params = [
-        value if prep is None else prep.get_db_prep_save(value, connection)
+        value if prep is None else prep.get_db_prep_save(value, db)
         for prep, value in zip(preps, fields.values(), strict=True)
     ]
-    params += [meta.pk.get_db_prep_value(job.pk, connection), Status.PROCESSING.value]
+    params += [meta.pk.get_db_prep_value(job.pk, db), Status.PROCESSING.value]
     params += [job.worker_id, job.attempts]
     return sql, params
 
@@ -441,8 +444,24 @@ def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> 
 # --- worker ------------------------------------------------------------------------------------------------
 
 
-# Every column but ``result``, which can be large and which a worker never reads.
-_CLAIMED = [field for field in VideoAnalysisJob._meta.concrete_fields if field.name != "result"]
+# What the worker, its analyzer and its metrics read of a claimed job. The rest (``result``, which can be
+# large, and timestamps the worker never looks at) is deferred: loaded on first access, if ever. Each
+# timestamp returned costs a parse on every claim.
+_CLAIMED = [
+    field
+    for field in VideoAnalysisJob._meta.concrete_fields
+    if field.name
+    not in {
+        "result",
+        "idempotency_key",
+        "verified_at",
+        "run_after",
+        "created_at",
+        "updated_at",
+        "upload_deadline",
+        "finished_at",
+    }
+]
 _CLAIM_FIELDS = [field.attname for field in _CLAIMED]
 _CLAIM_SQL_POSTGRES = """
 UPDATE video_jobs_videoanalysisjob
@@ -467,7 +486,7 @@ def _claim_params(worker_id: str, lease_seconds: int | None) -> list[Any]:
 
 def _claimed(row: tuple[Any, ...] | None) -> VideoAnalysisJob | None:
     """The job from a claim's RETURNING row, built without the ORM's per-query set-up (which cost more
-    than the claim's round trip); ``result`` is deferred: the worker never reads it."""
+    than the claim's round trip); the fields left out of _CLAIMED are deferred."""
     if row is None:
         return None
     job = VideoAnalysisJob.from_db(connection.alias, _CLAIM_FIELDS, row)
