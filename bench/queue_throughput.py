@@ -2,7 +2,7 @@
 with the no-op analyzer, so no download or decode) for 1, 2 and 4 worker processes, beside the machine's
 limit for the same pattern: a minimal psycopg loop doing one claim and one finish statement per job.
 
-    .venv/bin/python bench/queue_throughput.py [--jobs 5000] [--workers 1 2 4]
+    .venv/bin/python bench/queue_throughput.py [--jobs 5000] [--workers 1 2 4] [--rounds 3]
 
 Workers start first and wait (LISTEN) on an empty queue; the jobs are then inserted in one statement and
 announced with one NOTIFY, so process start-up is not measured. Throughput is jobs divided by the span from
@@ -117,20 +117,34 @@ def run_baseline(processes: int, jobs: int) -> dict[str, Any]:
     return span_and_check(jobs)
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(runs, key=lambda run: run["jobs_per_s"])[len(runs) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each; medians reported")
     args = parser.parse_args()
     common.setup_django()
-    figures: dict[str, Any] = {"jobs": args.jobs}
+    figures: dict[str, Any] = {"jobs": args.jobs, "rounds": args.rounds}
     for processes in args.workers:
-        baseline = run_baseline(processes, args.jobs)
-        worker = run_workers(processes, args.jobs)
+        # Alternated, so that a slow moment of the machine does not land on one side only.
+        loops, workers = [], []
+        for _ in range(args.rounds):
+            loops.append(run_baseline(processes, args.jobs))
+            workers.append(run_workers(processes, args.jobs))
+        baseline = median_run(loops)
+        worker = median_run(workers)
         figures[f"processes_{processes}"] = {
             "minimal_psycopg_loop": baseline,
             "run_worker": worker,
             "ratio": round(worker["jobs_per_s"] / baseline["jobs_per_s"], 3),
+            "all_rounds_jobs_per_s": {
+                "minimal_psycopg_loop": [run["jobs_per_s"] for run in loops],
+                "run_worker": [run["jobs_per_s"] for run in workers],
+            },
         }
         print(
             f"{processes} process(es): worker {worker['jobs_per_s']}/s, loop {baseline['jobs_per_s']}/s",
@@ -141,7 +155,8 @@ def main() -> None:
     common.save(
         "queue_throughput",
         figures,
-        command=f".venv/bin/python bench/queue_throughput.py --jobs {args.jobs} --workers {workers}",
+        command=f".venv/bin/python bench/queue_throughput.py --jobs {args.jobs} --workers {workers} "
+        f"--rounds {args.rounds}",
     )
 
 

@@ -24,7 +24,7 @@ FULL = [
     ["download.py", "--megabytes", "256", "--rounds", "3"],
 ]
 QUICK = [
-    ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2"],
+    ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2", "--rounds", "1"],
     ["pickup_latency.py", "--jobs", "5"],
     ["api_latency.py", "--clients", "4", "--requests", "100"],
     ["claim_scaling.py", "--claims", "100", "--big", "20000"],

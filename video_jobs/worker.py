@@ -13,6 +13,7 @@ back when a shutdown's grace period runs out.
 from __future__ import annotations
 
 import contextvars
+import gc
 import logging
 import os
 import random
@@ -578,6 +579,9 @@ class Worker:
             self.poll_interval,
             ", burst" if self.burst else "",
         )
+        # Everything loaded so far (Django, PyAV, the app) lives as long as the process: keep it out of
+        # the cyclic garbage collector's full passes, which otherwise rescan it all, again and again.
+        gc.freeze()
         try:
             with metrics.buffered(), self._signals_handled():
                 self._in_loop = True
