@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,20 +91,25 @@ def _move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
     Returns whether this call moved it.
     """
     fields.setdefault("updated_at", timezone.now())
-    with _notifying(fields):
-        moved = VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields) == 1
-        if moved and fields.get("status") == Status.QUEUED:
-            _notify_queued([job.pk])
+    moved = _update(job, fields, lambda: VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields))
     job.refresh_from_db()
     if moved:
         metrics.observe_transition(job)
     return moved
 
 
-def _notifying(fields: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
-    # A lone UPDATE is already its own transaction; only a NOTIFY must share one with it, so that it is
-    # delivered at commit and never for a rollback. Skipping BEGIN/COMMIT saves two round trips.
-    return transaction.atomic() if fields.get("status") == Status.QUEUED else contextlib.nullcontext()
+def _update(job: VideoAnalysisJob, fields: dict[str, Any], run: Callable[[], int]) -> bool:
+    """Run the UPDATE of ``fields`` (``run`` returns its row count); when it queues the job, announce it.
+
+    A lone UPDATE is already its own transaction; only a NOTIFY must share one with it, so that it is
+    delivered at commit and never for a rollback. Skipping BEGIN/COMMIT otherwise saves two round trips.
+    """
+    queues = fields.get("status") == Status.QUEUED
+    with transaction.atomic() if queues else contextlib.nullcontext():
+        moved = run() == 1
+        if moved and queues:
+            _notify_queued([job.pk])
+    return moved
 
 
 def _run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[Any, ...] | None]:
@@ -182,10 +187,7 @@ def _fenced_write(job: VideoAnalysisJob, **fields: Any) -> bool:
     """
     fields.setdefault("updated_at", timezone.now())
     sql, params = _fenced_statement(job, fields)
-    with _notifying(fields):
-        moved = _run_hot(sql, params)[0] == 1
-        if moved and fields.get("status") == Status.QUEUED:
-            _notify_queued([job.pk])
+    moved = _update(job, fields, lambda: _run_hot(sql, params)[0])
     if moved:
         _fenced_moved(job, fields)
     return moved

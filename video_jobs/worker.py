@@ -117,6 +117,15 @@ def _drain(fd: int) -> None:
             pass
 
 
+def _hand_back(job: VideoAnalysisJob) -> None:
+    """Return a job this worker will not finish to the queue, without counting the attempt."""
+    try:
+        services.release_job(job=job)
+    except DATABASE_ERRORS as exc:
+        logger.warning("job %s: could not hand it back (%s); its lease will bring it back", job.pk, exc)
+        connection.close()
+
+
 class _Attempt:
     """One claimed attempt at a job: what the main thread and the heartbeat thread share.
 
@@ -249,13 +258,7 @@ class _Heartbeat:
         stop_deadline = self._worker.stop_deadline
         if stop_deadline is not None and now >= stop_deadline:
             attempt.interrupt("shutdown grace period over")
-            try:
-                services.release_job(job=attempt.job)
-            except DATABASE_ERRORS as exc:
-                logger.warning(
-                    "job %s: could not hand it back (%s); its lease will bring it back", attempt.job.pk, exc
-                )
-                connection.close()
+            _hand_back(attempt.job)
             return True
         if now < attempt.renew_at:
             return False
@@ -383,24 +386,15 @@ class Worker:
         """Sweep if due, then claim and process one job. Returns whether a job was processed."""
         if time.monotonic() >= self._next_sweep:
             self.sweep()
-        job, self._next_job = self._next_job, None
         if self.stop_requested:
-            if job is not None:
-                self._hand_back(job)
-            return False
+            return False  # a job claimed ahead is handed back as run() ends
+        job, self._next_job = self._next_job, None
         if job is None:
             job = services.claim_next_job(worker_id=self.worker_id, lease_seconds=self.lease_seconds)
         if job is None:
             return False
         self.process(job)
         return True
-
-    def _hand_back(self, job: VideoAnalysisJob) -> None:
-        """Return a job claimed ahead (with the previous one's finish) that this worker will not run."""
-        try:
-            services.release_job(job=job)
-        except DATABASE_ERRORS as exc:
-            logger.warning("job %s: could not hand it back (%s); its lease will bring it back", job.pk, exc)
 
     def _claims_ahead(self) -> bool:
         """Whether the finish of the running job may claim the next one in the same statement: only in
@@ -589,9 +583,9 @@ class Worker:
                     self._loop()
                 finally:
                     self._in_loop = False
-                    if self._next_job is not None:  # claimed ahead, then a stop or max_jobs came first
-                        job, self._next_job = self._next_job, None
-                        self._hand_back(job)
+                    if self._next_job is not None:  # claimed ahead, then a stop came first
+                        _hand_back(self._next_job)
+                        self._next_job = None
         finally:
             self.close()
         logger.info("worker %s stopped after %s job(s)", self.worker_id, self.jobs_processed)
