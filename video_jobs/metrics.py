@@ -15,6 +15,7 @@ their own transaction, never inside one that does network I/O.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import json
@@ -145,15 +146,20 @@ class Histogram:
         """The ``le`` label of a bucket, spelled as Prometheus spells it ("30.0", "+Inf")."""
         return str(floatToGoString(bound))
 
+    @functools.cached_property
+    def _bucket_labels(self) -> tuple[str, ...]:
+        return tuple(self.bucket_label(bound) for bound in (*self.buckets, math.inf))
+
     def bucket_of(self, value: float) -> str:
-        return self.bucket_label(next((bound for bound in self.buckets if value <= bound), math.inf))
+        # The first bound >= value; past the last one, +Inf.
+        return self._bucket_labels[bisect.bisect_left(self.buckets, value)]
 
     def observe(self, value: float, labels: Mapping[str, str] | None = None) -> None:
         labels = dict(labels or {})
         _record(
             [
                 (self.name, labels_key({**labels, "le": self.bucket_of(value)}), 1),
-                (f"{self.name}_sum", labels_key(labels), value),
+                (self.name + "_sum", labels_key(labels), value),
             ]
         )
 

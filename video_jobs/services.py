@@ -150,8 +150,10 @@ def _run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[
 # conversion for the database: the worker writes the same few shapes for every job, and compiling them
 # through the ORM each time cost more than the database round trip.
 _FENCED_SQL: dict[tuple[str, ...], tuple[str, list[Any]]] = {}
-# Values of these pass to the driver as they are (str, int, None, aware datetime on PostgreSQL).
+# Values of these pass to the driver as they are: str, int, None, and on PostgreSQL the aware datetimes
+# the worker writes (timezone.now() and sums of it).
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField)
+_PLAIN_FIELDS_POSTGRES = (*_PLAIN_FIELDS, models.DateTimeField)
 
 
 def _fenced_statement(job: VideoAnalysisJob, fields: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -169,7 +171,8 @@ def _fenced_statement(job: VideoAnalysisJob, fields: dict[str, Any]) -> tuple[st
             f"AND {quote('worker_id')} = %s AND {quote('attempts')} = %s"
         )
         fields_to_prep = [meta.get_field(name) for name in names]
-        preps = [None if isinstance(field, _PLAIN_FIELDS) else field for field in fields_to_prep]
+        plain = _PLAIN_FIELDS_POSTGRES if connection.vendor == "postgresql" else _PLAIN_FIELDS
+        preps = [None if isinstance(field, plain) else field for field in fields_to_prep]
         compiled = _FENCED_SQL[names] = (sql, preps)
     sql, preps = compiled
     db = connections[DEFAULT_DB_ALIAS]

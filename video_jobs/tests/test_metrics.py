@@ -266,3 +266,13 @@ def test_counters_from_many_connections_add_up_exactly() -> None:
     counter = MetricCounter.objects.get(name="test_events")
     assert counter.labels == '{"source":"race"}'
     assert counter.value == 200
+
+
+@pytest.mark.parametrize(
+    ("seconds", "bucket"),
+    [(0.0, "1.0"), (1.0, "1.0"), (1.5, "5.0"), (3600.0, "3600.0"), (3600.5, "+Inf"), (1e9, "+Inf")],
+)
+def test_an_observation_lands_in_the_first_bucket_whose_bound_it_does_not_exceed(
+    seconds: float, bucket: str
+) -> None:
+    assert metrics.JOB_DURATION.bucket_of(seconds) == bucket
