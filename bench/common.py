@@ -46,11 +46,12 @@ def ensure_database(url: str) -> None:
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of every process a benchmark starts (workers, gunicorn)."""
     env = dict(os.environ)
+    # Children log as the service does by default (INFO): a log line per job is part of its cost.
+    env.pop("LOG_LEVEL", None)
     env.update(
         DATABASE_URL=database_url(),
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
-        LOG_LEVEL="WARNING",
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production-use",
     )
@@ -58,10 +59,20 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def start_worker(*args: str, log: str, **env: str) -> subprocess.Popen[bytes]:
+    """``manage.py run_worker ARGS`` in the benchmark's environment (plus ``env``). Its log, at the
+    service's default level, goes to bench/results/LOG.log rather than into the table."""
+    with (RESULTS.parent / f"{log}.log").open("wb") as handle:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", *args], cwd=ROOT, env=child_env(**env), stderr=handle
+        )
+
+
 def setup_django(**extra_env: str) -> None:
     """Point this process at the benchmark database, migrate it, and start Django."""
     ensure_database(database_url())
     os.environ.update(child_env(**extra_env))
+    os.environ["LOG_LEVEL"] = "WARNING"  # the benchmark's own process: its table, not the service's log
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cricksy.settings")
     import django
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import random
 import signal
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -41,11 +39,13 @@ def measure(jobs: int, *, listen: bool) -> dict[str, Any]:
     from video_jobs.models import VideoAnalysisJob
 
     common.truncate_jobs()
-    args = [sys.executable, "manage.py", "run_worker", "--worker-id", "bench-pickup"]
-    if not listen:
-        args.append("--no-listen")
-    env = common.child_env(VIDEO_JOBS_ANALYZER=NOOP, VIDEO_JOBS_POLL_INTERVAL=str(POLL_INTERVAL))
-    worker = subprocess.Popen(args, cwd=common.ROOT, env=env)
+    args = ["--worker-id", "bench-pickup"] + ([] if listen else ["--no-listen"])
+    worker = common.start_worker(
+        *args,
+        log="pickup-latency",
+        VIDEO_JOBS_ANALYZER=NOOP,
+        VIDEO_JOBS_POLL_INTERVAL=str(POLL_INTERVAL),
+    )
     user = common.bench_user()
     s3 = storage.client()
     samples = []

@@ -2,18 +2,23 @@
 with the no-op analyzer, so no download or decode) for 1, 2 and 4 worker processes, beside the machine's
 limit for the same pattern: a minimal psycopg loop doing one claim and one finish statement per job.
 
-    .venv/bin/python bench/queue_throughput.py [--jobs 5000] [--workers 1 2 4] [--rounds 3]
+    .venv/bin/python bench/queue_throughput.py [--jobs 5000] [--workers 1 2 4] [--rounds 5]
 
 Workers start first and wait (LISTEN) on an empty queue; the jobs are then inserted in one statement and
 announced with one NOTIFY, so process start-up is not measured. Throughput is jobs divided by the span from
 the first claim (min started_at) to the last finish (max finished_at), read from the rows themselves, the
 same way for both. Every run is checked: every job done, each claimed exactly once (attempts = 1).
+
+The worker runs as the service runs by default: the INFO log (one line per job) to a file in bench/results.
+The ratio reported is the median of each round's own ratio (both sides back to back), which this shared
+machine's slow moments move far less than the ratio of two medians taken minutes apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -54,7 +59,7 @@ def wait_until_done(expected: int, processes: list[subprocess.Popen[bytes]], tim
             if cursor.fetchone()[0] >= expected:
                 return
         if any(process.poll() not in (None, 0) for process in processes):
-            raise RuntimeError("a worker process died")
+            raise RuntimeError("a worker process died: see bench/results/queue-throughput-*.log")
         if time.monotonic() > deadline:
             raise RuntimeError("the queue did not drain in time")
         time.sleep(0.05)
@@ -72,20 +77,14 @@ def enqueue(count: int) -> None:
 
 def run_workers(processes: int, jobs: int) -> dict[str, Any]:
     common.truncate_jobs()
-    env = common.child_env(VIDEO_JOBS_ANALYZER=NOOP)
     workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "run_worker",
-                "--worker-id",
-                f"bench-{index}",
-                "--poll-interval",
-                "5",
-            ],
-            cwd=common.ROOT,
-            env=env,
+        common.start_worker(
+            "--worker-id",
+            f"bench-{index}",
+            "--poll-interval",
+            "5",
+            log=f"queue-throughput-{index}",
+            VIDEO_JOBS_ANALYZER=NOOP,
         )
         for index in range(processes)
     ]
@@ -125,29 +124,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each; medians reported")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="pairs of runs, loop and worker back to back; medians reported"
+    )
     args = parser.parse_args()
     common.setup_django()
     figures: dict[str, Any] = {"jobs": args.jobs, "rounds": args.rounds}
     for processes in args.workers:
-        # Alternated, so that a slow moment of the machine does not land on one side only.
-        loops, workers = [], []
-        for _ in range(args.rounds):
-            loops.append(run_baseline(processes, args.jobs))
-            workers.append(run_workers(processes, args.jobs))
+        # Each round runs both sides back to back, the first side alternating, and its ratio is taken
+        # within the round: a slow moment of this shared machine then weighs on both sides of one ratio.
+        loops, workers, ratios = [], [], []
+        for round_ in range(args.rounds):
+            sides = [run_baseline, run_workers] if round_ % 2 == 0 else [run_workers, run_baseline]
+            results = {side: side(processes, args.jobs) for side in sides}
+            loops.append(results[run_baseline])
+            workers.append(results[run_workers])
+            ratios.append(workers[-1]["jobs_per_s"] / loops[-1]["jobs_per_s"])
         baseline = median_run(loops)
         worker = median_run(workers)
         figures[f"processes_{processes}"] = {
             "minimal_psycopg_loop": baseline,
             "run_worker": worker,
-            "ratio": round(worker["jobs_per_s"] / baseline["jobs_per_s"], 3),
-            "all_rounds_jobs_per_s": {
-                "minimal_psycopg_loop": [run["jobs_per_s"] for run in loops],
-                "run_worker": [run["jobs_per_s"] for run in workers],
+            "ratio": round(statistics.median(ratios), 3),
+            "all_rounds": {
+                "minimal_psycopg_loop_jobs_per_s": [run["jobs_per_s"] for run in loops],
+                "run_worker_jobs_per_s": [run["jobs_per_s"] for run in workers],
+                "ratio": [round(ratio, 3) for ratio in ratios],
             },
         }
         print(
-            f"{processes} process(es): worker {worker['jobs_per_s']}/s, loop {baseline['jobs_per_s']}/s",
+            f"{processes} process(es): worker {worker['jobs_per_s']}/s, loop {baseline['jobs_per_s']}/s, "
+            f"ratio {statistics.median(ratios):.0%} (rounds: {', '.join(f'{r:.0%}' for r in ratios)})",
             flush=True,
         )
     common.truncate_jobs()

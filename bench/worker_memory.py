@@ -14,7 +14,6 @@ import argparse
 import os
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -86,11 +85,7 @@ def measure(size_mb: int, folder: Path) -> dict[str, Any]:
     path.unlink()
     assert services.complete_upload(job=job).changed
     started = time.monotonic()
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--burst", "--worker-id", "bench-memory"],
-        cwd=common.ROOT,
-        env=common.child_env(),
-    )
+    worker = common.start_worker("--burst", "--worker-id", "bench-memory", log="worker-memory")
     peak_kib = peak_rss_of(worker)
     assert worker.wait() == 0
     job.refresh_from_db()

@@ -432,7 +432,7 @@ class Worker:
         self.attempt = attempt
         self._heartbeat.start()
         try:
-            logger.info("job %s claimed (attempt %s of %s)", job.pk, job.attempts, job.max_attempts)
+            logger.debug("job %s claimed (attempt %s of %s)", job.pk, job.attempts, job.max_attempts)
             self._execute(attempt)
         finally:
             self.attempt = None
@@ -466,7 +466,15 @@ class Worker:
             self._settle_failure(job, exc)
             return
         if done:
-            logger.info("job %s done in %.2fs", job.pk, time.monotonic() - started)
+            # One INFO line per job, at its end (a line costs about 25 µs here, 2% of a no-op job's
+            # round trip); the claim's own line is DEBUG.
+            logger.info(
+                "job %s done in %.2fs (attempt %s of %s)",
+                job.pk,
+                time.monotonic() - started,
+                job.attempts,
+                job.max_attempts,
+            )
         else:
             logger.warning("job %s: finished, but another worker owns it now; result discarded", job.pk)
 
