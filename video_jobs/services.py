@@ -354,7 +354,6 @@ def _verify_and_queue(
             outcome, code = Outcome.SIZE_MISMATCH, ErrorCode.UPLOAD_SIZE_MISMATCH
             detail = f"object is {info.size} bytes, {job.size_bytes} were declared"
         else:
-            _count_verification(Outcome.QUEUED)
             fields = _queued_fields(now)
             fields.update(
                 verified_at=now,
@@ -367,6 +366,8 @@ def _verify_and_queue(
             if reset_attempts:
                 fields["attempts"] = 0
             moved = _move(job, guard, **fields)
+            # Counted once the job is claimable: a metric write before the UPDATE would delay its pickup.
+            _count_verification(Outcome.QUEUED)
             if moved:
                 logger.info(
                     "job %s verified (%s bytes, etag %s) and queued",

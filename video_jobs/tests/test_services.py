@@ -9,11 +9,12 @@ import psycopg
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from video_jobs import services, storage
 from video_jobs.embedded_s3 import free_port
-from video_jobs.models import ErrorCode, VideoAnalysisJob
+from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
 from video_jobs.services import Outcome
 
 pytestmark = pytest.mark.django_db
@@ -92,6 +93,18 @@ def test_complete_upload_reports_that_it_moved_the_job(
     assert (first.outcome, first.changed) == (Outcome.QUEUED, True)
     assert (second.outcome, second.changed) == (Outcome.NOT_ELIGIBLE, False)
     assert heads == [job.s3_key]
+
+
+def test_once_s3_answers_the_first_write_queues_the_job(make_job: Any, put_video: Any) -> None:
+    # queued_at is stamped when S3 answers; any write before the job's own UPDATE (a metric, say) would
+    # sit between that stamp and the moment a worker can see the job.
+    job = make_job()
+    put_video(job, DATA)
+    with CaptureQueriesContext(connection) as queries:
+        assert services.complete_upload(job=job).changed
+    writes = [query["sql"] for query in queries if query["sql"].startswith(("UPDATE", "INSERT"))]
+    assert writes[0].startswith(f'UPDATE "{VideoAnalysisJob._meta.db_table}"')
+    assert any(MetricCounter._meta.db_table in write for write in writes[1:])  # counted, afterwards
 
 
 def test_reverify_queues_a_stuck_upload_whose_object_is_there(make_job: Any, put_video: Any) -> None:
