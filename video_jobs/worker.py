@@ -88,6 +88,39 @@ class JobContextFilter(logging.Filter):
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(worker_id)s job=%(job_id)s] %(name)s: %(message)s"
 
 
+# Downloads are named cricksy-<pid>-<job>-<random>.video, so that one left by a killed worker can be told
+# from one a live worker on the same machine is still using.
+_DOWNLOAD_PREFIX = "cricksy-"
+_DOWNLOAD_SUFFIX = ".video"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_orphaned_downloads(folder: str | None = None) -> int:
+    """Delete downloads left in the temporary folder by workers that no longer run (a SIGKILL or an OOM
+    kill skips every cleanup). Returns how many bytes were freed. A file whose process still runs, or whose
+    pid was reused, is kept."""
+    freed = 0
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{_DOWNLOAD_PREFIX}*{_DOWNLOAD_SUFFIX}"):
+        pid = path.name[len(_DOWNLOAD_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        with suppress(OSError):
+            size = path.stat().st_size
+            path.unlink()
+            freed += size
+            logger.info("removed %s (%s bytes), left by stopped process %s", path.name, size, pid)
+    return freed
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -488,7 +521,8 @@ class Worker:
             return self.analyzer(None, job=job, progress=progress), None  # type: ignore[arg-type]
         size = max(1, job.object_size or job.size_bytes)
         # The temporary file goes away when this block ends, however it ends.
-        with tempfile.NamedTemporaryFile(prefix=f"cricksy-{job.pk}-", suffix=".video") as handle:
+        prefix = f"{_DOWNLOAD_PREFIX}{os.getpid()}-{job.pk}-"
+        with tempfile.NamedTemporaryFile(prefix=prefix, suffix=_DOWNLOAD_SUFFIX) as handle:
             attempt.temp_path = handle.name
             try:
                 download = storage.download(
@@ -584,6 +618,7 @@ class Worker:
         # Everything loaded so far (Django, PyAV, the app) lives as long as the process: keep it out of
         # the cyclic garbage collector's full passes, which otherwise rescan it all, again and again.
         gc.freeze()
+        remove_orphaned_downloads()
         try:
             with metrics.buffered(), self._signals_handled():
                 self._in_loop = True

@@ -187,6 +187,7 @@ def test_a_worker_killed_mid_job_is_replaced_once_its_lease_expires(
     doomed.send_signal(signal.SIGKILL)
     doomed.wait()
     assert (fresh(job).status, fresh(job).worker_id) == ("processing", "doomed")  # nothing written at death
+    assert [path.name.split("-")[1] for path in workers.tmp.iterdir()] == [str(doomed.pid)]  # its download
 
     workers.release()
     heir = workers.start("--worker-id", "heir", "--max-jobs", "1", analyzer=HOLD, **FAST_RECOVERY)
@@ -194,6 +195,7 @@ def test_a_worker_killed_mid_job_is_replaced_once_its_lease_expires(
 
     job = fresh(job)
     assert (job.status, job.attempts, job.worker_id, job.result["analysed_by"]) == ("done", 2, "heir", "heir")
+    assert list(workers.tmp.iterdir()) == []  # the heir removed the dead worker's download at start
     assert [(worker_id, attempt) for _, worker_id, attempt, _ in workers.calls()] == [
         ("doomed", 1),
         ("heir", 2),

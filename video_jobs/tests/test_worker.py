@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +21,7 @@ from django.utils import timezone
 from video_jobs import metrics, services, storage
 from video_jobs.analysis import Analysis, Artifact, JobInterrupted, ProgressCallback, noop_analyzer
 from video_jobs.models import MetricCounter, VideoAnalysisJob
-from video_jobs.worker import JobContextFilter, Worker
+from video_jobs.worker import JobContextFilter, Worker, remove_orphaned_downloads
 
 from .conftest import wait_for
 from .s3_proxy import FaultyS3Proxy
@@ -186,6 +189,24 @@ def test_the_temporary_download_is_removed_whether_the_job_succeeds_or_fails(
 
     assert [call["exists"] for call in recorder.calls] == [True, True]
     assert not any(call["path"].exists() for call in recorder.calls)
+
+
+def test_downloads_left_by_dead_workers_are_removed_and_no_others(tmp_path: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid now names no process
+    orphan = tmp_path / f"cricksy-{dead.pid}-job-abc.video"
+    orphan.write_bytes(b"x" * 1234)
+    kept = [
+        tmp_path / f"cricksy-{os.getpid()}-job-abc.video",  # a live worker's download
+        tmp_path / f"cricksy-{dead.pid}-job-abc.part",  # not a download
+        tmp_path / "cricksy-notapid-job.video",
+        tmp_path / f"other-{dead.pid}-job.video",
+    ]
+    for path in kept:
+        path.write_bytes(b"y")
+
+    assert remove_orphaned_downloads(str(tmp_path)) == 1234
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
 
 
 # --- permanent failures: failed at once, with their code
