@@ -112,10 +112,6 @@ def _update(job: VideoAnalysisJob, fields: dict[str, Any], run: Callable[[], int
     return moved
 
 
-# psycopg prepares a statement once it has run this many times; far above any real count.
-_PREPARE_ONLY_WHEN_ASKED = 2**62
-
-
 def _run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[Any, ...] | None]:
     """Run one of the worker's per-job statements (the claim, the fenced writes); returns the row count
     and, with ``fetch``, the first row.
@@ -131,14 +127,10 @@ def _run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[
             cursor.execute(sql, params)
             return cursor.rowcount, cursor.fetchone() if fetch else None
     db.ensure_connection()
-    raw = db.connection
-    if raw.prepare_threshold is None:
-        # Django opens its connections with prepare_threshold=None, under which psycopg ignores
-        # prepare=True. A threshold no query reaches prepares these statements and still nothing else.
-        raw.prepare_threshold = _PREPARE_ONLY_WHEN_ASKED
     started = time.monotonic()
     # Django's error wrapping, so callers see django.db errors (a dropped connection is OperationalError).
-    with db.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    # prepare=True works because settings give the connection a prepare_threshold (Django's is None).
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         cursor.execute(sql, params, prepare=True)
         result = cursor.rowcount, cursor.fetchone() if fetch else None
     if db.queries_logged:  # keep CaptureQueriesContext and DEBUG's query log complete
