@@ -31,11 +31,11 @@ def plan() -> str:
     """EXPLAIN of the worker's own claim statement (not executed)."""
     from django.db import connection
 
-    from video_jobs import services
+    from video_jobs.services import leases, sql
 
-    params = services._claim_params("explain", None)
+    params = leases.claim_params("explain", None)
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + services._CLAIM_SQL_POSTGRES, params)
+        cursor.execute("EXPLAIN " + sql.CLAIM_SQL, params)
         return " / ".join(row[0].strip() for row in cursor.fetchall())
 
 

@@ -18,8 +18,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from . import services
-from .models import VideoAnalysisJob
-from .services import Outcome, VerifyResult
+from .models import Outcome, VideoAnalysisJob
+from .services import VerifyResult
 
 Status = VideoAnalysisJob.Status
 

@@ -22,8 +22,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 
 from . import metrics
-from .models import MetricCounter
-from .services import Outcome
+from .models import MetricCounter, Outcome
 from .stats import job_stats
 
 # Outcomes of a verification that asked S3 (not_eligible never does, so it is never counted).

@@ -1,0 +1,66 @@
+"""Every state transition of a video job.
+
+Each transition is a conditional UPDATE guarded by the status the caller expects (and, for a worker, by its
+lease fence), so two concurrent callers can never both move a job: a row count of 0 means someone else got
+there first. S3 calls happen before the UPDATE, never inside a transaction.
+
+Rooms: ``machinery`` (the guarded UPDATE and its NOTIFY, field sets, backoff, the retry policy),
+``uploads`` (transitions that ask S3 first), ``leases`` (a running job's lease protocol) and ``sql`` (the
+hand-built PostgreSQL statements, the only place that asks which database this is).
+"""
+
+from ..models import Outcome
+from .leases import (
+    claim_next_job,
+    fail_job,
+    finish_job,
+    finish_job_and_claim_next,
+    release_job,
+    renew_lease,
+    report_progress,
+    requeue_expired_leases,
+    requeue_stale_job,
+    retry_job,
+)
+from .machinery import backoff_delay
+from .sql import QUEUED_CHANNEL
+from .uploads import (
+    CANCELLABLE,
+    RETRYABLE,
+    REVERIFIABLE,
+    IdempotencyKeyReused,
+    VerifyResult,
+    cancel_job,
+    complete_upload,
+    initiate_upload,
+    reconcile_expired_uploads,
+    retry_failed_job,
+    reverify_upload,
+)
+
+__all__ = [
+    "CANCELLABLE",
+    "QUEUED_CHANNEL",
+    "RETRYABLE",
+    "REVERIFIABLE",
+    "IdempotencyKeyReused",
+    "Outcome",
+    "VerifyResult",
+    "backoff_delay",
+    "cancel_job",
+    "claim_next_job",
+    "complete_upload",
+    "fail_job",
+    "finish_job",
+    "finish_job_and_claim_next",
+    "initiate_upload",
+    "reconcile_expired_uploads",
+    "release_job",
+    "renew_lease",
+    "report_progress",
+    "requeue_expired_leases",
+    "requeue_stale_job",
+    "retry_failed_job",
+    "retry_job",
+    "reverify_upload",
+]

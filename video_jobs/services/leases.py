@@ -1,0 +1,197 @@
+"""The lease protocol of a running job: claim, renew, progress, finish, fail, retry, hand back, and the
+sweep that takes back jobs whose lease expired.
+
+Every write a worker makes about its job is fenced (``machinery.fenced_write``): it goes through only while
+the row is still ``processing`` under this worker's id and attempt, so a worker that lost its lease writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .. import metrics
+from ..models import ErrorCode, VideoAnalysisJob
+from . import sql
+from .machinery import (
+    applied,
+    done_fields,
+    failed_fields,
+    fence,
+    fenced_write,
+    lease_length,
+    move_or_show_winner,
+    percent,
+    queued_fields,
+    retry_or_give_up,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = VideoAnalysisJob.Status
+Stage = VideoAnalysisJob.Stage
+
+
+def claim_params(worker_id: str, lease_seconds: int | None) -> list[Any]:
+    now = timezone.now()
+    return [worker_id, now + lease_length(lease_seconds), now, now, now]
+
+
+def _claimed(row: tuple[Any, ...] | None) -> VideoAnalysisJob | None:
+    """The job from a claim's RETURNING row, built without the ORM's per-query set-up (which cost more
+    than the claim's round trip); the fields the claim does not return are deferred."""
+    if row is None:
+        return None
+    job = VideoAnalysisJob.from_db(connection.alias, sql.CLAIMED_ATTNAMES, row)
+    metrics.observe_claim(job)
+    return job
+
+
+def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> VideoAnalysisJob | None:
+    """Claim the oldest claimable job for ``worker_id``, or return None when there is none.
+
+    PostgreSQL: one statement (its own short transaction) that locks the next queued row with
+    SKIP LOCKED, so concurrent workers never wait on or take the same row. SQLite: pick a candidate, then a
+    conditional UPDATE; losing the race just means trying the next candidate.
+    """
+    if sql.is_postgresql():
+        # One statement in autocommit is one short transaction: the row lock lives exactly as long as the
+        # UPDATE, and no BEGIN/COMMIT round trips are added to every claim.
+        return _claimed(sql.run_hot(sql.CLAIM_SQL, claim_params(worker_id, lease_seconds), fetch=True)[1])
+
+    now = timezone.now()
+    for _ in range(10):
+        candidate = (
+            VideoAnalysisJob.objects.claimable(now=now)
+            .order_by("run_after", "created_at")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if candidate is None:
+            return None
+        moved = VideoAnalysisJob.objects.filter(pk=candidate, status=Status.QUEUED).update(
+            status=Status.PROCESSING,
+            stage=Stage.DOWNLOADING,
+            progress=0,
+            worker_id=worker_id,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + lease_length(lease_seconds),
+            started_at=now,
+            updated_at=now,
+        )
+        if moved == 1:
+            job = VideoAnalysisJob.objects.get(pk=candidate)
+            metrics.observe_claim(job)
+            return job
+    return None
+
+
+def renew_lease(
+    *,
+    job: VideoAnalysisJob,
+    lease_seconds: int | None = None,
+    stage: str | None = None,
+    progress: int | None = None,
+) -> bool:
+    """Heartbeat: extend the lease. False means the worker lost the job and must stop writing.
+
+    ``stage`` and ``progress``, when given, ride along in the same UPDATE (a progress report the worker
+    held back to save a write).
+    """
+    now = timezone.now()
+    fields: dict[str, Any] = {"lease_expires_at": now + lease_length(lease_seconds), "updated_at": now}
+    if stage is not None:
+        fields["stage"] = stage
+    if progress is not None:
+        fields["progress"] = percent(progress)
+    return fenced_write(job, **fields)
+
+
+def report_progress(*, job: VideoAnalysisJob, stage: str, progress: int) -> bool:
+    """Record stage and progress (0-100) of a running job, fenced. False means the lease is lost."""
+    return fenced_write(job, stage=stage, progress=percent(progress))
+
+
+def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
+    """Store the result and mark the job done, fenced. False means another worker owns it now."""
+    return fenced_write(job, **done_fields(result))
+
+
+def finish_job_and_claim_next(
+    *, job: VideoAnalysisJob, result: dict[str, Any], lease_seconds: int | None = None
+) -> tuple[bool, VideoAnalysisJob | None]:
+    """``finish_job``, then ``claim_next_job`` for the same worker; on PostgreSQL in one statement.
+
+    A busy worker's loop then costs one commit per job instead of two. Returns (finished, next job).
+    """
+    fields = done_fields(result)
+    if not sql.is_postgresql():
+        finished = fenced_write(job, **fields)
+        return finished, claim_next_job(worker_id=job.worker_id, lease_seconds=lease_seconds)
+    finish_sql, finish_params = sql.fenced_update(job, fields)
+    params = finish_params + claim_params(job.worker_id, lease_seconds)
+    row = sql.run_hot(sql.finish_and_claim(finish_sql), params, fetch=True)[1]
+    assert row is not None  # the statement always answers one row
+    finished = row[0] == 1
+    if finished:
+        applied(job, fields)
+    return finished, _claimed(row[1:] if row[1] is not None else None)
+
+
+def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str) -> bool:
+    """Fail a running job at once with a permanent error code, fenced."""
+    moved = fenced_write(job, **failed_fields(code, message, timezone.now()))
+    if moved:
+        logger.info("job %s failed: %s (%s)", job.pk, code, message)
+    return moved
+
+
+def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
+    """A transient failure: queue again after a backoff, or fail as attempts_exhausted. Fenced."""
+    fields = retry_or_give_up(job, give_up_code=ErrorCode.ATTEMPTS_EXHAUSTED, message=message)
+    moved = fenced_write(job, **fields)
+    if moved:
+        logger.warning("job %s: transient failure (%s), now %s", job.pk, message, job.status)
+    return moved
+
+
+def release_job(*, job: VideoAnalysisJob) -> bool:
+    """Hand a running job back to the queue on a graceful stop, without counting the attempt."""
+    fields = queued_fields(timezone.now())
+    # The fence pins attempts to job.attempts, so this is attempts - 1 of the row itself.
+    fields["attempts"] = job.attempts - 1
+    moved = fenced_write(job, **fields)
+    if moved:
+        logger.info("job %s handed back to the queue", job.pk)
+    return moved
+
+
+def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> bool:
+    """Take back a processing job whose lease expired: queue it again, or fail it as ``lost``.
+
+    The guard repeats the fence and the expiry, so a worker that renewed its lease meanwhile keeps its job.
+    """
+    now = now or timezone.now()
+    guard = fence(job) & Q(lease_expires_at__lt=now)
+    message = f"lease of worker {job.worker_id} expired (attempt {job.attempts} of {job.max_attempts})"
+    moved = move_or_show_winner(
+        job, guard, **retry_or_give_up(job, give_up_code=ErrorCode.LOST, message=message, now=now)
+    )
+    if moved:
+        logger.warning("job %s: lease expired, now %s (attempt %s)", job.pk, job.status, job.attempts)
+    return moved
+
+
+def requeue_expired_leases(*, now: datetime | None = None, limit: int = 100) -> int:
+    """Requeue (or fail as lost) processing jobs whose lease expired. Returns how many moved."""
+    now = now or timezone.now()
+    moved = 0
+    for job in VideoAnalysisJob.objects.lease_expired(now=now).order_by("lease_expires_at")[:limit]:
+        moved += requeue_stale_job(job=job, now=now)
+    return moved

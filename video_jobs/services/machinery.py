@@ -1,0 +1,157 @@
+"""The machinery every transition shares: the guarded UPDATE and its NOTIFY, the field set of each state,
+backoff, and the one "retry later, or give up with a code" policy.
+
+Both write paths (``move``, the ORM's guarded UPDATE, and ``fenced_write``, the worker's prepared statement)
+leave the in-memory job in the same state: when the UPDATE moved the row, the fields it wrote are applied
+to the instance (no reload); when it did not (another process got there first), the instance is left as
+it was. A worker must never adopt the identity of the worker that took its job over, so reloading is the
+caller's choice: ``move_or_show_winner`` does it for the API and the admin, which show the row as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import metrics
+from ..models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
+from . import sql
+
+Status = VideoAnalysisJob.Status
+Stage = VideoAnalysisJob.Stage
+
+
+def _write(job: VideoAnalysisJob, fields: dict[str, Any], run: Callable[[], int]) -> bool:
+    """Run the UPDATE of ``fields`` (``run`` returns its row count) and bring ``job`` up to date.
+
+    A lone UPDATE is already its own transaction; only a NOTIFY must share one with it, so that it is
+    delivered at commit and never for a rollback. Skipping BEGIN/COMMIT otherwise saves two round trips.
+    """
+    queues = fields.get("status") == Status.QUEUED
+    with transaction.atomic() if queues else contextlib.nullcontext():
+        moved = run() == 1
+        if moved and queues:
+            sql.notify_queued([job.pk])
+    if moved:
+        applied(job, fields)
+    return moved
+
+
+def applied(job: VideoAnalysisJob, fields: dict[str, Any]) -> None:
+    """A write of ``fields`` went through: apply it to ``job`` in memory and observe it."""
+    for name, value in fields.items():
+        setattr(job, name, value)
+    metrics.observe_transition(job)
+
+
+def move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
+    """UPDATE the job WHERE ``guard`` (the status it must still be in); returns whether this call moved it.
+
+    Steps: 1. one conditional UPDATE; 2. a row count of 0 means another process got there first, an
+    ordinary outcome; 3. a move that went through is applied to the instance.
+    """
+    fields.setdefault("updated_at", timezone.now())
+    return _write(job, fields, lambda: VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields))
+
+
+def move_or_show_winner(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
+    """``move``; when another process got there first, reload ``job`` so that callers show its state."""
+    moved = move(job, guard, **fields)
+    if not moved:
+        job.refresh_from_db()
+    return moved
+
+
+def fenced_write(job: VideoAnalysisJob, **fields: Any) -> bool:
+    """UPDATE the running job only while the lease fence holds (its id, ``processing``, its worker and its
+    attempt). False: another worker owns the job now, and nothing was written."""
+    fields.setdefault("updated_at", timezone.now())
+    statement, params = sql.fenced_update(job, fields)
+    return _write(job, fields, lambda: sql.run_hot(statement, params)[0])
+
+
+def fence(job: VideoAnalysisJob) -> Q:
+    """The lease fence as a filter: only the worker holding this very attempt may write."""
+    return Q(status=Status.PROCESSING, worker_id=job.worker_id, attempts=job.attempts)
+
+
+def lease_length(lease_seconds: int | None) -> timedelta:
+    """The lease a worker takes or renews: its own length, else VIDEO_JOBS_LEASE_SECONDS."""
+    return timedelta(seconds=lease_seconds or settings.VIDEO_JOBS_LEASE_SECONDS)
+
+
+def percent(progress: float) -> int:
+    return max(0, min(100, int(progress)))
+
+
+# --- the field set of each state ---------------------------------------------------------------------------
+
+
+def queued_fields(now: datetime) -> dict[str, Any]:
+    return {
+        "status": Status.QUEUED,
+        "stage": Stage.QUEUED,
+        "progress": 0,
+        "queued_at": now,
+        "run_after": now,
+        "worker_id": "",
+        "lease_expires_at": None,
+    }
+
+
+def failed_fields(code: str, message: str, now: datetime) -> dict[str, Any]:
+    return {
+        "status": Status.FAILED,
+        "stage": Stage.FAILED,
+        "error_code": code,
+        "error_message": message[:ERROR_MESSAGE_MAX_LENGTH],
+        "finished_at": now,
+        "worker_id": "",
+        "lease_expires_at": None,
+    }
+
+
+def done_fields(result: dict[str, Any]) -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "status": Status.DONE,
+        "stage": Stage.DONE,
+        "progress": 100,
+        "result": result,
+        "error_code": "",
+        "error_message": "",
+        "finished_at": now,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+
+
+def backoff_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter for the retry after attempt number ``attempts``."""
+    base = float(settings.VIDEO_JOBS_RETRY_BACKOFF_BASE)
+    cap = float(settings.VIDEO_JOBS_RETRY_BACKOFF_MAX)
+    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    # "Equal jitter": at least half the delay, so retries never stampede back at once.
+    return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
+
+
+def retry_or_give_up(
+    job: VideoAnalysisJob, *, give_up_code: ErrorCode, message: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The one retry policy: queue the job again after a backoff while it has attempts left, otherwise
+    fail it with ``give_up_code``. Returns the fields to write; ``message`` is kept either way."""
+    now = now or timezone.now()
+    if job.attempts >= job.max_attempts:
+        return failed_fields(give_up_code, message, now)
+    fields = queued_fields(now)
+    fields["run_after"] = now + backoff_delay(job.attempts)
+    fields["error_message"] = message[:ERROR_MESSAGE_MAX_LENGTH]
+    return fields

@@ -1,0 +1,276 @@
+"""Upload transitions, each of which asks S3 before it moves a job: initiate, upload-complete, staff
+re-verification and retry, cancel, and the reconciler of abandoned uploads.
+
+Nothing moves a job to ``queued`` without a successful HeadObject of its own key in the same code path:
+every path here goes through ``_verify`` (HeadObject and classification), then makes its own short move.
+S3 calls happen before the UPDATE, never inside a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import metrics, storage
+from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
+from .machinery import failed_fields, move_or_show_winner, queued_fields
+
+logger = logging.getLogger(__name__)
+
+Status = VideoAnalysisJob.Status
+Stage = VideoAnalysisJob.Stage
+
+# Which jobs each transition may start from. The admin's confirmation pages preview with the same
+# conditions; the guarded UPDATEs below are what decide.
+AWAITING = Q(status=Status.AWAITING_UPLOAD)
+CANCELLABLE = Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED])
+REVERIFIABLE = AWAITING | Q(status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES))
+RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key was sent again with a different request body."""
+
+    def __init__(self, job: VideoAnalysisJob) -> None:
+        super().__init__(f"Idempotency-Key already used for job {job.pk} with other parameters")
+        self.job = job
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    outcome: Outcome
+    job: VideoAnalysisJob
+    # True only for the one caller whose UPDATE moved the job.
+    changed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class _Verification:
+    """What HeadObject showed of a job's object, classified."""
+
+    outcome: Outcome
+    now: datetime
+    info: storage.ObjectInfo | None = None
+    code: ErrorCode | None = None  # for an object that is missing or not what was declared
+    detail: str = ""
+
+
+def initiate_upload(
+    *,
+    owner: Any,
+    filename: str,
+    content_type: str,
+    size_bytes: int,
+    sha256: str = "",
+    idempotency_key: str | None = None,
+) -> tuple[VideoAnalysisJob, bool]:
+    """Create a job awaiting its upload. Returns ``(job, created)``.
+
+    A retried call with the same ``idempotency_key`` returns the first job (``created`` False); the same
+    key with other parameters raises IdempotencyKeyReused.
+    """
+    declared = {
+        "filename": filename,
+        "content_type": content_type,
+        "size_bytes": size_bytes,
+        "sha256": sha256,
+    }
+
+    def replay() -> tuple[VideoAnalysisJob, bool] | None:
+        existing = VideoAnalysisJob.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+        if existing is None:
+            return None
+        if any(getattr(existing, field) != value for field, value in declared.items()):
+            raise IdempotencyKeyReused(existing)
+        return existing, False
+
+    if idempotency_key:
+        found = replay()
+        if found:
+            return found
+
+    now = timezone.now()
+    job_id = uuid.uuid4()
+    job = VideoAnalysisJob(
+        id=job_id,
+        owner=owner,
+        status=Status.AWAITING_UPLOAD,
+        stage=Stage.AWAITING_UPLOAD,
+        s3_bucket=storage.bucket_name(),
+        s3_key=storage.video_key(job_id),
+        idempotency_key=idempotency_key or None,
+        max_attempts=settings.VIDEO_JOBS_MAX_ATTEMPTS,
+        created_at=now,
+        upload_deadline=now + timedelta(seconds=settings.VIDEO_JOBS_UPLOAD_DEADLINE),
+        **declared,
+    )
+    try:
+        with transaction.atomic():
+            job.save(force_insert=True)
+    except IntegrityError:
+        # Two retries of one initiate raced; the other one inserted first.
+        if idempotency_key:
+            found = replay()
+            if found:
+                return found
+        raise
+    logger.info("job %s initiated by user %s (%s bytes)", job.pk, owner.pk, size_bytes)
+    return job, True
+
+
+# --- verification: check eligibility, ask S3, classify -----------------------------------------------------
+
+
+def _ineligible(job: VideoAnalysisJob, eligible: Q) -> VerifyResult | None:
+    """Checked before the S3 call, so an ineligible job never costs one; the UPDATE checks again."""
+    job.refresh_from_db()
+    if VideoAnalysisJob.objects.filter(eligible, pk=job.pk).exists():
+        return None
+    return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=f"job is {job.status}")
+
+
+def _verify(job: VideoAnalysisJob) -> _Verification:
+    """HeadObject the job's own key and classify what S3 answered. Counts every outcome but QUEUED,
+    which its caller counts once the job is claimable (a metric write before that would delay pickup)."""
+    max_bytes = int(settings.VIDEO_JOBS_MAX_UPLOAD_BYTES)
+    try:
+        info = storage.head(key=job.s3_key)
+    except storage.ObjectMissing as exc:
+        verification = _Verification(
+            Outcome.MISSING, timezone.now(), code=ErrorCode.UPLOAD_MISSING, detail=str(exc)
+        )
+    except storage.StorageUnavailable as exc:
+        logger.warning("job %s: verification could not reach S3: %s", job.pk, exc)
+        verification = _Verification(Outcome.TRANSIENT, timezone.now(), detail=str(exc))
+    else:
+        # Stamped once S3 has answered, not before the HeadObject: queued_at is when the job became
+        # claimable (pickup latency is measured from it).
+        now = timezone.now()
+        if info.size > max_bytes:
+            detail = f"object is {info.size} bytes, the maximum is {max_bytes}"
+            verification = _Verification(Outcome.TOO_LARGE, now, info, ErrorCode.UPLOAD_TOO_LARGE, detail)
+        elif info.size != job.size_bytes:
+            detail = f"object is {info.size} bytes, {job.size_bytes} were declared"
+            verification = _Verification(
+                Outcome.SIZE_MISMATCH, now, info, ErrorCode.UPLOAD_SIZE_MISMATCH, detail
+            )
+        else:
+            return _Verification(Outcome.QUEUED, now, info)
+    _count(verification.outcome)
+    return verification
+
+
+def _count(outcome: Outcome) -> None:
+    metrics.record_event(metrics.UPLOAD_VERIFICATIONS, {"outcome": outcome.value})
+
+
+# --- the short moves after a verification ------------------------------------------------------------------
+
+
+def _queue(job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attempts: bool) -> VerifyResult:
+    assert seen.info is not None
+    fields = queued_fields(seen.now)
+    fields.update(
+        verified_at=seen.now,
+        object_size=seen.info.size,
+        object_etag=seen.info.etag,
+        error_code="",
+        error_message="",
+        finished_at=None,
+    )
+    if reset_attempts:
+        fields["attempts"] = 0
+    moved = move_or_show_winner(job, guard, **fields)
+    _count(Outcome.QUEUED)
+    if moved:
+        logger.info("job %s verified (%s bytes, etag %s) and queued", job.pk, seen.info.size, seen.info.etag)
+    return VerifyResult(Outcome.QUEUED, job, changed=moved)
+
+
+def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
+    """The client's (or the reconciler's) verdict on an awaited upload: queue it when the object is what
+    was declared, fail it when it is not, leave it when S3 could not answer."""
+    refused = _ineligible(job, AWAITING)
+    if refused:
+        return refused
+    seen = _verify(job)
+    if seen.outcome == Outcome.QUEUED:
+        return _queue(job, AWAITING, seen, reset_attempts=False)
+    if seen.outcome == Outcome.TRANSIENT:
+        return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=seen.detail)
+    code = missing_code if seen.outcome == Outcome.MISSING else seen.code
+    assert code is not None
+    moved = move_or_show_winner(job, AWAITING, **failed_fields(code, seen.detail, seen.now))
+    if moved:
+        logger.info("job %s failed verification: %s (%s)", job.pk, code, seen.detail)
+    return VerifyResult(seen.outcome, job, changed=moved, detail=seen.detail)
+
+
+def _staff_requeue(job: VideoAnalysisJob, eligible: Q) -> VerifyResult:
+    """Staff recovery: queue (attempts reset) only what HeadObject proves is there; anything else leaves
+    the job as it was, with the reason in the result (the client may still be uploading)."""
+    refused = _ineligible(job, eligible)
+    if refused:
+        return refused
+    seen = _verify(job)
+    if seen.outcome == Outcome.QUEUED:
+        return _queue(job, eligible & Q(status=job.status), seen, reset_attempts=True)
+    logger.info("job %s left as %s: %s", job.pk, job.status, seen.detail)
+    return VerifyResult(seen.outcome, job, changed=False, detail=seen.detail)
+
+
+# --- the transitions ---------------------------------------------------------------------------------------
+
+
+def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
+    """The client says its PUT finished: verify the object and queue the job, exactly once.
+
+    Idempotent: a job already past ``awaiting_upload`` is returned unchanged without touching S3.
+    """
+    return _settle_upload(job, missing_code=ErrorCode.UPLOAD_MISSING)
+
+
+def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:
+    """Staff force-queue of a stuck upload. Eligible: ``awaiting_upload``, or ``failed`` with an upload
+    error."""
+    return _staff_requeue(job, REVERIFIABLE)
+
+
+def retry_failed_job(*, job: VideoAnalysisJob) -> VerifyResult:
+    """Staff retry of a job that failed while processing: re-verify S3, then queue with attempts reset."""
+    return _staff_requeue(job, RETRYABLE)
+
+
+def cancel_job(*, job: VideoAnalysisJob) -> bool:
+    """Cancel a job that no worker has started. Returns False (job unchanged) from any other status."""
+    moved = move_or_show_winner(
+        job, CANCELLABLE, status=Status.CANCELLED, stage=Stage.CANCELLED, finished_at=timezone.now()
+    )
+    if moved:
+        logger.info("job %s cancelled", job.pk)
+    return moved
+
+
+def reconcile_expired_uploads(*, now: datetime | None = None, limit: int = 100) -> dict[Outcome, int]:
+    """Settle uploads past their deadline: HeadObject first; present → queued, absent → upload_expired.
+
+    When S3 cannot answer the job stays as it is, to be tried on the next sweep, and the sweep stops there:
+    with S3 down, each further HeadObject would only hold the worker for another timeout.
+    """
+    now = now or timezone.now()
+    counts: dict[Outcome, int] = {}
+    for job in VideoAnalysisJob.objects.upload_deadline_passed(now=now).order_by("upload_deadline")[:limit]:
+        result = _settle_upload(job, missing_code=ErrorCode.UPLOAD_EXPIRED)
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        if result.outcome == Outcome.TRANSIENT:
+            break
+    return counts

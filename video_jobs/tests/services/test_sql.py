@@ -1,0 +1,68 @@
+"""The hand-built PostgreSQL statements: NOTIFY at commit, prepared statements."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test import override_settings
+
+from video_jobs import services
+from video_jobs.models import VideoAnalysisJob
+
+from .support import DATA
+
+pytestmark = pytest.mark.django_db
+
+
+Status = VideoAnalysisJob.Status
+
+# --- PostgreSQL wake-up ------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_queueing_a_job_notifies_listeners_at_commit(make_job: Any, put_video: Any) -> None:
+    job = make_job()
+    put_video(job, DATA)
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute(f"LISTEN {services.QUEUED_CHANNEL}")
+        services.complete_upload(job=job)
+        received = [note.payload for note in listener.notifies(timeout=5, stop_after=1)]
+    assert received == [str(job.pk)]
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+def test_the_worker_statements_run_prepared_and_nothing_else_does(make_job: Any) -> None:
+    for _ in range(3):
+        make_job(status=Status.QUEUED)
+    claimed = services.claim_next_job(worker_id="w1")
+    assert claimed is not None
+    finished, following = services.finish_job_and_claim_next(job=claimed, result={})
+    assert finished
+    assert following is not None
+    for _ in range(10):  # an ordinary ORM query, run more often than psycopg's default threshold (5)
+        assert VideoAnalysisJob.objects.filter(status=Status.QUEUED).count() == 1
+
+    prepared = [statement.split(None, 1)[0] for statement in _prepared_statements()]
+    assert "UPDATE" in prepared  # the claim (and, from earlier tests on this connection, fenced writes)
+    assert "WITH" in prepared  # finish and claim the next
+    assert "SELECT" not in prepared
+
+
+@pytest.mark.postgres
+@override_settings(VIDEO_JOBS_PREPARED_STATEMENTS=False)
+def test_prepared_statements_can_be_turned_off_for_old_poolers(make_job: Any) -> None:
+    make_job(status=Status.QUEUED)
+    claimed = services.claim_next_job(worker_id="w1")
+    assert claimed is not None
+    assert services.finish_job(job=claimed, result={})
+    assert _prepared_statements() == []

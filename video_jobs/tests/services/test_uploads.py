@@ -1,0 +1,195 @@
+"""Upload transitions: none to queued without a HeadObject of the job's own key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from video_jobs import services
+from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
+from video_jobs.services import Outcome
+
+from .support import DATA
+
+pytestmark = pytest.mark.django_db
+
+
+Status = VideoAnalysisJob.Status
+
+# --- initiate ----------------------------------------------------------------------------------------------
+
+
+def test_new_jobs_are_never_created_queued(make_job: Any) -> None:
+    job = make_job()
+    assert job.status == Status.AWAITING_UPLOAD
+    assert job.upload_deadline > job.created_at
+    assert not VideoAnalysisJob.objects.claimable().exists()
+
+
+def test_the_model_default_status_is_awaiting_upload() -> None:
+    assert VideoAnalysisJob().status == Status.AWAITING_UPLOAD
+
+
+# --- verification ------------------------------------------------------------------------------------------
+
+
+def test_complete_upload_reports_that_it_moved_the_job(
+    make_job: Any, put_video: Any, heads: list[str]
+) -> None:
+    job = make_job()
+    put_video(job, DATA)
+    first = services.complete_upload(job=job)
+    second = services.complete_upload(job=job)
+    assert (first.outcome, first.changed) == (Outcome.QUEUED, True)
+    assert (second.outcome, second.changed) == (Outcome.NOT_ELIGIBLE, False)
+    assert heads == [job.s3_key]
+
+
+def test_once_s3_answers_the_first_write_queues_the_job(make_job: Any, put_video: Any) -> None:
+    # queued_at is stamped when S3 answers; any write before the job's own UPDATE (a metric, say) would
+    # sit between that stamp and the moment a worker can see the job.
+    job = make_job()
+    put_video(job, DATA)
+    with CaptureQueriesContext(connection) as queries:
+        assert services.complete_upload(job=job).changed
+    writes = [query["sql"] for query in queries if query["sql"].startswith(("UPDATE", "INSERT"))]
+    assert writes[0].startswith(f'UPDATE "{VideoAnalysisJob._meta.db_table}"')
+    assert any(MetricCounter._meta.db_table in write for write in writes[1:])  # counted, afterwards
+
+
+def test_reverify_queues_a_stuck_upload_whose_object_is_there(make_job: Any, put_video: Any) -> None:
+    job = make_job()
+    put_video(job, DATA)
+    result = services.reverify_upload(job=job)
+    assert (result.outcome, result.changed) == (Outcome.QUEUED, True)
+    assert job.status == Status.QUEUED
+    assert job.object_size == len(DATA)
+
+
+def test_reverify_leaves_a_stuck_upload_without_object_as_it_was(make_job: Any) -> None:
+    job = make_job()
+    result = services.reverify_upload(job=job)
+    assert result.outcome == Outcome.MISSING
+    assert not result.changed
+    assert "does not exist" in result.detail
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Status.AWAITING_UPLOAD, "")
+
+
+def test_reverify_leaves_a_wrong_sized_upload_as_it_was(make_job: Any, put_video: Any) -> None:
+    job = make_job()
+    put_video(job, DATA + b"!")
+    result = services.reverify_upload(job=job)
+    assert result.outcome == Outcome.SIZE_MISMATCH
+    assert job.status == Status.AWAITING_UPLOAD
+
+
+def test_reverify_with_s3_down_changes_nothing(make_job: Any, put_video: Any, s3_down: Any) -> None:
+    job = make_job()
+    put_video(job, DATA)
+    with s3_down:
+        result = services.reverify_upload(job=job)
+    assert result.outcome == Outcome.TRANSIENT
+    assert job.status == Status.AWAITING_UPLOAD
+
+
+def test_reverify_requeues_a_job_failed_for_a_missing_upload_once_it_arrives(
+    make_job: Any, put_video: Any
+) -> None:
+    job = make_job(status=Status.FAILED, error_code=ErrorCode.UPLOAD_MISSING, attempts=2)
+    put_video(job, DATA)
+    result = services.reverify_upload(job=job)
+    assert result.changed
+    assert (job.status, job.error_code, job.attempts, job.finished_at) == (Status.QUEUED, "", 0, None)
+
+
+@pytest.mark.parametrize(
+    ("status", "error_code"),
+    [
+        (Status.QUEUED, ""),
+        (Status.PROCESSING, ""),
+        (Status.DONE, ""),
+        (Status.CANCELLED, ""),
+        (Status.FAILED, ErrorCode.INVALID_VIDEO),
+        (Status.FAILED, ErrorCode.LOST),
+    ],
+)
+def test_reverify_refuses_other_statuses_without_asking_s3(
+    make_job: Any, heads: list[str], status: str, error_code: str
+) -> None:
+    job = make_job(status=status, error_code=error_code)
+    result = services.reverify_upload(job=job)
+    assert (result.outcome, result.changed) == (Outcome.NOT_ELIGIBLE, False)
+    assert heads == []
+    assert job.status == status
+
+
+def test_retry_failed_requeues_a_processing_failure_after_verifying(
+    make_job: Any, put_video: Any, heads: list[str]
+) -> None:
+    job = make_job(status=Status.FAILED, error_code=ErrorCode.ATTEMPTS_EXHAUSTED, attempts=3)
+    put_video(job, DATA)
+    result = services.retry_failed_job(job=job)
+    assert result.changed
+    assert (job.status, job.attempts, job.error_code) == (Status.QUEUED, 0, "")
+    assert heads == [job.s3_key]
+
+
+def test_retry_failed_keeps_the_job_failed_when_its_object_is_gone(make_job: Any) -> None:
+    job = make_job(status=Status.FAILED, error_code=ErrorCode.INVALID_VIDEO)
+    result = services.retry_failed_job(job=job)
+    assert result.outcome == Outcome.MISSING
+    assert (job.status, job.error_code) == (Status.FAILED, ErrorCode.INVALID_VIDEO)
+
+
+def test_retry_failed_refuses_upload_failures(make_job: Any, put_video: Any) -> None:
+    job = make_job(status=Status.FAILED, error_code=ErrorCode.UPLOAD_MISSING)
+    put_video(job, DATA)
+    assert services.retry_failed_job(job=job).outcome == Outcome.NOT_ELIGIBLE
+    assert job.status == Status.FAILED
+
+
+# --- cancel ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [Status.AWAITING_UPLOAD, Status.QUEUED])
+def test_cancel_moves_unstarted_jobs(make_job: Any, status: str) -> None:
+    job = make_job(status=status)
+    assert services.cancel_job(job=job)
+    assert (job.status, job.stage) == (Status.CANCELLED, VideoAnalysisJob.Stage.CANCELLED)
+
+
+@pytest.mark.parametrize("status", [Status.PROCESSING, Status.DONE, Status.FAILED, Status.CANCELLED])
+def test_cancel_refuses_started_or_ended_jobs(make_job: Any, status: str) -> None:
+    job = make_job(status=status)
+    assert not services.cancel_job(job=job)
+    assert job.status == status
+
+
+def test_reconciler_settles_expired_uploads_by_asking_s3(
+    make_job: Any, put_video: Any, s3_down: Any, heads: list[str]
+) -> None:
+    past = timezone.now() - timedelta(minutes=1)
+    present = make_job(upload_deadline=past)
+    absent = make_job(upload_deadline=past)
+    fresh = make_job()
+    put_video(present, DATA)
+
+    with s3_down:
+        # The first transient answer ends the sweep: with S3 down, each further HeadObject would only wait
+        # out another timeout.
+        assert services.reconcile_expired_uploads() == {Outcome.TRANSIENT: 1}
+    assert len(heads) == 1
+    assert VideoAnalysisJob.objects.filter(status=Status.AWAITING_UPLOAD).count() == 3
+
+    assert services.reconcile_expired_uploads() == {Outcome.QUEUED: 1, Outcome.MISSING: 1}
+    for job in (present, absent, fresh):
+        job.refresh_from_db()
+    assert present.status == Status.QUEUED
+    assert (absent.status, absent.error_code) == (Status.FAILED, ErrorCode.UPLOAD_EXPIRED)
+    assert fresh.status == Status.AWAITING_UPLOAD
