@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import VideoAnalysisJob
@@ -47,15 +50,20 @@ class UploadInstructionsSerializer(serializers.Serializer):
 
 
 class InitiatedJobSerializer(JobSerializer):
-    upload = UploadInstructionsSerializer(
-        read_only=True,
-        allow_null=True,
-        help_text="Where to PUT the video; null when the job no longer awaits its upload.",
+    """A job with its upload instructions, which the view hands over in the ``upload`` context entry."""
+
+    upload = serializers.SerializerMethodField(
+        help_text="Where to PUT the video; null when the job no longer awaits its upload."
     )
 
     class Meta(JobSerializer.Meta):
         fields = (*JOB_FIELDS, "upload")
         read_only_fields = fields
+
+    @extend_schema_field(UploadInstructionsSerializer(allow_null=True))
+    def get_upload(self, job: VideoAnalysisJob) -> dict[str, Any] | None:
+        upload = self.context.get("upload")
+        return None if upload is None else dict(UploadInstructionsSerializer(upload).data)
 
 
 class InitiateSerializer(serializers.Serializer):

@@ -46,8 +46,7 @@ def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
             "headers": presigned.headers,
             "expires_at": presigned.expires_at,
         }
-    job.upload = upload  # type: ignore[attr-defined]
-    return dict(InitiatedJobSerializer(job).data)
+    return dict(InitiatedJobSerializer(job, context={"upload": upload}).data)
 
 
 @extend_schema_view(
