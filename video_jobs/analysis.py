@@ -19,6 +19,7 @@ import math
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -183,7 +184,7 @@ def _jpeg(frame: av.VideoFrame) -> tuple[bytes, int, int]:
     height = max(2, round(frame.height * width / frame.width / 2) * 2)
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
-    encoder.time_base = frame.time_base or av.Fraction(1, 25)
+    encoder.time_base = frame.time_base or Fraction(1, 25)
     # A fixed quantiser of 3: visually clean, a few tens of kilobytes at 640 pixels.
     encoder.qmin = encoder.qmax = 3
     image = frame.reformat(width=width, height=height, format="yuvj420p")

@@ -183,3 +183,12 @@ def test_a_still_image_is_an_invalid_video(videos: Path, tmp_path: Path) -> None
 
     with pytest.raises(InvalidVideo, match="1 decodable frame"):
         analyze_video(path)
+
+
+def test_a_frame_without_a_time_base_still_makes_a_poster() -> None:
+    # Decoders may hand back frames with no time base; the poster encoder then picks its own.
+    frame = av.VideoFrame.from_ndarray(np.zeros((90, 160, 3), dtype=np.uint8), format="rgb24")
+    assert frame.time_base is None
+    data, width, height = analysis._jpeg(frame)
+    assert data.startswith(b"\xff\xd8")
+    assert (width, height) == (160, 90)
