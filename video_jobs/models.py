@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -23,6 +24,21 @@ class ErrorCode(models.TextChoices):
     INVALID_VIDEO = "invalid_video", "Invalid video"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted", "Attempts exhausted"
     LOST = "lost", "Lost (lease expired too many times)"
+
+
+# The longest error_message kept: a message past it is cut (tracebacks from native code can be huge).
+ERROR_MESSAGE_MAX_LENGTH = 2000
+
+
+class Outcome(enum.StrEnum):
+    """What a verification of an upload (HeadObject) found. The values double as the metric label."""
+
+    QUEUED = "queued"
+    MISSING = "missing"
+    SIZE_MISMATCH = "size_mismatch"
+    TOO_LARGE = "too_large"
+    TRANSIENT = "transient"
+    NOT_ELIGIBLE = "not_eligible"
 
 
 # Failures that are about the uploaded object rather than its processing: staff may re-verify these.
@@ -60,6 +76,10 @@ class JobStage(models.TextChoices):
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+# The stages a processing job moves through.
+PROCESSING_STAGES = [JobStage.DOWNLOADING, JobStage.ANALYZING, JobStage.STORING_RESULTS]
 
 
 class VideoAnalysisJobQuerySet(models.QuerySet["VideoAnalysisJob"]):
@@ -163,6 +183,14 @@ class VideoAnalysisJob(models.Model):
             models.CheckConstraint(
                 name="video_job_stage_valid",
                 condition=Q(stage__in=[choice.value for choice in JobStage]),
+            ),
+            # Status and stage agree: a processing job is in one of the processing stages; otherwise the
+            # stage is the status itself. A write that set one without the other would break progress
+            # reporting and the admin's filters, so the database refuses it.
+            models.CheckConstraint(
+                name="video_job_status_stage_agree",
+                condition=(Q(status=JobStatus.PROCESSING) & Q(stage__in=PROCESSING_STAGES))
+                | (~Q(status=JobStatus.PROCESSING) & Q(stage=F("status"))),
             ),
             models.CheckConstraint(name="video_job_progress_0_100", condition=Q(progress__lte=100)),
             models.CheckConstraint(name="video_job_size_positive", condition=Q(size_bytes__gt=0)),

@@ -646,6 +646,7 @@ def test_log_records_carry_the_worker_and_the_job_they_are_about(
 def expire_lease(job: VideoAnalysisJob, *, attempts: int) -> None:
     Job.objects.filter(pk=job.pk).update(
         status="processing",
+        stage="analyzing",
         worker_id="crashed",
         attempts=attempts,
         lease_expires_at=timezone.now() - timedelta(1),
