@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import dj_database_url
 from botocore.config import Config as BotoConfig
@@ -213,7 +213,12 @@ AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "cricksy-videos")
 AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", "http://127.0.0.1:9000") or None
 AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "us-east-1")
 AWS_S3_SIGNATURE_VERSION = "s3v4"
-AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "path")
+AWS_S3_ADDRESSING_STYLE: Literal["auto", "virtual", "path"]
+AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "path")  # type: ignore[assignment]  # checked:
+if AWS_S3_ADDRESSING_STYLE not in ("auto", "virtual", "path"):
+    raise ImproperlyConfigured(
+        f"AWS_S3_ADDRESSING_STYLE must be auto, virtual or path, got {AWS_S3_ADDRESSING_STYLE!r}"
+    )
 AWS_DEFAULT_ACL = None
 AWS_QUERYSTRING_AUTH = True
 # S3-compatible stores (moto, MinIO, Ceph) reject or ignore the newer default checksums, so only send them

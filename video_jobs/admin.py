@@ -94,7 +94,7 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
         ("Result", {"fields": ("result",)}),
     )
-    readonly_fields = tuple(field for _, options in fieldsets for field in options["fields"])
+    readonly_fields = tuple(str(field) for _, options in fieldsets for field in options["fields"])
 
     @admin.display(description="age", ordering="created_at")
     def age(self, job: VideoAnalysisJob) -> str:

@@ -144,7 +144,7 @@ class Histogram:
     @staticmethod
     def bucket_label(bound: float) -> str:
         """The ``le`` label of a bucket, spelled as Prometheus spells it ("30.0", "+Inf")."""
-        return str(floatToGoString(bound))
+        return str(floatToGoString(bound))  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
     @functools.cached_property
     def _bucket_labels(self) -> tuple[str, ...]:

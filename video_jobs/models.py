@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -83,7 +84,8 @@ PROCESSING_STAGES = [JobStage.DOWNLOADING, JobStage.ANALYZING, JobStage.STORING_
 
 
 class VideoAnalysisJobQuerySet(models.QuerySet["VideoAnalysisJob"]):
-    def owned_by(self, user: models.Model) -> VideoAnalysisJobQuerySet:
+    def owned_by(self, user: Any) -> VideoAnalysisJobQuerySet:
+        """The jobs of ``user``; an anonymous user owns none (its pk is None)."""
         return self.filter(owner=user)
 
     def claimable(self, *, now: datetime | None = None) -> VideoAnalysisJobQuerySet:

@@ -108,7 +108,7 @@ class JobsCollector:
 def exposition(accept_header: str) -> tuple[bytes, str]:
     """The metrics in the format the scraper asked for (Prometheus text, or OpenMetrics), and its type."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(JobsCollector())  # type: ignore[arg-type]
+    registry.register(JobsCollector())
     encoder: Callable[[CollectorRegistry], bytes]
     encoder, content_type = choose_encoder(accept_header)
     return encoder(registry), content_type

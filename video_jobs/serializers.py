@@ -32,14 +32,14 @@ JOB_FIELDS = (
 )
 
 
-class JobSerializer(serializers.ModelSerializer):
+class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
     class Meta:
         model = VideoAnalysisJob
-        fields = JOB_FIELDS
-        read_only_fields = JOB_FIELDS
+        fields: tuple[str, ...] = JOB_FIELDS
+        read_only_fields: tuple[str, ...] = JOB_FIELDS
 
 
-class UploadInstructionsSerializer(serializers.Serializer):
+class UploadInstructionsSerializer(serializers.Serializer[Any]):
     method = serializers.CharField(help_text="Always PUT.")
     url = serializers.URLField(help_text="Presigned URL: send the file's bytes as the request body.")
     headers = serializers.DictField(
@@ -57,8 +57,8 @@ class InitiatedJobSerializer(JobSerializer):
     )
 
     class Meta(JobSerializer.Meta):
-        fields = (*JOB_FIELDS, "upload")
-        read_only_fields = fields
+        fields: tuple[str, ...] = (*JOB_FIELDS, "upload")
+        read_only_fields: tuple[str, ...] = fields
 
     @extend_schema_field(UploadInstructionsSerializer(allow_null=True))
     def get_upload(self, job: VideoAnalysisJob) -> dict[str, Any] | None:
@@ -66,7 +66,7 @@ class InitiatedJobSerializer(JobSerializer):
         return None if upload is None else dict(UploadInstructionsSerializer(upload).data)
 
 
-class InitiateSerializer(serializers.Serializer):
+class InitiateSerializer(serializers.Serializer[Any]):
     filename = serializers.CharField(
         max_length=255,
         trim_whitespace=False,
@@ -97,6 +97,6 @@ class InitiateSerializer(serializers.Serializer):
         return value
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[Any]):
     error_code = serializers.CharField()
     detail = serializers.CharField()

@@ -82,8 +82,9 @@ def write_test_video(
 
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
+        assert isinstance(stream, av.video.stream.VideoStream)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = options
+        stream.options = dict[str, object](options)
         for index in range(frames):
             t = index / fps
             image = field.copy()

@@ -63,7 +63,7 @@ def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
     ),
     retrieve=extend_schema(summary="Get one of your jobs", responses={200: JobSerializer, 404: None}),
 )
-class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericViewSet):
+class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericViewSet[VideoAnalysisJob]):
     serializer_class = JobSerializer
     # Any path segment reaches get_object, so a malformed id answers a JSON 404 like an unknown one.
     lookup_value_regex = "[^/]+"

@@ -36,6 +36,12 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _field(name: str) -> models.Field[Any, Any]:
+    field = _META.get_field(name)
+    assert isinstance(field, models.Field)  # a concrete column, not a relation's reverse side
+    return field
+
+
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -97,13 +103,13 @@ def fenced_update(job: VideoAnalysisJob, fields: dict[str, Any]) -> tuple[str, l
     compiled = _FENCED_SQL.get(names)
     if compiled is None:
         quote = connection.ops.quote_name
-        assignments = ", ".join(f"{quote(_META.get_field(name).column)} = %s" for name in names)
+        assignments = ", ".join(f"{quote(_field(name).column)} = %s" for name in names)
         fence_names = ("id", "status", "worker_id", "attempts")
-        fence = " AND ".join(f"{quote(_META.get_field(name).column)} = %s" for name in fence_names)
+        fence = " AND ".join(f"{quote(_field(name).column)} = %s" for name in fence_names)
         sql = f"UPDATE {quote(_META.db_table)} SET {assignments} WHERE {fence}"
         plain = _PLAIN_FIELDS_POSTGRES if is_postgresql() else _PLAIN_FIELDS
-        preps = [None if isinstance(field, plain) else field for field in map(_META.get_field, names)]
-        compiled = _FENCED_SQL[names] = (sql, preps)  # type: ignore[assignment]  # get_field's union type
+        preps = [None if isinstance(field, plain) else field for field in map(_field, names)]
+        compiled = _FENCED_SQL[names] = (sql, preps)
     sql, preps = compiled
     db = connections[DEFAULT_DB_ALIAS]
     params = [

@@ -47,7 +47,7 @@ JOB_BODY_FIELDS = {
 def initiate(api: APIClient, **overrides: Any) -> Any:
     body = {"filename": "over 1.mp4", "content_type": "video/mp4", "size_bytes": len(VIDEO)}
     body.update(overrides)
-    headers = {}
+    headers: dict[str, Any] = {}
     if "idempotency_key" in body:
         headers["HTTP_IDEMPOTENCY_KEY"] = body.pop("idempotency_key")
     return api.post(INITIATE, body, format="json", **headers)
@@ -336,7 +336,7 @@ def test_upload_complete_on_s3_403_or_5xx_answers_503_and_never_fails_the_job(
     # moto enforces no permissions, so the 403 S3 gives without s3:ListBucket is stubbed here.
     job = new_job(api)
     error = ClientError(
-        {"Error": {"Code": str(http_status)}, "ResponseMetadata": {"HTTPStatusCode": http_status}},
+        {"Error": {"Code": str(http_status)}, "ResponseMetadata": {"HTTPStatusCode": http_status}},  # type: ignore[typeddict-item]
         "HeadObject",
     )
 
