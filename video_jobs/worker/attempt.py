@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
-from .. import services, storage
+from .. import metrics, services, storage
 from ..analysis import Analysis, Analyzer, InvalidVideo, JobInterrupted
 from ..models import ErrorCode, VideoAnalysisJob
 from .housekeeping import temporary_download
@@ -246,6 +246,11 @@ class Attempt:
             # as attempts_exhausted), with the traceback for whoever reads the logs.
             message = f"{type(exc).__name__}: {exc}"
             logger.error("job %s: unexpected error: %s", job.pk, message, exc_info=exc)
+        if code is ErrorCode.UPLOAD_MISSING and self.stage == Stage.DOWNLOADING:
+            # Only verified uploads are queued, so a 404 on the download means the verification gate leaked
+            # (or the object was deleted): the number operators watch, which must stay 0. The stage tells
+            # the download's 404 from one met while storing artifacts (a claim starts at DOWNLOADING).
+            metrics.record_event(metrics.DOWNLOAD_MISSING)
         try:
             if code is not None:
                 permanent = code
