@@ -3,6 +3,8 @@ a shutdown's grace period runs out."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,8 +13,10 @@ from django.test import override_settings
 from django.utils import timezone
 
 from video_jobs import services
-from video_jobs.analysis import Analysis, JobInterrupted, ProgressCallback
+from video_jobs.analysis import Analysis, JobInterrupted, ProgressCallback, noop_analyzer
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.worker.attempt import Attempt
+from video_jobs.worker.heartbeat import Heartbeat
 
 from .conftest import wait_for
 from .worker_support import Job, MakeWorker, QueueJob, fresh
@@ -93,3 +97,53 @@ def test_a_stop_whose_grace_runs_out_hands_the_job_back_without_counting_the_att
     assert (job.status, job.attempts, job.worker_id, job.lease_expires_at) == ("queued", 0, "", None)
     assert job.run_after <= timezone.now()
     assert worker.run_once() is False  # a stopping worker claims nothing more
+
+
+# --- on its own: the attempt it watches and the lease length are all it needs ------------------------------
+
+
+@pytest.fixture
+def watched(queue_job: QueueJob) -> Iterator[tuple[Heartbeat, Attempt]]:
+    """A claimed job's attempt, and a heartbeat for two-second leases (stopped after the test)."""
+    queue_job(b"x" * 1000)
+    job = services.claim_next_job(worker_id="on-its-own", lease_seconds=2)
+    assert job is not None
+    attempt = Attempt(job, analyzer=noop_analyzer, lease_seconds=2, progress_interval=3600)
+    heartbeat = Heartbeat(lease_seconds=2)
+    yield heartbeat, attempt
+    heartbeat.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_heartbeat_renews_the_lease_of_the_attempt_it_watches_with_the_progress_held_back(
+    watched: tuple[Heartbeat, Attempt],
+) -> None:
+    heartbeat, attempt = watched
+    first_lease = fresh(attempt.job).lease_expires_at
+    assert first_lease is not None
+
+    with heartbeat.watching(attempt):
+        attempt.report(VideoAnalysisJob.Stage.ANALYZING, 0.5)  # within the progress interval: held back
+        assert attempt.pending
+        row = wait_for(
+            lambda: (row := fresh(attempt.job)).lease_expires_at > first_lease and row, what="a renewal"
+        )
+
+    assert (row.stage, row.progress) == ("analyzing", 60)  # rode along with the renewal
+    assert not attempt.pending
+
+
+@pytest.mark.django_db(transaction=True)
+def test_at_the_attempts_stop_deadline_the_heartbeat_hands_the_job_back(
+    watched: tuple[Heartbeat, Attempt],
+) -> None:
+    heartbeat, attempt = watched
+
+    with heartbeat.watching(attempt):
+        attempt.stop_deadline = time.monotonic()
+        heartbeat.wake()
+        wait_for(lambda: fresh(attempt.job).status == "queued", what="the hand-back")
+
+    assert attempt.interrupted == "shutdown grace period over"
+    job = fresh(attempt.job)
+    assert (job.attempts, job.worker_id, job.lease_expires_at) == (0, "", None)

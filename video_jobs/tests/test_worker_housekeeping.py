@@ -1,4 +1,5 @@
-"""Process housekeeping: downloads left by killed workers, and log lines stamped with the worker and job."""
+"""Process housekeeping: temporary downloads and those killed workers left, and log lines stamped with the
+worker and the job they are about."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from video_jobs.analysis import ProgressCallback
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker import JobContextFilter, remove_orphaned_downloads
+from video_jobs.worker.housekeeping import temporary_download
 
 from .worker_support import MakeWorker, QueueJob, Recorder
 
@@ -38,6 +41,22 @@ def test_downloads_left_by_dead_workers_are_removed_and_no_others(tmp_path: Path
 
     assert remove_orphaned_downloads(str(tmp_path)) == 1234
     assert sorted(tmp_path.iterdir()) == sorted(kept)
+
+
+def test_a_download_in_progress_is_named_for_its_process_and_kept_by_the_cleanup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    with temporary_download("job-1") as handle:
+        path = Path(handle.name)
+        assert path.parent == tmp_path
+        assert path.name.startswith(f"cricksy-{os.getpid()}-job-1-")
+        assert path.name.endswith(".video")
+        assert remove_orphaned_downloads(str(tmp_path)) == 0
+        assert path.exists()
+
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- log context ------------------------------------------------------------------------------------------
