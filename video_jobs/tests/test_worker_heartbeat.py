@@ -125,10 +125,14 @@ def test_a_heartbeat_renews_the_lease_of_the_attempt_it_watches_with_the_progres
     with heartbeat.watching(attempt):
         attempt.report(VideoAnalysisJob.Stage.ANALYZING, 0.5)  # within the progress interval: held back
         assert attempt.pending
-        row = wait_for(
-            lambda: (row := fresh(attempt.job)).lease_expires_at > first_lease and row, what="a renewal"
-        )
 
+        def renewed() -> bool:
+            lease = fresh(attempt.job).lease_expires_at
+            return lease is not None and lease > first_lease
+
+        wait_for(renewed, what="a renewal")
+
+    row = fresh(attempt.job)
     assert (row.stage, row.progress) == ("analyzing", 60)  # rode along with the renewal
     assert not attempt.pending
 

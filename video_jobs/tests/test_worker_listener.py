@@ -50,8 +50,8 @@ def test_each_job_that_becomes_queued_wakes_the_listener(
 def test_the_listener_reconnects_after_the_database_drops_its_connection(
     listener: QueueListener, queue_job: QueueJob
 ) -> None:
-    fd = listener.fileno()
-    assert fd is not None
+    first = listener.fileno()
+    assert first is not None
     listener.fresh = False
     with connection.cursor() as cursor:
         cursor.execute(
@@ -62,7 +62,7 @@ def test_the_listener_reconnects_after_the_database_drops_its_connection(
     def reconnected() -> bool:
         # What the worker's idle loop does: the dropped connection wakes select(), and drain() finds it
         # lost (the server's farewell and the socket's end may come as two wake-ups); then it reconnects.
-        if readable(fd, 0.5):
+        if readable(first, 0.5):
             assert listener.drain() == 0
         listener.fileno()
         return listener.fresh

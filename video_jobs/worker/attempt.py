@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, connection
 
 from .. import metrics, services, storage
 from ..analysis import Analysis, Analyzer, InvalidVideo, JobInterrupted
-from ..models import ErrorCode, VideoAnalysisJob
+from ..models import ErrorCode, JobStage, VideoAnalysisJob
 from .housekeeping import temporary_download
 
 logger = logging.getLogger(__package__)
@@ -110,7 +110,7 @@ class Attempt:
         if self.interrupted:
             raise JobInterrupted(self.interrupted)
 
-    def report(self, stage: Stage, fraction: float, *, confirm: bool = False) -> None:
+    def report(self, stage: JobStage, fraction: float, *, confirm: bool = False) -> None:
         """The progress callback (main thread). Raises JobInterrupted once the job is no longer ours.
 
         ``confirm`` writes at once, whatever the interval: a fenced check that the job is still ours.
