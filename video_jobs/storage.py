@@ -26,8 +26,6 @@ from django.dispatch import receiver
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
-from . import metrics
-
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_CHUNK_BYTES = 1024 * 1024
@@ -186,13 +184,7 @@ def download(
     params: dict[str, str] = {"Bucket": bucket_name(), "Key": key}
     if if_match:
         params["IfMatch"] = if_match
-    try:
-        response = _call(key, lambda: client().get_object(**params))
-    except ObjectMissing:
-        # Every download is of a verified upload, so a 404 here means the verification gate leaked (or the
-        # object was deleted): the number operators watch, which must stay 0.
-        metrics.record_event(metrics.DOWNLOAD_MISSING)
-        raise
+    response = _call(key, lambda: client().get_object(**params))
     expected = int(response.get("ContentLength", -1))
     body = response["Body"]
     digest = hashlib.sha256()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pytest
 from django.db import connection
@@ -102,7 +102,9 @@ def put_video(s3: Any) -> Callable[..., None]:
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 15.0, what: str = "the condition") -> T:
+def wait_for(
+    predicate: Callable[[], T | Literal[False] | None], *, timeout: float = 15.0, what: str = "the condition"
+) -> T:
     """Poll an observable condition until it holds (returning its value) or fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

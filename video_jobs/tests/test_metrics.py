@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -13,8 +12,10 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from video_jobs import metrics, services, storage
+from video_jobs import metrics, services
+from video_jobs.analysis import Analysis
 from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
+from video_jobs.worker import Worker
 
 from .jobs import make_job, s3_down
 from .test_concurrency import race
@@ -172,16 +173,17 @@ def test_every_verification_is_counted_by_outcome(
 
 
 def test_a_worker_download_that_meets_a_404_is_counted(
-    staff: Client, user: Any, put_video: Callable[..., None]
+    staff: Client, user: Any, put_video: Callable[..., None], make_worker: Callable[..., Worker]
 ) -> None:
-    job = make_job(user, Status.QUEUED)
-    put_video(job, VIDEO)
-    storage.download(key=job.s3_key, destination=io.BytesIO())  # found: not counted
+    found = make_job(user, Status.QUEUED)
+    put_video(found, VIDEO)  # found: not counted
+    gone = [make_job(user, Status.QUEUED) for _ in range(2)]  # queued, but no object at their keys
 
-    for _ in range(2):
-        with pytest.raises(storage.ObjectMissing):
-            storage.download(key=storage.video_key("never-uploaded"), destination=io.BytesIO())
+    worker = make_worker(analyzer=lambda path, *, job, progress: Analysis(result={}))
+    while worker.run_once():
+        pass
 
+    assert [VideoAnalysisJob.objects.get(pk=job.pk).error_code for job in gone] == ["upload_missing"] * 2
     assert value(scrape(staff), "video_jobs_download_missing_total") == 2
 
 
@@ -244,16 +246,19 @@ def test_claims_and_ended_jobs_feed_the_latency_and_duration_histograms(staff: C
 def test_a_metric_that_cannot_be_recorded_changes_nothing_else(
     monkeypatch: pytest.MonkeyPatch, user: Any
 ) -> None:
+    attempted: list[str] = []
+
     def broken(name: str, key: str, amount: float) -> None:
+        attempted.append(name)
         with connection.cursor() as cursor:
             cursor.execute("SELECT * FROM no_such_table")  # a real database error
 
     monkeypatch.setattr(metrics, "_add", broken)
     with transaction.atomic():
-        with pytest.raises(storage.ObjectMissing):
-            storage.download(key=storage.video_key("never-uploaded"), destination=io.BytesIO())
+        metrics.record_event(metrics.DOWNLOAD_MISSING)  # does not raise
         # The caller's transaction is still usable: the failure stayed inside the metric's savepoint.
         make_job(user, Status.AWAITING_UPLOAD)
+    assert attempted == [metrics.DOWNLOAD_MISSING]
     assert VideoAnalysisJob.objects.count() == 1
 
 

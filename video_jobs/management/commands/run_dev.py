@@ -20,7 +20,7 @@ from rest_framework.authtoken.models import Token
 
 from video_jobs import storage
 from video_jobs.embedded_s3 import MotoServer
-from video_jobs.supervisor import spawn, worker_command
+from video_jobs.worker.supervisor import spawn, worker_command
 
 DEMO_USER = "demo"
 ADMIN_USER = "admin"

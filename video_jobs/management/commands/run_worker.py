@@ -9,8 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from video_jobs.supervisor import Supervisor
-from video_jobs.worker import LOG_FORMAT, JobContextFilter, Worker, default_worker_id
+from video_jobs.worker import LOG_FORMAT, JobContextFilter, Supervisor, Worker, default_worker_id
 
 
 def _positive_int(raw: str) -> int:

@@ -19,7 +19,7 @@ from types import FrameType
 
 from django.conf import settings
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger(__package__)
 
 _PR_SET_PDEATHSIG = 1
 # A child that crashes is restarted after this long, doubling per crash up to the maximum (seconds).

@@ -1,0 +1,207 @@
+"""S3 access against moto's server: HeadObject classified (there, missing, unavailable), the streaming
+download (sha256, IfMatch, a body cut short), artifacts, presigned uploads, and the bucket checks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import urllib.request
+import uuid
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+
+from video_jobs import storage
+from video_jobs.models import MetricCounter
+
+from .conftest import BUCKET
+from .jobs import s3_down
+from .s3_proxy import FaultyS3Proxy
+
+
+def a_key() -> str:
+    return storage.video_key(uuid.uuid4())
+
+
+def put(s3: Any, key: str, data: bytes, content_type: str = "video/mp4") -> str:
+    """Store an object as a client's upload would; returns its ETag."""
+    return str(s3.put_object(Bucket=BUCKET, Key=key, Body=data, ContentType=content_type)["ETag"])
+
+
+# --- keys ---------------------------------------------------------------------------------------------------
+
+
+def test_keys_are_made_by_the_server_from_the_job_id_with_artifacts_beside_the_video() -> None:
+    assert storage.video_key("1234") == "videos/1234/source"
+    assert storage.artifact_key("1234", "poster.jpg") == "videos/1234/poster.jpg"
+
+
+# --- head: what verification sees -----------------------------------------------------------------------
+
+
+def test_head_answers_the_size_etag_and_content_type_of_an_object(s3: Any) -> None:
+    key = a_key()
+    etag = put(s3, key, b"x" * 1234)
+
+    assert storage.head(key=key) == storage.ObjectInfo(size=1234, etag=etag, content_type="video/mp4")
+
+
+def test_head_of_a_key_with_no_object_raises_object_missing() -> None:
+    with pytest.raises(storage.ObjectMissing, match="does not exist"):
+        storage.head(key=a_key())
+
+
+@pytest.mark.parametrize("status", [403, 500, 503])
+def test_any_other_answer_to_head_is_unavailable_never_missing(
+    s3: Any, s3_proxy: FaultyS3Proxy, status: int
+) -> None:
+    # 403 is what S3 answers for a missing object when the caller lacks s3:ListBucket: a configuration
+    # fault, never a reason to fail a user's job.
+    key = a_key()
+    put(s3, key, b"x")
+
+    with (
+        s3_proxy.failing("HEAD", status=status),
+        pytest.raises(storage.StorageUnavailable, match=str(status)),
+    ):
+        storage.head(key=key)
+
+
+def test_an_unreachable_s3_is_unavailable() -> None:
+    with s3_down(), pytest.raises(storage.StorageUnavailable, match="unreachable"):
+        storage.head(key=a_key())
+
+
+def test_timed_collects_the_duration_of_every_s3_call_in_its_block(s3: Any) -> None:
+    key = a_key()
+    put(s3, key, b"x")
+    storage.head(key=key)  # outside the block: not collected
+
+    with storage.timed() as durations:
+        storage.head(key=key)
+        with pytest.raises(storage.ObjectMissing):
+            storage.head(key=a_key())
+
+    assert len(durations) == 2
+    assert all(seconds > 0 for seconds in durations)
+
+
+# --- download: what the worker reads ----------------------------------------------------------------------
+
+
+def test_a_download_streams_the_object_in_bounded_chunks_and_hashes_it_on_the_way(s3: Any) -> None:
+    data = os.urandom(2 * storage.DOWNLOAD_CHUNK_BYTES + 12345)
+    key = a_key()
+    put(s3, key, data)
+    destination = io.BytesIO()
+    written: list[int] = []
+
+    download = storage.download(key=key, destination=destination, on_progress=written.append)
+
+    assert download == storage.Download(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    assert destination.getvalue() == data
+    # Never more than a chunk in memory at once: progress moves at most a chunk at a time.
+    steps = [later - earlier for earlier, later in zip([0, *written], written, strict=False)]
+    assert len(written) >= 3
+    assert all(0 < step <= storage.DOWNLOAD_CHUNK_BYTES for step in steps)
+    assert written[-1] == len(data)
+
+
+def test_a_download_with_the_etag_seen_at_verification_reads_that_object_and_no_other(s3: Any) -> None:
+    key = a_key()
+    verified = put(s3, key, b"a" * 1000)
+    assert storage.download(key=key, destination=io.BytesIO(), if_match=verified).size == 1000
+
+    put(s3, key, b"b" * 1000)  # same size, other bytes: only the ETag tells
+    destination = io.BytesIO()
+    with pytest.raises(storage.ObjectChanged, match="changed after verification"):
+        storage.download(key=key, destination=destination, if_match=verified)
+    assert destination.getvalue() == b""
+
+
+@pytest.mark.django_db
+def test_a_download_of_a_missing_object_raises_object_missing_and_records_no_metric() -> None:
+    # What the 404 means for the job (and its metric) is the worker's business, not storage's.
+    with pytest.raises(storage.ObjectMissing):
+        storage.download(key=a_key(), destination=io.BytesIO())
+
+    assert not MetricCounter.objects.exists()
+
+
+def test_a_download_cut_short_is_unavailable_so_worth_another_try(s3: Any, s3_proxy: FaultyS3Proxy) -> None:
+    key = a_key()
+    put(s3, key, b"x" * 100_000)
+    s3_proxy.truncate_next("GET")
+
+    with pytest.raises(storage.StorageUnavailable):
+        storage.download(key=key, destination=io.BytesIO())
+
+    assert storage.download(key=key, destination=io.BytesIO()).size == 100_000  # the next try gets it all
+
+
+def test_s3_server_errors_on_download_are_unavailable(s3: Any, s3_proxy: FaultyS3Proxy) -> None:
+    key = a_key()
+    put(s3, key, b"x" * 1000)
+
+    with s3_proxy.failing("GET", status=503), pytest.raises(storage.StorageUnavailable, match="503"):
+        storage.download(key=key, destination=io.BytesIO())
+
+
+# --- artifacts ----------------------------------------------------------------------------------------------
+
+
+def test_an_artifact_is_stored_with_its_content_type(s3: Any) -> None:
+    key = storage.artifact_key(uuid.uuid4(), "poster.jpg")
+
+    storage.put_artifact(key=key, data=b"\xff\xd8 a poster", content_type="image/jpeg")
+
+    stored = s3.get_object(Bucket=BUCKET, Key=key)
+    assert (stored["ContentType"], stored["Body"].read()) == ("image/jpeg", b"\xff\xd8 a poster")
+
+
+# --- presigned uploads ------------------------------------------------------------------------------------
+
+
+@override_settings(VIDEO_JOBS_UPLOAD_URL_EXPIRES=600)
+def test_a_presigned_upload_is_a_short_lived_put_signed_for_its_key_and_content_type(s3: Any) -> None:
+    key = a_key()
+    before = timezone.now()
+
+    upload = storage.presign_upload(key=key, content_type="video/webm")
+
+    assert (upload.method, upload.headers) == ("PUT", {"Content-Type": "video/webm"})
+    assert before + timedelta(seconds=600) <= upload.expires_at <= timezone.now() + timedelta(seconds=600)
+    url = urlsplit(upload.url)
+    query = parse_qs(url.query)
+    assert url.path == f"/{BUCKET}/{key}"
+    assert query["X-Amz-Expires"] == ["600"]
+    assert "content-type" in query["X-Amz-SignedHeaders"][0].split(";")
+
+    # moto does not check signatures, so this proves where the URL leads, not that S3 would accept it.
+    request = urllib.request.Request(upload.url, data=b"v" * 321, method="PUT", headers=upload.headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    assert storage.head(key=key).size == 321
+
+
+# --- the bucket ---------------------------------------------------------------------------------------------
+
+
+def test_ensure_bucket_creates_a_missing_bucket_once() -> None:
+    with override_settings(AWS_STORAGE_BUCKET_NAME=f"cricksy-test-{uuid.uuid4().hex[:12]}"):
+        with pytest.raises(storage.ObjectMissing):
+            storage.check_bucket()
+
+        assert storage.ensure_bucket() is True
+        assert storage.ensure_bucket() is False
+        storage.check_bucket()
+
+
+def test_check_bucket_reports_an_unreachable_s3_as_unavailable() -> None:
+    with s3_down(), pytest.raises(storage.StorageUnavailable):
+        storage.check_bucket()

@@ -1,0 +1,31 @@
+"""The worker (``manage.py run_worker``): claim a queued job, hold its lease, download, analyse, store the
+result; and recover. One room per concern:
+
+- ``loop``: the Worker: claim, run, sweep, sleep, stop, signals;
+- ``attempt``: one claimed attempt at a job and its pipeline (download, analyse, store, settle);
+- ``heartbeat``: the thread that keeps the running attempt's lease;
+- ``listener``: the LISTEN connection that wakes an idle worker;
+- ``wakeup``: the self-pipe that signal handlers and other threads wake a sleeping thread with;
+- ``housekeeping``: the worker's name, its temporary downloads and those killed workers left, log context;
+- ``supervisor``: ``--concurrency N``, worker processes under one parent.
+
+Every module logs as ``video_jobs.worker`` (``logging.getLogger(__package__)``): the one name operators'
+logging configuration and log searches need, whichever room a line comes from.
+"""
+
+from .attempt import DATABASE_ERRORS, ChecksumMismatch
+from .housekeeping import LOG_FORMAT, JobContextFilter, default_worker_id, remove_orphaned_downloads
+from .loop import Worker, load_analyzer
+from .supervisor import Supervisor
+
+__all__ = [
+    "DATABASE_ERRORS",
+    "LOG_FORMAT",
+    "ChecksumMismatch",
+    "JobContextFilter",
+    "Supervisor",
+    "Worker",
+    "default_worker_id",
+    "load_analyzer",
+    "remove_orphaned_downloads",
+]

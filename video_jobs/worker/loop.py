@@ -1,0 +1,306 @@
+"""The worker's loop: claim a queued job, run it as an Attempt, recover; sleep, stop, and handle signals.
+
+``Worker.run_once()`` does one pass (recovery sweeps when due, then claim and process at most one job) and
+returns whether it processed a job, so tests drive it step by step. ``Worker.run()`` loops over it until
+stopped, waking on PostgreSQL NOTIFY (or polling) while idle, and handles SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import random
+import select
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils.module_loading import import_string
+
+from .. import metrics, services
+from ..analysis import Analyzer
+from ..models import VideoAnalysisJob
+from .attempt import DATABASE_ERRORS, Attempt, hand_back
+from .heartbeat import Heartbeat
+from .housekeeping import default_worker_id, logging_job, remove_orphaned_downloads
+from .listener import QueueListener
+from .wakeup import SelfPipe
+
+logger = logging.getLogger(__package__)
+
+# Seconds a busy worker holds metric observations in memory before writing them (see metrics._Buffer).
+METRICS_FLUSH_INTERVAL = 5.0
+
+
+def load_analyzer(path: str | None = None) -> Analyzer:
+    analyzer: Analyzer = import_string(path or settings.VIDEO_JOBS_ANALYZER)
+    return analyzer
+
+
+class Worker:
+    """Claims and processes jobs. Construct, then ``run()`` (the command) or ``run_once()`` (tests)."""
+
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        analyzer: Analyzer | None = None,
+        poll_interval: float | None = None,
+        burst: bool = False,
+        max_jobs: int | None = None,
+        listen: bool = True,
+    ) -> None:
+        self.worker_id = worker_id or default_worker_id()
+        self.analyzer = analyzer or load_analyzer()
+        self.poll_interval = poll_interval if poll_interval is not None else settings.VIDEO_JOBS_POLL_INTERVAL
+        self.burst = burst
+        self.max_jobs = max_jobs
+        self.listen = listen
+        self.lease_seconds = int(settings.VIDEO_JOBS_LEASE_SECONDS)
+        self.sweep_interval = float(settings.VIDEO_JOBS_SWEEP_INTERVAL)
+        self.shutdown_grace = float(settings.VIDEO_JOBS_SHUTDOWN_GRACE)
+        self.progress_interval = float(settings.VIDEO_JOBS_PROGRESS_INTERVAL)
+        self.jobs_processed = 0
+        self.attempt: Attempt | None = None
+        self.stop_requested = False
+        self.stop_deadline: float | None = None
+        self._next_sweep = 0.0
+        self._next_flush = 0.0
+        # A job claimed by the previous job's finish (finish_job_and_claim_next), to run next.
+        self._next_job: VideoAnalysisJob | None = None
+        self._in_loop = False
+        self._wake = SelfPipe()
+        self._heartbeat = Heartbeat(lease_seconds=self.lease_seconds)
+        self._listener: QueueListener | None = None
+        self._closed = False
+
+    # --- one pass ------------------------------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Sweep if due, then claim and process one job. Returns whether a job was processed."""
+        if time.monotonic() >= self._next_sweep:
+            self.sweep()
+        if self.stop_requested:
+            return False  # a job claimed ahead is handed back as run() ends
+        job, self._next_job = self._next_job, None
+        if job is None:
+            job = services.claim_next_job(worker_id=self.worker_id, lease_seconds=self.lease_seconds)
+        if job is None:
+            return False
+        self.process(job)
+        return True
+
+    def _claims_ahead(self) -> bool:
+        """Whether the finish of the running job may claim the next one in the same statement: only in
+        run()'s loop (tests that drive run_once see one claim per pass) and when another job is wanted."""
+        return (
+            self._in_loop
+            and not self.stop_requested
+            and (self.max_jobs is None or self.jobs_processed + 1 < self.max_jobs)
+        )
+
+    def sweep(self) -> None:
+        """The recovery sweeps every worker runs: expired leases back to the queue, abandoned uploads settled.
+
+        Concurrent sweeps by many workers are safe (each move is guarded); the jittered schedule spreads them.
+        """
+        self._next_sweep = time.monotonic() + self.sweep_interval * random.uniform(0.8, 1.2)
+        requeued = services.requeue_expired_leases()
+        try:
+            reconciled = services.reconcile_expired_uploads()
+        except DATABASE_ERRORS:
+            raise
+        except Exception:
+            logger.exception("upload reconciliation failed; trying again next sweep")
+            reconciled = {}
+        if requeued or reconciled:
+            outcomes = ", ".join(f"{outcome}: {count}" for outcome, count in reconciled.items()) or "none"
+            logger.info(
+                "sweep: %s expired lease(s) taken back; uploads past deadline: %s", requeued, outcomes
+            )
+
+    def process(self, job: VideoAnalysisJob) -> None:
+        """Run one claimed job to its end: done, failed, queued for a retry, or dropped (lease lost)."""
+        attempt = Attempt(
+            job,
+            analyzer=self.analyzer,
+            lease_seconds=self.lease_seconds,
+            progress_interval=self.progress_interval,
+        )
+        self.attempt = attempt
+        # After publishing the attempt: a stop requested before then is copied here, one requested after
+        # then sets the attempt's deadline itself (request_stop), so neither is missed.
+        attempt.stop_deadline = self.stop_deadline
+        try:
+            with logging_job(job.pk), self._heartbeat.watching(attempt):
+                logger.debug("job %s claimed (attempt %s of %s)", job.pk, job.attempts, job.max_attempts)
+                self._next_job = attempt.run(claim_next=self._claims_ahead)
+        finally:
+            self.attempt = None
+            self.jobs_processed += 1
+
+    # --- the loop ------------------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Process jobs until stopped: a signal, an empty queue with ``burst``, or ``max_jobs``.
+
+        Returns the exit status (0 for a graceful stop).
+        """
+        if self.listen and services.sql.is_postgresql() and not self.burst:
+            self._listener = QueueListener(worker_id=self.worker_id, retry_interval=self.poll_interval)
+        logger.info(
+            "worker %s started (pid %s, lease %ss, poll %ss%s)",
+            self.worker_id,
+            os.getpid(),
+            self.lease_seconds,
+            self.poll_interval,
+            ", burst" if self.burst else "",
+        )
+        # Everything loaded so far (Django, PyAV, the app) lives as long as the process: keep it out of
+        # the cyclic garbage collector's full passes, which otherwise rescan it all, again and again.
+        gc.freeze()
+        remove_orphaned_downloads()
+        try:
+            with metrics.buffered(), self._signals_handled():
+                self._in_loop = True
+                try:
+                    self._loop()
+                finally:
+                    self._in_loop = False
+                    if self._next_job is not None:  # claimed ahead, then a stop came first
+                        hand_back(self._next_job)
+                        self._next_job = None
+        finally:
+            self.close()
+        logger.info("worker %s stopped after %s job(s)", self.worker_id, self.jobs_processed)
+        return 0
+
+    def _loop(self) -> None:
+        busy = False
+        while not self.stop_requested:
+            if self.max_jobs is not None and self.jobs_processed >= self.max_jobs:
+                break
+            if not busy:
+                # Drops a connection that broke or outlived CONN_MAX_AGE, as Django does between requests.
+                # Not between back-to-back jobs: its health check would add a SELECT 1 to every job, and a
+                # connection that breaks mid-run raises a database error handled below anyway.
+                close_old_connections()
+            try:
+                if time.monotonic() >= self._next_flush:
+                    self._flush_metrics()
+                busy = self.run_once()
+                if busy:
+                    continue
+                self._flush_metrics()
+            except DATABASE_ERRORS as exc:
+                busy = False
+                logger.warning("database unavailable (%s); retrying in %ss", exc, self.poll_interval)
+                connection.close()
+                self._wait(self.poll_interval)
+                continue
+            if self.burst:
+                break
+            self._wait(self.poll_interval)
+
+    def _flush_metrics(self) -> None:
+        self._next_flush = time.monotonic() + METRICS_FLUSH_INTERVAL
+        metrics.flush()
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a NOTIFY, a signal or stop request, or the timeout."""
+        fds = [self._wake.fileno()]
+        listen_fd = None
+        if self._listener is not None:
+            listen_fd = self._listener.fileno()
+            if self._listener.fresh:
+                self._listener.fresh = False
+                return
+            if listen_fd is not None:
+                fds.append(listen_fd)
+        ready, _, _ = select.select(fds, [], [], timeout)
+        if self._wake.fileno() in ready:
+            self._wake.drain()
+        if self._listener is not None and listen_fd in ready:
+            self._listener.drain()
+
+    # --- stopping ------------------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop claiming; the running job gets VIDEO_JOBS_SHUTDOWN_GRACE seconds, then is handed back.
+
+        Safe to call from a signal handler: it only sets fields and writes to pipes.
+        """
+        self.stop_requested = True
+        if self.stop_deadline is None:
+            self.stop_deadline = time.monotonic() + self.shutdown_grace
+        attempt = self.attempt
+        if attempt is not None:
+            attempt.stop_deadline = self.stop_deadline
+        if not self._closed:
+            self._wake.poke()
+            self._heartbeat.wake()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.stop_requested:
+            self._exit_now(signum, name)
+        attempt = self.attempt
+        if attempt is not None:
+            logger.info(
+                "%s: stopping; job %s has %ss to finish before it is handed back (send %s again to exit now)",
+                name,
+                attempt.job.pk,
+                self.shutdown_grace,
+                name,
+            )
+        else:
+            logger.info("%s: stopping", name)
+        self.request_stop()
+
+    def _exit_now(self, signum: int, name: str) -> None:
+        attempt = self.attempt
+        if attempt is not None:
+            if attempt.temp_path:
+                with suppress(OSError):
+                    os.unlink(attempt.temp_path)
+            logger.warning("second %s: exiting now; the lease will bring job %s back", name, attempt.job.pk)
+        else:
+            logger.warning("second %s: exiting now", name)
+        os._exit(128 + signum)
+
+    @contextmanager
+    def _signals_handled(self) -> Iterator[None]:
+        # Signal handlers (and the wake-up fd that interrupts select) can only be set from the main thread.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous_fd = signal.set_wakeup_fd(self._wake.write_fd, warn_on_full_buffer=False)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            signal.set_wakeup_fd(previous_fd)
+
+    def close(self) -> None:
+        """Stop the heartbeat thread and the LISTEN connection. Idempotent."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if not self._closed:
+            self._closed = True
+            self._heartbeat.close()
+            self._wake.close()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
