@@ -50,6 +50,8 @@ class Receiver:
     def __init__(self) -> None:
         self.secrets: list[str] = []
         self.received: list[Received] = []
+        # The webhook-id of every request as soon as it arrives, before it is answered.
+        self.arrivals: list[str] = []
         self._replies: dict[str, list[Reply]] = {}
         self._lock = threading.Lock()
         receiver = self
@@ -85,6 +87,8 @@ class Receiver:
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         body = request.rfile.read(int(request.headers.get("Content-Length", "0")))
         headers = {key.lower(): value for key, value in request.headers.items()}
+        with self._lock:
+            self.arrivals.append(headers.get("webhook-id", ""))
         verified = {}
         for secret in self.secrets:
             try:
