@@ -15,6 +15,7 @@ Table and column names come from the models' ``_meta``.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -77,7 +78,14 @@ def outbox_insert(
     UPDATE, the UPDATE's RETURNING rows (a CTE: the other parts of one statement see the row as it was
     before the UPDATE). No ``RETURNING``: callers add what they need.
     """
-    postgres = is_postgresql()
+    when = WebhookDelivery._meta.get_field("occurred_at").get_db_prep_value(now, connection)
+    params = [event_id, event_type, when, when, when, *source_params, event_type]
+    return _outbox_insert_sql(source, is_postgresql()), params
+
+
+@functools.cache
+def _outbox_insert_sql(source: str, postgres: bool) -> str:
+    # Built once per source: composing it cost more than running it.
     delivery, endpoint, job = WebhookDelivery, WebhookEndpoint, VideoAnalysisJob
     columns = ", ".join(
         _column(delivery, name)
@@ -103,7 +111,7 @@ def outbox_insert(
             f"(json_array_length({events}) = 0 "
             f"OR EXISTS (SELECT 1 FROM json_each({events}) WHERE json_each.value = %s))"
         )
-    sql = (
+    return (
         f"INSERT INTO {_q(delivery._meta.db_table)} ({columns}) "
         f"SELECT %s, %s, %s, e.{_column(endpoint, 'id')}, j.{_column(job, 'id')}, {_snapshot(postgres)}, "
         f"'{DeliveryStatus.PENDING.value}', 0, %s, '', %s "
@@ -112,34 +120,35 @@ def outbox_insert(
         f"ON e.{_column(endpoint, 'owner')} = j.{_column(job, 'owner')} AND e.{_column(endpoint, 'active')} "
         f"WHERE {subscribed}"
     )
-    when = delivery._meta.get_field("occurred_at").get_db_prep_value(now, connection)
-    params = [event_id, event_type, when, when, when, *source_params, event_type]
-    return sql, params
 
 
 def insert_job_event(*, job_id: Any, event_id: str, event_type: str, now: datetime) -> int:
     """Write the deliveries of one job event (and, on PostgreSQL, NOTIFY at commit when there are any), in
     one statement. Returns how many deliveries it wrote."""
     meta = VideoAnalysisJob._meta
-    source = f"(SELECT * FROM {_q(meta.db_table)} WHERE {_q(meta.pk.column)} = %s)"
+    postgres = is_postgresql()
     insert, params = outbox_insert(
-        source=source,
+        source=f"(SELECT * FROM {_q(meta.db_table)} WHERE {_q(meta.pk.column)} = %s)",
         source_params=[meta.pk.get_db_prep_value(job_id, connection)],
         event_id=event_id,
         event_type=event_type,
         now=now,
     )
     with connection.cursor() as cursor:
-        if not is_postgresql():
+        if not postgres:
             cursor.execute(insert, params)
             return int(cursor.rowcount)
-        # One pg_notify per inserted row; PostgreSQL delivers them as one at commit, and none on rollback.
-        cursor.execute(
-            f"WITH inserted AS ({insert} RETURNING 1) "
-            f"SELECT count(*) FROM (SELECT pg_notify(%s, '') FROM inserted) AS notified",
-            [*params, CHANNEL],
-        )
+        cursor.execute(_notifying(insert), [*params, CHANNEL])
         return int(cursor.fetchone()[0])
+
+
+@functools.cache
+def _notifying(insert: str) -> str:
+    # One pg_notify per inserted row; PostgreSQL delivers them as one at commit, and none on rollback.
+    return (
+        f"WITH inserted AS ({insert} RETURNING 1) "
+        f"SELECT count(*) FROM (SELECT pg_notify(%s, '') FROM inserted) AS notified"
+    )
 
 
 def notify() -> None:
