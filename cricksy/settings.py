@@ -65,6 +65,21 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_float_list(name: str, default: list[float], *, minimum: float = 0.0) -> list[float]:
+    values = []
+    for item in env_list(name, [str(value) for value in default]):
+        try:
+            value = float(item)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name} must be comma-separated numbers, got {item!r}") from exc
+        if value < minimum:
+            raise ImproperlyConfigured(f"{name}: every value must be at least {minimum}, got {value}")
+        values.append(value)
+    if not values:
+        raise ImproperlyConfigured(f"{name} must name at least one value")
+    return values
+
+
 # --- Django core -------------------------------------------------------------------------------------------
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -272,6 +287,25 @@ VIDEO_JOBS_RETRY_BACKOFF_BASE = env_float("VIDEO_JOBS_RETRY_BACKOFF_BASE", 5.0, 
 VIDEO_JOBS_RETRY_BACKOFF_MAX = env_float("VIDEO_JOBS_RETRY_BACKOFF_MAX", 300.0, minimum=0.0)
 # Seconds a client is told to wait (Retry-After) when S3 could not answer a verification.
 VIDEO_JOBS_RETRY_AFTER = env_int("VIDEO_JOBS_RETRY_AFTER", 5, minimum=1)
+
+# --- Webhooks ----------------------------------------------------------------------------------------------
+
+# Endpoints one user may register.
+VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS = env_int("VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS", 10, minimum=1)
+# Let endpoints resolve to loopback and private addresses (tests, local development). Never in production:
+# it opens the service's own network to whoever may register a URL.
+VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE = env_bool("VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE", False)
+# Seconds one delivery attempt may take, connection to answer.
+VIDEO_JOBS_WEBHOOK_TIMEOUT = env_float("VIDEO_JOBS_WEBHOOK_TIMEOUT", 10.0, minimum=0.1)
+# Seconds to wait after each failed attempt before the next (Svix's schedule after its immediate first
+# attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each with +-20% jitter; then the delivery fails.
+VIDEO_JOBS_WEBHOOK_RETRY_SCHEDULE = env_float_list(
+    "VIDEO_JOBS_WEBHOOK_RETRY_SCHEDULE", [5, 300, 1800, 7200, 18000, 36000, 36000], minimum=0.0
+)
+# An endpoint that has failed without a single success for this many days is disabled.
+VIDEO_JOBS_WEBHOOK_DISABLE_AFTER_DAYS = env_float("VIDEO_JOBS_WEBHOOK_DISABLE_AFTER_DAYS", 5.0, minimum=0.0)
+# Deliveries one run_webhooks process has in flight at once (threads), at most one per endpoint.
+VIDEO_JOBS_WEBHOOK_CONCURRENCY = env_int("VIDEO_JOBS_WEBHOOK_CONCURRENCY", 10, minimum=1)
 
 # --- Operations: admin, metrics, health --------------------------------------------------------------------
 

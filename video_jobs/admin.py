@@ -20,6 +20,7 @@ from .admin_actions import admin_actions
 from .admin_filters import StaleProcessingFilter, StuckUploadFilter
 from .models import VideoAnalysisJob
 from .stats import job_stats
+from .webhooks import admin as webhooks_admin  # noqa: F401  (registers the webhook models)
 
 admin.site.site_header = "Cricksy video jobs"
 admin.site.site_title = "Cricksy admin"

@@ -254,3 +254,7 @@ class MetricCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{self.labels} = {self.value:g}"
+
+
+# The webhooks' tables belong to this app (and its migrations); their code lives with the rest of webhooks.
+from .webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

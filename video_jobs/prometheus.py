@@ -24,6 +24,7 @@ from prometheus_client.exposition import choose_encoder
 from . import metrics
 from .models import MetricCounter, Outcome
 from .stats import job_stats
+from .webhooks.stats import metric_families as webhook_metric_families
 
 # Outcomes of a verification that asked S3 (not_eligible never does, so it is never counted).
 VERIFICATION_OUTCOMES = [outcome.value for outcome in Outcome if outcome != Outcome.NOT_ELIGIBLE]
@@ -103,6 +104,7 @@ class JobsCollector:
         )
         for histogram in (metrics.JOB_DURATION, metrics.CLAIM_LATENCY):
             yield _histogram_family(histogram, counters)
+        yield from webhook_metric_families(counters)
 
 
 def exposition(accept_header: str) -> tuple[bytes, str]:

@@ -18,6 +18,7 @@ from video_jobs.synthetic_video import write_test_video
 from video_jobs.worker import Worker
 
 from .s3_proxy import FaultyS3Proxy
+from .webhook_receiver import Receiver
 
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -167,3 +168,20 @@ def s3_proxy(moto_server: MotoServer) -> Iterator[FaultyS3Proxy]:
     with override_settings(AWS_S3_ENDPOINT_URL=proxy.endpoint):
         yield proxy
     proxy.stop()
+
+
+# --- webhook tests -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real webhook receiver on 127.0.0.1 that verifies every request with the standardwebhooks package."""
+    with Receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def allow_private() -> Iterator[None]:
+    """Webhooks may go to 127.0.0.1 (the receiver), as VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=1 allows."""
+    with override_settings(VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=True):
+        yield

@@ -1,5 +1,6 @@
 """Run the whole service on its embedded defaults: moto's S3 server, migrations, a demo user, the API under
-gunicorn and one worker. For a first run and demos; production runs each part on its own."""
+gunicorn, one worker and the webhook dispatcher. For a first run and demos; production runs each part on
+its own."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 class Command(BaseCommand):
-    help = "Run moto S3, the API (gunicorn) and a worker on the embedded defaults, until Ctrl-C."
+    help = "Run moto S3, the API, a worker and the webhook dispatcher on the embedded defaults, until Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000", help="gunicorn bind address")
@@ -82,6 +83,7 @@ class Command(BaseCommand):
             # In its own session (see spawn): Ctrl-C reaches only this process, whose single SIGTERM below
             # lets the worker finish or hand back its job.
             children.append(spawn(worker_command()))
+            children.append(spawn([sys.executable, str(settings.BASE_DIR / "manage.py"), "run_webhooks"]))
             self._print_instructions(options["bind"], s3_endpoint, token, admin_password)
             self._wait(children)
         finally:
@@ -127,8 +129,9 @@ Cricksy video jobs is running.
   Admin:  {base}/admin/   user {ADMIN_USER!r}, password {admin_password!r} (new every run)
   Demo API token (user {DEMO_USER!r}): {token}
 
-A worker is running too. Try the whole flow in another terminal (any video file will do as demo.mp4;
-the second line makes one: 12 seconds of a field where a player runs across at 3-5 s and 11-12 s):
+A worker and the webhook dispatcher are running too. Try the whole flow in another terminal (any video
+file will do as demo.mp4; the second line makes one: 12 seconds of a field where a player runs across at
+3-5 s and 11-12 s):
 
   export TOKEN={token}
   {make_video}

@@ -1,0 +1,170 @@
+"""/api/webhook-endpoints/: register (the secret shown once), read, change, delete, rotate, ping; owner
+scoped like jobs; at most VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS; URLs into private networks refused with the
+reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
+
+from .test_webhooks_ssrf import REFUSED
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/webhook-endpoints/"
+URL = "https://93.184.215.14/cricksy"
+
+
+def register(api: APIClient, **body: Any) -> Any:
+    return api.post(BASE, {"url": URL, **body}, format="json")
+
+
+def test_registering_answers_the_endpoint_with_its_secret_once(api: APIClient) -> None:
+    response = register(api, description="prod", events=["video_job.failed", "video_job.done"])
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["secret"].startswith("whsec_")
+    assert (body["url"], body["description"], body["active"]) == (URL, "prod", True)
+    assert body["events"] == ["video_job.done", "video_job.failed"]
+    assert WebhookEndpoint.objects.get().secret == body["secret"]
+
+    shown = api.get(f"{BASE}{body['id']}/").json()
+    assert "secret" not in shown
+    assert shown == {key: value for key, value in body.items() if key != "secret"}
+    listed = api.get(BASE).json()
+    assert [endpoint["id"] for endpoint in listed["results"]] == [body["id"]]
+    assert "secret" not in listed["results"][0]
+
+
+def test_an_endpoint_subscribes_to_every_event_by_default(api: APIClient) -> None:
+    assert register(api).json()["events"] == []
+
+
+@pytest.mark.parametrize(("url", "reason"), REFUSED)
+def test_urls_into_private_networks_are_refused_at_registration_with_the_reason(
+    api: APIClient, url: str, reason: str
+) -> None:
+    response = api.post(BASE, {"url": url}, format="json")
+    assert response.status_code == 400
+    assert reason in response.json()["url"][0]
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_unknown_event_types_are_refused(api: APIClient) -> None:
+    response = register(api, events=["video_job.done", "video_job.exploded"])
+    assert response.status_code == 400
+    assert "events" in response.json()
+
+
+@override_settings(VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS=2)
+def test_at_most_the_configured_number_of_endpoints(api: APIClient) -> None:
+    assert [register(api).status_code for _ in range(2)] == [201, 201]
+    response = register(api)
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "webhook_endpoint_limit"
+
+
+def test_another_users_endpoint_is_not_found(api: APIClient, other_api: APIClient) -> None:
+    endpoint_id = register(api).json()["id"]
+    for call in (
+        lambda: other_api.get(f"{BASE}{endpoint_id}/"),
+        lambda: other_api.patch(f"{BASE}{endpoint_id}/", {"description": "mine"}, format="json"),
+        lambda: other_api.delete(f"{BASE}{endpoint_id}/"),
+        lambda: other_api.post(f"{BASE}{endpoint_id}/rotate-secret/"),
+        lambda: other_api.post(f"{BASE}{endpoint_id}/test/"),
+        lambda: api.get(f"{BASE}not-a-uuid/"),
+    ):
+        response = call()
+        assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+    assert other_api.get(BASE).json()["results"] == []
+    assert WebhookEndpoint.objects.get().description == ""
+
+
+def test_unauthenticated_calls_answer_401() -> None:
+    assert APIClient().get(BASE).status_code == 401
+
+
+def test_patch_changes_the_endpoint_and_checks_a_new_url(api: APIClient) -> None:
+    endpoint_id = register(api).json()["id"]
+    response = api.patch(
+        f"{BASE}{endpoint_id}/",
+        {"url": "https://93.184.215.15/v2", "description": "v2", "events": ["video_job.done"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert (response.json()["url"], response.json()["events"]) == (
+        "https://93.184.215.15/v2",
+        ["video_job.done"],
+    )
+    assert "secret" not in response.json()
+
+    refused = api.patch(f"{BASE}{endpoint_id}/", {"url": "http://169.254.169.254/"}, format="json")
+    assert refused.status_code == 400
+    assert "link-local" in refused.json()["url"][0]
+    assert api.put(f"{BASE}{endpoint_id}/", {"url": URL}, format="json").status_code == 405
+
+
+def test_patch_turns_an_endpoint_off_and_on(api: APIClient) -> None:
+    endpoint_id = register(api).json()["id"]
+    off = api.patch(f"{BASE}{endpoint_id}/", {"active": False}, format="json").json()
+    assert (off["active"], off["disabled_reason"]) == (False, "turned off by its owner")
+    on = api.patch(f"{BASE}{endpoint_id}/", {"active": True}, format="json").json()
+    assert (on["active"], on["disabled_reason"], on["disabled_at"]) == (True, "", None)
+
+
+def test_delete_removes_the_endpoint_and_its_deliveries(api: APIClient) -> None:
+    endpoint_id = register(api).json()["id"]
+    api.post(f"{BASE}{endpoint_id}/test/")
+    assert api.delete(f"{BASE}{endpoint_id}/").status_code == 204
+    assert not WebhookEndpoint.objects.exists()
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_rotate_secret_shows_the_new_secret_and_when_the_old_one_stops(api: APIClient) -> None:
+    created = register(api).json()
+    response = api.post(f"{BASE}{created['id']}/rotate-secret/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["secret"].startswith("whsec_")
+    assert body["secret"] != created["secret"]
+    assert body["previous_secret_expires_at"] is not None
+    assert WebhookEndpoint.objects.get().previous_secret == created["secret"]
+
+
+def test_test_queues_a_ping_for_the_endpoint(api: APIClient) -> None:
+    endpoint_id = register(api).json()["id"]
+    response = api.post(f"{BASE}{endpoint_id}/test/")
+    assert response.status_code == 202
+    delivery = WebhookDelivery.objects.get()
+    assert response.json() == {"event_id": delivery.event_id, "type": "ping"}
+    assert (str(delivery.endpoint_id), delivery.event_type, delivery.status) == (
+        endpoint_id,
+        "ping",
+        "pending",
+    )
+
+
+def test_test_on_an_endpoint_that_is_off_answers_409(api: APIClient) -> None:
+    endpoint_id = register(api).json()["id"]
+    api.patch(f"{BASE}{endpoint_id}/", {"active": False}, format="json")
+    response = api.post(f"{BASE}{endpoint_id}/test/")
+    assert (response.status_code, response.json()["error_code"]) == (409, "webhook_endpoint_disabled")
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_new_endpoint_cannot_be_created_off(api: APIClient) -> None:
+    assert register(api, active=False).status_code == 400
+
+
+def test_the_schema_describes_the_endpoints_api() -> None:
+    response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    paths = response.json()["paths"]
+    assert {"get", "post"} <= set(paths[BASE])
+    assert {"get", "patch", "delete"} <= set(paths[BASE + "{id}/"])
+    assert "post" in paths[BASE + "{id}/rotate-secret/"]
+    assert "post" in paths[BASE + "{id}/test/"]

@@ -1,0 +1,91 @@
+"""Waking an idle loop: a self-pipe (safe to write from a signal handler or another thread) and a
+PostgreSQL LISTEN connection whose socket the loop select()s on beside it.
+
+The webhook dispatcher uses both. The worker has the same pieces of its own (``_pipe``, ``_poke``,
+``_drain``, ``_QueueListener`` with its channel fixed); once it is a package it can use these instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import suppress
+from typing import Any
+
+import psycopg
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+
+def pipe() -> tuple[int, int]:
+    """A non-blocking self-pipe (read end, write end): a byte written wakes a select() on the read end."""
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    return read, write
+
+
+def poke(fd: int) -> None:
+    # A full pipe already holds a wake-up, so a failed write loses nothing.
+    with suppress(OSError):
+        os.write(fd, b"\0")
+
+
+def drain(fd: int) -> None:
+    with suppress(OSError):
+        while os.read(fd, 4096):
+            pass
+
+
+class ChannelListener:
+    """A dedicated connection that LISTENs on ``channel``; it reconnects after the database restarts (until
+    then the caller polls). ``fresh`` is True right after (re)connecting: notifications sent before LISTEN
+    took effect were missed, so the caller should look for work once more before it sleeps."""
+
+    def __init__(self, *, channel: str, name: str, retry_interval: float) -> None:
+        self.channel = channel
+        self.name = name
+        self.retry_interval = retry_interval
+        self.fresh = False
+        self._conn: psycopg.Connection[Any] | None = None
+        self._retry_at = 0.0
+
+    def fileno(self) -> int | None:
+        """The socket to select() on, connecting first if due; None while disconnected."""
+        if self._conn is None and time.monotonic() >= self._retry_at:
+            self._connect()
+        return self._conn.fileno() if self._conn is not None else None
+
+    def _connect(self) -> None:
+        params = connection.get_connection_params()
+        params["application_name"] = f"video_jobs listen {self.name}"[:63]
+        params.setdefault("connect_timeout", 5)
+        try:
+            conn = psycopg.connect(**params, autocommit=True)
+            conn.execute(f"LISTEN {self.channel}")
+        except psycopg.Error as exc:
+            logger.warning("LISTEN %s failed (%s); polling meanwhile", self.channel, exc)
+            self._retry_at = time.monotonic() + self.retry_interval
+            return
+        self._conn = conn
+        self.fresh = True
+        logger.info("listening on %s", self.channel)
+
+    def drain(self) -> int:
+        """Consume waiting notifications; returns how many. A broken connection is dropped, to reconnect."""
+        if self._conn is None:
+            return 0
+        try:
+            return sum(1 for _ in self._conn.notifies(timeout=0))
+        except psycopg.Error as exc:
+            logger.warning("LISTEN connection lost (%s); reconnecting", exc)
+            self.close()
+            return 0
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None

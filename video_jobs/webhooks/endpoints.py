@@ -1,0 +1,142 @@
+"""Every change to a webhook endpoint: create (within the per-user limit), update, rotate its secret,
+disable and enable it; and signing with its secrets (Standard Webhooks, through the ``standardwebhooks``
+package).
+
+Disabling an endpoint fails its pending deliveries in the same transaction: nothing is left waiting for an
+endpoint that will not be tried again. Re-enabling does not bring them back; staff redeliver them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from standardwebhooks import Webhook
+
+from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32  # the specification allows 24 to 64
+# After a rotation the old secret keeps signing beside the new one for this long, so that receivers can
+# switch without dropping a delivery.
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+TURNED_OFF_BY_OWNER = "turned off by its owner"
+
+
+class EndpointLimitReached(Exception):
+    """The owner already has VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS endpoints."""
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode("ascii")
+
+
+def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous one during the overlap."""
+    current = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > now:
+        current.append(endpoint.previous_secret)
+    return current
+
+
+def signature_headers(*, event_id: str, body: str, secrets: list[str], now: datetime) -> dict[str, str]:
+    """webhook-id, webhook-timestamp and webhook-signature (one ``v1,<sig>`` per secret, space-separated)."""
+    signatures = [Webhook(secret).sign(event_id, now, body) for secret in secrets]
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }
+
+
+def create_endpoint(
+    *, owner: Any, url: str, description: str = "", events: list[str] | None = None
+) -> WebhookEndpoint:
+    """Register an endpoint with a new secret (``url`` checked already). Raises EndpointLimitReached."""
+    limit = int(settings.VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS)
+    with transaction.atomic():
+        # Locks the owner's row, so two concurrent creates cannot both see room for one more.
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
+        if WebhookEndpoint.objects.filter(owner=owner).count() >= limit:
+            raise EndpointLimitReached(f"at most {limit} webhook endpoints per user")
+        endpoint = WebhookEndpoint.objects.create(
+            owner=owner, url=url, description=description, events=events or [], secret=new_secret()
+        )
+    logger.info("webhook endpoint %s registered by user %s: %s", endpoint.pk, owner.pk, url)
+    return endpoint
+
+
+def update_endpoint(*, endpoint: WebhookEndpoint, **fields: Any) -> WebhookEndpoint:
+    """Change url, description, events or active (through disable/enable). ``url`` must be checked already."""
+    allowed = {"url", "description", "events", "active"}
+    if not set(fields) <= allowed:
+        raise TypeError(f"only {sorted(allowed)} can be updated, not {sorted(set(fields) - allowed)}")
+    active = fields.pop("active", None)
+    for name, value in fields.items():
+        setattr(endpoint, name, value)
+    if fields:
+        endpoint.save(update_fields=[*fields, "updated_at"])
+    if active is True:
+        enable_endpoint(endpoint=endpoint)
+    elif active is False:
+        disable_endpoint(endpoint_id=endpoint.pk, reason=TURNED_OFF_BY_OWNER)
+        endpoint.refresh_from_db()
+    return endpoint
+
+
+def rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """Give the endpoint a new secret; the current one keeps signing beside it for ROTATION_OVERLAP."""
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = timezone.now() + ROTATION_OVERLAP
+    endpoint.secret = new_secret()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    logger.info("webhook endpoint %s: secret rotated", endpoint.pk)
+    return endpoint
+
+
+def disable_endpoint(*, endpoint_id: Any, reason: str, now: datetime | None = None) -> bool:
+    """Turn an active endpoint off with ``reason`` and fail its pending deliveries. False: it was off."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        moved = (
+            WebhookEndpoint.objects.filter(pk=endpoint_id, active=True).update(
+                active=False, disabled_reason=reason[:255], disabled_at=now, updated_at=now
+            )
+            == 1
+        )
+        if moved:
+            WebhookDelivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING).update(
+                status=DeliveryStatus.FAILED,
+                next_attempt_at=None,
+                last_error=f"endpoint disabled: {reason}"[:500],
+            )
+    if moved:
+        logger.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+    return moved
+
+
+def enable_endpoint(*, endpoint: WebhookEndpoint) -> bool:
+    """Turn an endpoint back on with a clean record. False: it was on already."""
+    now = timezone.now()
+    moved = (
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, active=False).update(
+            active=True, disabled_reason="", disabled_at=None, failing_since=None, updated_at=now
+        )
+        == 1
+    )
+    endpoint.refresh_from_db()
+    if moved:
+        logger.info("webhook endpoint %s enabled", endpoint.pk)
+    return moved

@@ -1,0 +1,109 @@
+"""The transactional outbox: events written in the same transaction as the status change that causes them.
+
+``record_job_event`` is what the job's state transitions call, inside their transaction, right after the
+guarded UPDATE moved the job. It writes one delivery row per active endpoint of the job's owner that
+subscribes to the event, copying the job's body as it is at that moment; the rows commit with the status
+change or not at all, so no crash can lose an event (or announce a change that rolled back). The
+dispatcher (``run_webhooks``) sends them after the commit, outside any transaction.
+
+The body is rendered from the stored copy at each attempt, through the API's own serializer, so a webhook's
+``data`` is exactly what ``GET /api/video-jobs/{id}/`` answered at the time of the event (``result``
+summarised).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import DateTimeField
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework import serializers
+
+from ..models import VideoAnalysisJob
+from ..serializers import JOB_FIELDS, JobSerializer
+from . import sql
+from .models import EventType, WebhookDelivery, WebhookEndpoint
+
+Status = VideoAnalysisJob.Status
+
+# The event a transition into each status announces.
+EVENT_OF_STATUS = {
+    Status.QUEUED: EventType.JOB_QUEUED,
+    Status.DONE: EventType.JOB_DONE,
+    Status.FAILED: EventType.JOB_FAILED,
+    Status.CANCELLED: EventType.JOB_CANCELLED,
+}
+
+_timestamp = serializers.DateTimeField()
+
+
+def new_event_id() -> str:
+    return "msg_" + uuid.uuid4().hex
+
+
+def record_job_event(*, job: VideoAnalysisJob, event_type: EventType | str) -> int:
+    """Write ``event_type`` about ``job`` for every active endpoint of its owner that subscribes to it.
+
+    Call it inside the transaction that changed the job, after the UPDATE. One statement: an owner without
+    endpoints costs one probe of a partial index and writes nothing. On PostgreSQL the dispatchers are
+    NOTIFYed at commit. Returns how many deliveries were written.
+    """
+    if not connection.in_atomic_block:
+        raise transaction.TransactionManagementError(
+            "record_job_event must run inside the transaction of the job's status change"
+        )
+    return sql.insert_job_event(
+        job_id=job.pk, event_id=new_event_id(), event_type=EventType(event_type), now=timezone.now()
+    )
+
+
+def record_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A ``ping`` event for this one endpoint (``POST .../test/``)."""
+    now = timezone.now()
+    with transaction.atomic():
+        delivery = WebhookDelivery.objects.create(
+            event_id=new_event_id(),
+            event_type=EventType.PING,
+            occurred_at=now,
+            endpoint=endpoint,
+            payload={"endpoint_id": str(endpoint.pk)},
+            next_attempt_at=now,
+            created_at=now,
+        )
+        sql.notify()
+    return delivery
+
+
+def _job_body(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The job's API body from the columns the outbox copied (as JSON: timestamps are text, and SQLite's
+    are naive UTC)."""
+    values: dict[str, Any] = {}
+    for name in JOB_FIELDS:
+        value = snapshot.get(name)
+        if value is not None and isinstance(VideoAnalysisJob._meta.get_field(name), DateTimeField):
+            parsed = parse_datetime(value)
+            if parsed is None:
+                raise ValueError(f"unreadable {name} {value!r} in a webhook payload")
+            value = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        elif name == "result" and value is not None:
+            value = {key: part for key, part in value.items() if part is not None}
+        elif name == "id":
+            value = uuid.UUID(str(value))
+        values[name] = value
+    return dict(JobSerializer(VideoAnalysisJob(**values)).data)
+
+
+def render_body(delivery: WebhookDelivery) -> str:
+    """The request body, ``{"type", "timestamp", "data"}`` in compact JSON: what the signature covers."""
+    data = delivery.payload if delivery.event_type == EventType.PING else _job_body(delivery.payload)
+    body = {
+        "type": delivery.event_type,
+        "timestamp": _timestamp.to_representation(delivery.occurred_at),
+        "data": data,
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
