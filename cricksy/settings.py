@@ -1,7 +1,9 @@
 """Settings for Cricksy video jobs.
 
-This is the only module that reads ``os.environ``. Every value has a development default so that a fresh
-clone runs on SQLite and the embedded moto S3 server; production overrides them through the environment
+This is the only module that reads ``os.environ``. Safe by default: ``DJANGO_DEBUG`` is off unless turned on,
+and with it off the service refuses to start without ``DJANGO_SECRET_KEY`` and ``DATABASE_URL``. Development
+turns debug on explicitly (``make run``, the test settings in pytest.ini), which brings the development
+defaults: a fixed secret key and a SQLite file in the project. Everything else has a default that suits both
 (see the configuration table in README.md).
 """
 
@@ -67,11 +69,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 # --- Django core -------------------------------------------------------------------------------------------
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = env_bool("DJANGO_DEBUG", False)
 _DEV_SECRET = "django-insecure-development-only-do-not-use-in-production"
+_DEVELOPMENT_HINT = "(for development, set DJANGO_DEBUG=1 as `make run` does)"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    raise ImproperlyConfigured(f"DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off {_DEVELOPMENT_HINT}")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 # Off by default: the service normally sits behind a TLS-terminating proxy, and plain HTTP on localhost
@@ -132,9 +135,14 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "cricksy.wsgi.application"
 
+# A deployment must never fall back to a SQLite file of its own, which its workers on other machines (or in
+# other containers) cannot see: they would wait forever for jobs that the API keeps to itself.
+_DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}" if DEBUG else "")
+if not _DATABASE_URL:
+    raise ImproperlyConfigured(f"DATABASE_URL must be set when DJANGO_DEBUG is off {_DEVELOPMENT_HINT}")
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        _DATABASE_URL,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
