@@ -285,3 +285,7 @@ VIDEO_JOBS_RETRY_AFTER = env_int("VIDEO_JOBS_RETRY_AFTER", 5, minimum=1)
 
 # Bearer token that lets Prometheus read /metrics without a staff session; empty means staff sessions only.
 VIDEO_JOBS_METRICS_TOKEN = env_str("VIDEO_JOBS_METRICS_TOKEN", "")
+# Seconds /healthz/ready reuses its S3 answer (per process): however often load balancers probe, a process
+# asks S3 at most once per period, and a brief S3 brownout only reaches the instances that ask during it
+# instead of taking every instance out of its load balancer at once.
+VIDEO_JOBS_HEALTH_S3_CACHE_SECONDS = env_float("VIDEO_JOBS_HEALTH_S3_CACHE_SECONDS", 5.0)
