@@ -59,6 +59,7 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "progress",
                     "error_code",
                     "error_message",
+                    "error_detail",
                 )
             },
         ),

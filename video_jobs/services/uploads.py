@@ -61,7 +61,16 @@ class _Verification:
     now: datetime
     info: storage.ObjectInfo | None = None
     code: ErrorCode | None = None  # for an object that is missing or not what was declared
-    detail: str = ""
+    detail: str = ""  # for staff and the log
+    message: str = ""  # for the client (see machinery.error_fields), when the job fails
+
+
+# What the client is told when its upload is not there, by the code the job fails with.
+_NOT_THERE = {
+    ErrorCode.UPLOAD_MISSING: "No video was found for this job: upload it to the URL initiate gave, then "
+    "call upload-complete.",
+    ErrorCode.UPLOAD_EXPIRED: "No video arrived before the upload deadline.",
+}
 
 
 def initiate_upload(
@@ -156,12 +165,14 @@ def _verify(job: VideoAnalysisJob) -> _Verification:
         # claimable (pickup latency is measured from it).
         now = timezone.now()
         if info.size > max_bytes:
-            detail = f"object is {info.size} bytes, the maximum is {max_bytes}"
-            verification = _Verification(Outcome.TOO_LARGE, now, info, ErrorCode.UPLOAD_TOO_LARGE, detail)
-        elif info.size != job.size_bytes:
-            detail = f"object is {info.size} bytes, {job.size_bytes} were declared"
+            detail = f"The uploaded file is {info.size} bytes; the maximum is {max_bytes} bytes."
             verification = _Verification(
-                Outcome.SIZE_MISMATCH, now, info, ErrorCode.UPLOAD_SIZE_MISMATCH, detail
+                Outcome.TOO_LARGE, now, info, ErrorCode.UPLOAD_TOO_LARGE, detail, detail
+            )
+        elif info.size != job.size_bytes:
+            detail = f"The uploaded file is {info.size} bytes; {job.size_bytes} were declared."
+            verification = _Verification(
+                Outcome.SIZE_MISMATCH, now, info, ErrorCode.UPLOAD_SIZE_MISMATCH, detail, detail
             )
         else:
             return _Verification(Outcome.QUEUED, now, info)
@@ -185,6 +196,7 @@ def _queue(job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attemp
         object_etag=seen.info.etag,
         error_code="",
         error_message="",
+        error_detail="",
         finished_at=None,
     )
     if reset_attempts:
@@ -209,7 +221,9 @@ def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyR
         return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=seen.detail)
     code = missing_code if seen.outcome == Outcome.MISSING else seen.code
     assert code is not None
-    moved = move_or_show_winner(job, AWAITING, **failed_fields(code, seen.detail, seen.now))
+    message = _NOT_THERE[code] if seen.outcome == Outcome.MISSING else seen.message
+    fields = failed_fields(code, message, seen.now, detail=seen.detail)
+    moved = move_or_show_winner(job, AWAITING, **fields)
     if moved:
         logger.info("job %s failed verification: %s (%s)", job.pk, code, seen.detail)
     return VerifyResult(seen.outcome, job, changed=moved, detail=seen.detail)
