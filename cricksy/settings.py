@@ -280,6 +280,14 @@ VIDEO_JOBS_RETRY_BACKOFF_BASE = env_float("VIDEO_JOBS_RETRY_BACKOFF_BASE", 5.0, 
 VIDEO_JOBS_RETRY_BACKOFF_MAX = env_float("VIDEO_JOBS_RETRY_BACKOFF_MAX", 300.0, minimum=0.0)
 # Seconds a client is told to wait (Retry-After) when S3 could not answer a verification.
 VIDEO_JOBS_RETRY_AFTER = env_int("VIDEO_JOBS_RETRY_AFTER", 5, minimum=1)
+# Per-user quotas, checked at initiate (staff raise one user's in the admin: Job quotas).
+VIDEO_JOBS_MAX_PENDING_UPLOADS = env_int("VIDEO_JOBS_MAX_PENDING_UPLOADS", 20)
+VIDEO_JOBS_MAX_ACTIVE_JOBS = env_int("VIDEO_JOBS_MAX_ACTIVE_JOBS", 100)
+# Seconds a client over its quota is told to wait (Retry-After): a place frees up when a job moves on.
+VIDEO_JOBS_QUOTA_RETRY_AFTER = env_int("VIDEO_JOBS_QUOTA_RETRY_AFTER", 60, minimum=1)
+# Days a source video is kept after its job ended; then the workers' sweep deletes it (result and artifacts
+# stay). 0 keeps source videos forever.
+VIDEO_JOBS_RETAIN_SOURCE_DAYS = env_int("VIDEO_JOBS_RETAIN_SOURCE_DAYS", 30)
 
 # --- Operations: admin, metrics, health --------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from .. import metrics, storage
 from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
+from . import quotas
 from .machinery import failed_fields, move_or_show_winner, queued_fields
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ Stage = VideoAnalysisJob.Stage
 # conditions; the guarded UPDATEs below are what decide.
 AWAITING = Q(status=Status.AWAITING_UPLOAD)
 CANCELLABLE = Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED])
-REVERIFIABLE = AWAITING | Q(status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES))
-RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
+# Staff recovery needs the source video: a job whose source was deleted (retention) can never be queued again.
+_SOURCE_KEPT = Q(source_deleted_at__isnull=True)
+REVERIFIABLE = (AWAITING | Q(status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES))) & _SOURCE_KEPT
+RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES)) & _SOURCE_KEPT
 
 
 class IdempotencyKeyReused(Exception):
@@ -85,7 +88,8 @@ def initiate_upload(
     """Create a job awaiting its upload. Returns ``(job, created)``.
 
     A retried call with the same ``idempotency_key`` returns the first job (``created`` False); the same
-    key with other parameters raises IdempotencyKeyReused.
+    key with other parameters raises IdempotencyKeyReused. A new job beyond the owner's quotas raises
+    quotas.QuotaExceeded.
     """
     declared = {
         "filename": filename,
@@ -124,6 +128,9 @@ def initiate_upload(
     )
     try:
         with transaction.atomic():
+            # Counted and inserted in one transaction that holds the user's lock (quotas.enforce): two
+            # concurrent initiates cannot both take the last free place. A replay above counts nothing.
+            quotas.enforce(owner)
             job.save(force_insert=True)
     except IntegrityError:
         # Two retries of one initiate raced; the other one inserted first.
@@ -144,7 +151,10 @@ def _ineligible(job: VideoAnalysisJob, eligible: Q) -> VerifyResult | None:
     job.refresh_from_db()
     if VideoAnalysisJob.objects.filter(eligible, pk=job.pk).exists():
         return None
-    return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=f"job is {job.status}")
+    detail = f"job is {job.status}"
+    if job.source_deleted_at is not None:
+        detail = f"its source video was deleted on {job.source_deleted_at:%Y-%m-%d} (retention)"
+    return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=detail)
 
 
 def _verify(job: VideoAnalysisJob) -> _Verification:
