@@ -60,6 +60,17 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     return _env_number(name, default, float, "a number", minimum)
 
 
+def env_rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate, ``<requests>/<second|minute|hour|day>``; empty or ``off``: no limit."""
+    raw = os.environ.get(name, default).strip()
+    if raw.lower() in {"", "off"}:
+        return None
+    count, _, period = raw.partition("/")
+    if not (count.isdigit() and period and period[0] in "smhd"):
+        raise ImproperlyConfigured(f"{name} must look like 120/minute (or be off), got {raw!r}")
+    return raw
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -206,6 +217,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "video_jobs.pagination.JobPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per-user request rates (429 with Retry-After beyond them): every API call, and initiate on its own.
+    # Counted in Django's cache, which is per process here (local memory): each API process counts alone.
+    "DEFAULT_THROTTLE_CLASSES": ["video_jobs.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_rate("VIDEO_JOBS_THROTTLE_RATE", "300/minute"),
+        "initiate": env_rate("VIDEO_JOBS_THROTTLE_INITIATE_RATE", "60/minute"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
