@@ -178,7 +178,9 @@ class VideoAnalysisJob(models.Model):
     # name what clients must never see: endpoints, buckets, hosts, temporary paths, worker ids.
     error_code = models.CharField(max_length=40, choices=ErrorCode.choices, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
-    error_detail = models.TextField(blank=True, default="")
+    # A default in the database too: processes of the previous release (during a rolling deploy) and bulk
+    # inserts in SQL do not know the column.
+    error_detail = models.TextField(blank=True, default="", db_default="")
     result = models.JSONField(null=True, blank=True)
     # When the source video was deleted (VIDEO_JOBS_RETAIN_SOURCE_DAYS after the job ended, or on the way to
     # deleting the job); result and artifacts stay. Such a job can no longer be re-verified or retried.
