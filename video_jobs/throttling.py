@@ -1,7 +1,7 @@
 """Per-user request rates of the API (DRF throttling), from REST_FRAMEWORK's DEFAULT_THROTTLE_RATES.
 
-The rate is looked up at each request rather than once at import (DRF's default), so that a changed
-setting takes effect without a restart of the class, as in tests.
+DRF's throttles keep the rates as they were when the class was imported; these look them up at each
+request, so that REST_FRAMEWORK changed at run time (tests' override_settings) applies.
 """
 
 from __future__ import annotations
