@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The PostgreSQL run of the test suite (trust auth on these machines; pytest-django makes test_<name>).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+# DJANGO_DEBUG is off unless turned on: development commands turn it on (and with it the development secret
+# key and the SQLite file) explicitly. The test suite does the same in pytest.ini.
+DEV := DJANGO_DEBUG=1
 
 .PHONY: setup run test test-sqlite test-postgres lint postgres browser clean
 
@@ -16,14 +19,15 @@ $(VENV)/.installed: requirements.txt
 setup: $(VENV)/.installed
 
 run: setup
-	$(PY) manage.py run_dev
+	$(DEV) $(PY) manage.py run_dev
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
-	$(PY) manage.py makemigrations --check --dry-run
+	$(DEV) $(VENV)/bin/mypy
+	$(DEV) $(PY) manage.py makemigrations --check --dry-run
 	DJANGO_DEBUG=0 DJANGO_SECRET_KEY=check-only-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+		DATABASE_URL=postgres://check-only@127.0.0.1:5432/check-only \
 		DJANGO_SECURE_HTTPS=1 $(PY) manage.py check --deploy --fail-level WARNING
 
 postgres:

@@ -1,7 +1,9 @@
 """Settings for Cricksy video jobs.
 
-This is the only module that reads ``os.environ``. Every value has a development default so that a fresh
-clone runs on SQLite and the embedded moto S3 server; production overrides them through the environment
+This is the only module that reads ``os.environ``. Safe by default: ``DJANGO_DEBUG`` is off unless turned on,
+and with it off the service refuses to start without ``DJANGO_SECRET_KEY`` and ``DATABASE_URL``. Development
+turns debug on explicitly (``make run``, the test settings in pytest.ini), which brings the development
+defaults: a fixed secret key and a SQLite file in the project. Everything else has a default that suits both
 (see the configuration table in README.md).
 """
 
@@ -58,6 +60,17 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
     return _env_number(name, default, float, "a number", minimum)
 
 
+def env_rate(name: str, default: str) -> str | None:
+    """A DRF throttle rate, ``<requests>/<second|minute|hour|day>``; empty or ``off``: no limit."""
+    raw = os.environ.get(name, default).strip()
+    if raw.lower() in {"", "off"}:
+        return None
+    count, _, period = raw.partition("/")
+    if not (count.isdigit() and period and period[0] in "smhd"):
+        raise ImproperlyConfigured(f"{name} must look like 120/minute (or be off), got {raw!r}")
+    return raw
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -82,11 +95,12 @@ def env_float_list(name: str, default: list[float], *, minimum: float = 0.0) -> 
 
 # --- Django core -------------------------------------------------------------------------------------------
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+DEBUG = env_bool("DJANGO_DEBUG", False)
 _DEV_SECRET = "django-insecure-development-only-do-not-use-in-production"
+_DEVELOPMENT_HINT = "(for development, set DJANGO_DEBUG=1 as `make run` does)"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    raise ImproperlyConfigured(f"DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off {_DEVELOPMENT_HINT}")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 # Off by default: the service normally sits behind a TLS-terminating proxy, and plain HTTP on localhost
@@ -147,9 +161,14 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "cricksy.wsgi.application"
 
+# A deployment must never fall back to a SQLite file of its own, which its workers on other machines (or in
+# other containers) cannot see: they would wait forever for jobs that the API keeps to itself.
+_DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}" if DEBUG else "")
+if not _DATABASE_URL:
+    raise ImproperlyConfigured(f"DATABASE_URL must be set when DJANGO_DEBUG is off {_DEVELOPMENT_HINT}")
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        _DATABASE_URL,
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -213,6 +232,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "video_jobs.pagination.JobPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per-user request rates (429 with Retry-After beyond them): every API call, and initiate on its own.
+    # Counted in Django's cache, which is per process here (local memory): each API process counts alone.
+    "DEFAULT_THROTTLE_CLASSES": ["video_jobs.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env_rate("VIDEO_JOBS_THROTTLE_RATE", "300/minute"),
+        "initiate": env_rate("VIDEO_JOBS_THROTTLE_INITIATE_RATE", "60/minute"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -287,6 +313,14 @@ VIDEO_JOBS_RETRY_BACKOFF_BASE = env_float("VIDEO_JOBS_RETRY_BACKOFF_BASE", 5.0, 
 VIDEO_JOBS_RETRY_BACKOFF_MAX = env_float("VIDEO_JOBS_RETRY_BACKOFF_MAX", 300.0, minimum=0.0)
 # Seconds a client is told to wait (Retry-After) when S3 could not answer a verification.
 VIDEO_JOBS_RETRY_AFTER = env_int("VIDEO_JOBS_RETRY_AFTER", 5, minimum=1)
+# Per-user quotas, checked at initiate (staff raise one user's in the admin: Job quotas).
+VIDEO_JOBS_MAX_PENDING_UPLOADS = env_int("VIDEO_JOBS_MAX_PENDING_UPLOADS", 20)
+VIDEO_JOBS_MAX_ACTIVE_JOBS = env_int("VIDEO_JOBS_MAX_ACTIVE_JOBS", 100)
+# Seconds a client over its quota is told to wait (Retry-After): a place frees up when a job moves on.
+VIDEO_JOBS_QUOTA_RETRY_AFTER = env_int("VIDEO_JOBS_QUOTA_RETRY_AFTER", 60, minimum=1)
+# Days a source video is kept after its job ended; then the workers' sweep deletes it (result and artifacts
+# stay). 0 keeps source videos forever.
+VIDEO_JOBS_RETAIN_SOURCE_DAYS = env_int("VIDEO_JOBS_RETAIN_SOURCE_DAYS", 30)
 
 # --- Webhooks ----------------------------------------------------------------------------------------------
 
@@ -311,3 +345,7 @@ VIDEO_JOBS_WEBHOOK_CONCURRENCY = env_int("VIDEO_JOBS_WEBHOOK_CONCURRENCY", 10, m
 
 # Bearer token that lets Prometheus read /metrics without a staff session; empty means staff sessions only.
 VIDEO_JOBS_METRICS_TOKEN = env_str("VIDEO_JOBS_METRICS_TOKEN", "")
+# Seconds /healthz/ready reuses its S3 answer (per process): however often load balancers probe, a process
+# asks S3 at most once per period, and a brief S3 brownout only reaches the instances that ask during it
+# instead of taking every instance out of its load balancer at once.
+VIDEO_JOBS_HEALTH_S3_CACHE_SECONDS = env_float("VIDEO_JOBS_HEALTH_S3_CACHE_SECONDS", 5.0)

@@ -3,6 +3,8 @@
 The job page is read-only as a whole. A form save writes every column of the row back, so even with
 ``status`` shown read-only it would put back whatever status it had read, racing the worker's and the
 API's guarded UPDATEs. The only way to change a job from the admin is an action, which calls a service.
+Deleting goes through the API's service too (its S3 objects first, then the row), from the job page and as
+an action; Django's own bulk delete, which would leave the videos in S3, is not offered.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from .admin_actions import admin_actions
+from . import admin_accounts  # noqa: F401  (registers the API token and job quota admins)
+from .admin_actions import DELETE_JOBS, admin_actions, run_on_jobs
 from .admin_filters import StaleProcessingFilter, StuckUploadFilter
 from .models import VideoAnalysisJob
 from .stats import job_stats
@@ -60,6 +64,7 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "progress",
                     "error_code",
                     "error_message",
+                    "error_detail",
                 )
             },
         ),
@@ -76,6 +81,7 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     "verified_at",
                     "object_size",
                     "object_etag",
+                    "source_deleted_at",
                 )
             },
         ),
@@ -111,6 +117,31 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is not None:
             return False
         return super().has_change_permission(request)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        # Django's bulk delete would delete rows and leave their objects in S3: DELETE_JOBS replaces it.
+        actions.pop("delete_selected", None)
+        return actions
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> Any:
+        # Django logs a deletion before it happens; run_on_jobs logs the ones the service carried out.
+        return []
+
+    def delete_model(self, request: HttpRequest, obj: VideoAnalysisJob) -> None:
+        run_on_jobs(self, request, [obj], DELETE_JOBS)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[VideoAnalysisJob]) -> None:
+        run_on_jobs(self, request, queryset, DELETE_JOBS)
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        # delete_model's message says how it went; a job the service did not delete is shown again.
+        opts = self.opts
+        if VideoAnalysisJob.objects.filter(pk=obj_id).exists():
+            return HttpResponseRedirect(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj_id])
+            )
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[VideoAnalysisJob], search_term: str

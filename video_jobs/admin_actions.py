@@ -4,56 +4,78 @@ An action first answers with a confirmation page that lists the selected jobs it
 will skip (and why); only the page's "Yes" (``post=yes``) runs it. Each job then gets its own message, at a
 level that says how it went, and an admin log entry (who did what to which job). No action assigns a status:
 the services' guarded UPDATEs decide, so a job that changed since the page was shown is reported, not forced.
+A run stops at the first job for which S3 could not be reached: the jobs after it would only wait for the
+same timeout, one after the other, inside the request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.models import DELETION, LogEntry
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from . import services
 from .models import Outcome, VideoAnalysisJob
-from .services import VerifyResult
+from .services import Deletion, VerifyResult
 
 Status = VideoAnalysisJob.Status
 
 # Each verifying action costs one HeadObject per job, inside the request: keep a run short.
 MAX_JOBS_PER_ACTION = 100
 
-# (messages level, what happened). An action's run function returns None instead when the service found
-# the job not eligible, and the runner reports the skip with the action's requirement.
-Report = tuple[int, str]
+
+@dataclass(frozen=True)
+class Report:
+    """What an action did to one job: a messages level and the outcome. An action's run function returns
+    None instead when the service found the job not eligible, and the runner reports the skip with the
+    action's requirement."""
+
+    level: int
+    outcome: str
+    storage_down: bool = False  # S3 could not be reached: the run stops here
+    deleted: bool = False  # the job is gone: logged as a deletion
 
 
 def describe_state(job: VideoAnalysisJob) -> str:
-    return f"{job.status} ({job.error_code})" if job.error_code else str(job.status)
+    state = f"{job.status} ({job.error_code})" if job.error_code else str(job.status)
+    if job.source_deleted_at is not None:
+        # Why re-verify and retry refuse a job that otherwise qualifies.
+        state += f", its source video deleted on {job.source_deleted_at.date().isoformat()}"
+    return state
+
+
+def _s3_unreachable(job: VideoAnalysisJob, detail: str) -> Report:
+    return Report(
+        messages.ERROR,
+        f"left {describe_state(job)}: S3 could not be reached, try again later ({detail})",
+        storage_down=True,
+    )
 
 
 def _report_verification(result: VerifyResult) -> Report | None:
     job = result.job
     if result.outcome == Outcome.QUEUED:
         if result.changed:
-            return messages.SUCCESS, f"video found in S3 ({job.object_size} bytes): queued"
-        return messages.WARNING, f"video found in S3, but the job moved meanwhile: now {describe_state(job)}"
+            return Report(messages.SUCCESS, f"video found in S3 ({job.object_size} bytes): queued")
+        return Report(
+            messages.WARNING, f"video found in S3, but the job moved meanwhile: now {describe_state(job)}"
+        )
     if result.outcome == Outcome.NOT_ELIGIBLE:
         return None
     if result.outcome == Outcome.TRANSIENT:
-        return (
-            messages.ERROR,
-            f"left {describe_state(job)}: S3 could not be reached, try again later ({result.detail})",
-        )
+        return _s3_unreachable(job, result.detail)
     reason = {
         Outcome.MISSING: "video not in S3",
         Outcome.SIZE_MISMATCH: "video in S3 has the wrong size",
         Outcome.TOO_LARGE: "video in S3 is too large",
     }[result.outcome]
-    return messages.WARNING, f"left {describe_state(job)}: {reason} ({result.detail})"
+    return Report(messages.WARNING, f"left {describe_state(job)}: {reason} ({result.detail})")
 
 
 def _reverify(job: VideoAnalysisJob) -> Report | None:
@@ -68,16 +90,25 @@ def _requeue_stale(job: VideoAnalysisJob) -> Report | None:
     if not services.requeue_stale_job(job=job):
         return None
     if job.status == Status.QUEUED:
-        return (
+        return Report(
             messages.SUCCESS,
             f"requeued after {job.attempts} of {job.max_attempts} attempts; "
             f"claimable from {job.run_after.isoformat(timespec='seconds')}",
         )
-    return messages.WARNING, f"failed as {job.error_code}: its lease expired on its last attempt"
+    return Report(messages.WARNING, f"failed as {job.error_code}: its lease expired on its last attempt")
 
 
 def _cancel(job: VideoAnalysisJob) -> Report | None:
-    return (messages.SUCCESS, "cancelled") if services.cancel_job(job=job) else None
+    return Report(messages.SUCCESS, "cancelled") if services.cancel_job(job=job) else None
+
+
+def _delete(job: VideoAnalysisJob) -> Report | None:
+    outcome = services.delete_job(job=job)
+    if outcome == Deletion.DELETED:
+        return Report(messages.SUCCESS, "deleted with its video and artifacts", deleted=True)
+    if outcome == Deletion.PROCESSING:
+        return Report(messages.WARNING, "not deleted: a worker is processing it")
+    return _s3_unreachable(job, "its objects could not be deleted")
 
 
 @dataclass(frozen=True)
@@ -109,7 +140,10 @@ ACTIONS = [
             "Missing or of another size: the job is left as it is (the client may still be uploading). "
             "S3 unreachable: the job is left as it is. A job is never queued without S3 confirming its video."
         ),
-        requirement="only awaiting_upload jobs and failed jobs with an upload error can be re-verified",
+        requirement=(
+            "only awaiting_upload jobs and failed jobs with an upload error, whose source video is kept, "
+            "can be re-verified"
+        ),
         eligible=_filtered(services.REVERIFIABLE),
         run=_reverify,
     ),
@@ -120,7 +154,10 @@ ACTIONS = [
             "For jobs that failed while processing: asks S3 for the video first, then queues the job "
             "with its attempts reset. A job whose video is gone, or that S3 cannot confirm, is left failed."
         ),
-        requirement="only jobs that failed while processing can be retried (upload errors: re-verify)",
+        requirement=(
+            "only jobs that failed while processing, whose source video is kept, can be retried "
+            "(upload errors: re-verify)"
+        ),
         eligible=_filtered(services.RETRYABLE),
         run=_retry,
     ),
@@ -146,6 +183,20 @@ ACTIONS = [
     ),
 ]
 
+# Not in ACTIONS: it needs the delete permission, and the job admin's delete_model and delete_queryset use it.
+DELETE_JOBS = JobAction(
+    name="delete_jobs",
+    label="Delete jobs and their videos",
+    explanation=(
+        "Deletes each job's objects in S3 (the video and the artifacts), then the job. A job awaiting its "
+        "upload or queued is cancelled first. A job being processed is left alone. When S3 cannot delete the "
+        "objects, the job stays (cancelled if it had not started) and can be deleted again later."
+    ),
+    requirement="a job being processed cannot be deleted",
+    eligible=_filtered(~Q(status=Status.PROCESSING)),
+    run=_delete,
+)
+
 
 def run_job_action(
     modeladmin: admin.ModelAdmin[VideoAnalysisJob],
@@ -165,13 +216,46 @@ def run_job_action(
         return None
     if request.POST.get("post") != "yes":
         return _confirmation_page(modeladmin, request, queryset, action)
-    for job in queryset:
-        report = action.run(job)
-        level, outcome = report or (messages.WARNING, f"skipped: {action.skip_reason(job)}")
-        # The job id first: the admin capitalises a message's first letter, which would alter a filename.
-        modeladmin.message_user(request, f"Job {job.pk} ({job.filename}): {outcome}", level)
-        modeladmin.log_change(request, job, f"{action.label}: {outcome}")
+    run_on_jobs(modeladmin, request, queryset, action)
     return None
+
+
+def run_on_jobs(
+    modeladmin: admin.ModelAdmin[VideoAnalysisJob],
+    request: HttpRequest,
+    jobs: Iterable[VideoAnalysisJob],
+    action: JobAction,
+) -> None:
+    """Run ``action`` on each job in turn, with a message and a log entry for each; stop at the first job
+    for which S3 could not be reached."""
+    untried: list[VideoAnalysisJob] = []
+    for job in jobs:
+        if untried:
+            untried.append(job)
+            continue
+        report = action.run(job) or Report(messages.WARNING, f"skipped: {action.skip_reason(job)}")
+        # The job id first: the admin capitalises a message's first letter, which would alter a filename.
+        modeladmin.message_user(request, f"Job {job.pk} ({job.filename}): {report.outcome}", report.level)
+        if report.deleted:
+            # Directly: the job admin's log_deletions is silenced, since Django calls it before deleting.
+            assert request.user.pk is not None  # the admin serves signed-in staff only
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk,
+                queryset=[job],
+                action_flag=DELETION,
+                change_message=f"{action.label}: {report.outcome}",
+            )
+        else:
+            modeladmin.log_change(request, job, f"{action.label}: {report.outcome}")
+        if report.storage_down:
+            untried.append(job)
+    if len(untried) > 1:
+        ids = ", ".join(str(job.pk) for job in untried[1:])
+        modeladmin.message_user(
+            request,
+            f"Stopped at the first job S3 could not be reached for; not tried, try again later: {ids}",
+            messages.ERROR,
+        )
 
 
 def _confirmation_page(
@@ -203,9 +287,10 @@ def _confirmation_page(
 
 
 def admin_actions() -> list[Callable[..., TemplateResponse | None]]:
-    """The actions as Django admin action functions, allowed to staff with the change permission."""
+    """The actions as Django admin action functions: the recovery actions for staff with the change
+    permission, the deletion for those with the delete permission."""
 
-    def as_admin_action(action: JobAction) -> Callable[..., TemplateResponse | None]:
+    def as_admin_action(action: JobAction, permission: str) -> Callable[..., TemplateResponse | None]:
         def run(
             modeladmin: admin.ModelAdmin[VideoAnalysisJob],
             request: HttpRequest,
@@ -214,6 +299,8 @@ def admin_actions() -> list[Callable[..., TemplateResponse | None]]:
             return run_job_action(modeladmin, request, queryset, action)
 
         run.__name__ = action.name
-        return admin.action(description=action.label, permissions=["change"])(run)
+        return admin.action(description=action.label, permissions=[permission])(run)
 
-    return [as_admin_action(action) for action in ACTIONS]
+    return [as_admin_action(action, "change") for action in ACTIONS] + [
+        as_admin_action(DELETE_JOBS, "delete")
+    ]

@@ -62,7 +62,11 @@ _UNDECODABLE = (
 
 
 class InvalidVideo(Exception):
-    """The file is not a decodable video: the job fails as ``invalid_video`` without a retry."""
+    """The file is not a decodable video: the job fails as ``invalid_video`` without a retry.
+
+    Its message is the client's ``error_message``: say what is wrong with the file in the client's terms,
+    never a path or an internal name; chain the underlying error (``raise ... from exc``), which staff see.
+    """
 
 
 class JobInterrupted(BaseException):
@@ -206,10 +210,10 @@ def analyze_video(
         # metadata_errors="replace": a corrupt tag must not turn into a UnicodeDecodeError.
         container = av.open(str(path), metadata_errors="replace")
     except _UNDECODABLE as exc:
-        raise InvalidVideo(f"not a video container: {exc}") from exc
+        raise InvalidVideo("The file is not in a video container format.") from exc
     with container:
         if not container.streams.video:
-            raise InvalidVideo(f"no video stream in the {container.format.name} container")
+            raise InvalidVideo(f"The {container.format.name} file holds no video stream.")
         stream = container.streams.video[0]
         if (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PIXELS:
             stream.thread_type = "AUTO"
@@ -239,9 +243,11 @@ def analyze_video(
                 if poster is None or (poster[3] < poster_at <= time):
                     poster = (*_jpeg(frame), time)
         except _UNDECODABLE as exc:
-            raise InvalidVideo(f"undecodable video data after {frames} frames: {exc}") from exc
+            raise InvalidVideo(f"The video data cannot be decoded after {frames} frames.") from exc
         if frames < 2 or motion is None or poster is None:
-            raise InvalidVideo(f"{frames} decodable frame(s): a still image or an empty stream, not a video")
+            raise InvalidVideo(
+                f"The file has {frames} decodable frame(s): a still image or an empty stream, not a video."
+            )
 
         frame_duration = 1 / fps if fps else 0.0
         duration = declared or last_time + frame_duration

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from rest_framework.authtoken.models import TokenProxy
 
 
 class ErrorCode(models.TextChoices):
@@ -27,7 +28,8 @@ class ErrorCode(models.TextChoices):
     LOST = "lost", "Lost (lease expired too many times)"
 
 
-# The longest error_message kept: a message past it is cut (tracebacks from native code can be huge).
+# The longest error_message (and error_detail) kept: a message past it is cut (tracebacks from native code can
+# be huge).
 ERROR_MESSAGE_MAX_LENGTH = 2000
 
 
@@ -81,6 +83,10 @@ class JobStage(models.TextChoices):
 
 # The stages a processing job moves through.
 PROCESSING_STAGES = [JobStage.DOWNLOADING, JobStage.ANALYZING, JobStage.STORING_RESULTS]
+# Statuses nothing moves a job out of on its own (only staff re-verify or retry a failed job).
+ENDED_STATUSES = [JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED]
+# Statuses that count against a user's quotas.
+LIVE_STATUSES = [JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.PROCESSING]
 
 
 class VideoAnalysisJobQuerySet(models.QuerySet["VideoAnalysisJob"]):
@@ -111,6 +117,13 @@ class VideoAnalysisJobQuerySet(models.QuerySet["VideoAnalysisJob"]):
         """Processing jobs whose worker stopped renewing its lease (crashed, partitioned, killed)."""
         now = now or timezone.now()
         return self.filter(status=VideoAnalysisJob.Status.PROCESSING, lease_expires_at__lt=now)
+
+    def source_retention_passed(self, *, ended_before: datetime) -> VideoAnalysisJobQuerySet:
+        """Jobs that ended before ``ended_before`` and still have their source video: the retention sweep's
+        work list."""
+        return self.filter(
+            status__in=ENDED_STATUSES, source_deleted_at__isnull=True, finished_at__lt=ended_before
+        )
 
 
 class VideoAnalysisJob(models.Model):
@@ -161,10 +174,17 @@ class VideoAnalysisJob(models.Model):
     worker_id = models.CharField(max_length=255, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
-    # Outcome.
+    # Outcome. error_message is for the client, in its terms; error_detail is for staff (the admin) and may
+    # name what clients must never see: endpoints, buckets, hosts, temporary paths, worker ids.
     error_code = models.CharField(max_length=40, choices=ErrorCode.choices, blank=True, default="")
     error_message = models.TextField(blank=True, default="")
+    # A default in the database too: processes of the previous release (during a rolling deploy) and bulk
+    # inserts in SQL do not know the column.
+    error_detail = models.TextField(blank=True, default="", db_default="")
     result = models.JSONField(null=True, blank=True)
+    # When the source video was deleted (VIDEO_JOBS_RETAIN_SOURCE_DAYS after the job ended, or on the way to
+    # deleting the job); result and artifacts stay. Such a job can no longer be re-verified or retried.
+    source_deleted_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -225,6 +245,19 @@ class VideoAnalysisJob(models.Model):
             ),
             # The API list: WHERE owner_id = ? [AND status = ?] ORDER BY created_at DESC.
             models.Index(fields=["owner", "-created_at"], name="video_job_owner_created_idx"),
+            # The quota check at initiate: a user's live jobs, counted per status, whatever their history.
+            models.Index(
+                fields=["owner", "status"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="video_job_owner_live_idx",
+            ),
+            # The retention sweep: WHERE status IN (ended) AND source_deleted_at IS NULL AND finished_at < ?.
+            # Partial, so it holds only the jobs whose source is still kept.
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(status__in=ENDED_STATUSES, source_deleted_at__isnull=True),
+                name="video_job_retention_idx",
+            ),
             # Counts per status for job_stats, the admin summary and metrics.
             models.Index(fields=["status"], name="video_job_status_idx"),
         ]
@@ -254,6 +287,50 @@ class MetricCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}{self.labels} = {self.value:g}"
+
+
+class JobQuota(models.Model):
+    """Limits staff gave one user instead of the defaults (VIDEO_JOBS_MAX_PENDING_UPLOADS,
+    VIDEO_JOBS_MAX_ACTIVE_JOBS). A user without a row, or a limit left empty, has the default."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="video_job_quota"
+    )
+    max_pending_uploads = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Jobs awaiting their upload at once. Empty: the default."
+    )
+    max_active_jobs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Jobs queued or processing at once. Empty: the default."
+    )
+
+    class Meta:
+        verbose_name = "job quota"
+
+    def __str__(self) -> str:
+        return f"quota of {self.user}"
+
+
+# How much of an API token the admin shows: enough to tell tokens apart, far too little to use one.
+TOKEN_PREFIX_LENGTH = 6
+
+
+class ApiToken(TokenProxy):
+    """DRF's API token as the admin shows it: by its user and a prefix of its key, never the whole key.
+
+    DRF's own token admin lists keys in plain text, and a token's ``str()`` is its key, which the admin
+    repeats on its delete page, in its messages and in its history; this proxy changes only that.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix} ({self.user})"
+
+    @property
+    def key_prefix(self) -> str:
+        return f"{self.key[:TOKEN_PREFIX_LENGTH]}…"
 
 
 # The webhooks' tables belong to this app (and its migrations); their code lives with the rest of webhooks.

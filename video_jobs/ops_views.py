@@ -1,11 +1,18 @@
-"""Operator endpoints: ``/metrics`` for Prometheus and ``/healthz`` for load balancers and orchestrators."""
+"""Operator endpoints: ``/metrics`` for Prometheus; ``/healthz/live`` and ``/healthz/ready`` (``/healthz``)
+for load balancers and orchestrators."""
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DatabaseError, connection
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
@@ -56,6 +63,35 @@ def _database_answers() -> bool:
     return True
 
 
+class _CachedAnswer:
+    """The last answer of a check, reused for a few seconds (per process; thread-safe, and one probe at a
+    time: while one thread asks S3, the others take the last answer instead of queueing up behind it)."""
+
+    def __init__(self, probe: Callable[[], bool]) -> None:
+        self._probe = probe
+        self._lock = threading.Lock()
+        self._answer: bool | None = None
+        self._expires = 0.0
+
+    def get(self, max_age: float) -> bool:
+        answer = self._answer
+        if answer is not None and time.monotonic() < self._expires:
+            return answer
+        # Without an answer yet, wait for the probe in flight rather than guess.
+        if not self._lock.acquire(blocking=answer is None):
+            return bool(answer)
+        try:
+            if self._answer is None or time.monotonic() >= self._expires:
+                self._answer = self._probe()
+                self._expires = time.monotonic() + max_age
+            return self._answer
+        finally:
+            self._lock.release()
+
+    def forget(self) -> None:
+        self._answer = None
+
+
 def _bucket_answers() -> bool:
     try:
         storage.check_bucket()
@@ -65,14 +101,33 @@ def _bucket_answers() -> bool:
     return True
 
 
+_s3 = _CachedAnswer(_bucket_answers)
+
+
+@receiver(setting_changed)
+def _forget_s3_answer(*, setting: str, **kwargs: Any) -> None:
+    # An answer kept for as long as the setting said then: tests change the setting to start afresh.
+    if setting == "VIDEO_JOBS_HEALTH_S3_CACHE_SECONDS":
+        _s3.forget()
+
+
 @require_safe
 @never_cache
-def healthz_view(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the S3 bucket answer, else 503. Public, so it names only what failed:
-    the reason goes to the log."""
+def live_view(request: HttpRequest) -> JsonResponse:
+    """Liveness: this process answers HTTP. Touches no dependency, so a database or S3 outage never makes an
+    orchestrator restart healthy processes."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_safe
+@never_cache
+def ready_view(request: HttpRequest) -> JsonResponse:
+    """Readiness (also ``/healthz``): 200 when the database and the S3 bucket answer, else 503. The S3
+    answer is reused for VIDEO_JOBS_HEALTH_S3_CACHE_SECONDS. Public, so it names only what failed: the
+    reason goes to the log."""
     checks = {
         "database": "ok" if _database_answers() else "failed",
-        "s3": "ok" if _bucket_answers() else "failed",
+        "s3": "ok" if _s3.get(settings.VIDEO_JOBS_HEALTH_S3_CACHE_SECONDS) else "failed",
     }
     healthy = all(state == "ok" for state in checks.values())
     return JsonResponse(

@@ -29,6 +29,7 @@ JOB_FIELDS = (
     "queued_at",
     "started_at",
     "finished_at",
+    "source_deleted_at",
 )
 
 
@@ -100,3 +101,10 @@ class InitiateSerializer(serializers.Serializer[Any]):
 class ErrorSerializer(serializers.Serializer[Any]):
     error_code = serializers.CharField()
     detail = serializers.CharField()
+
+
+class QuotaExceededSerializer(ErrorSerializer):
+    quota = serializers.ChoiceField(
+        choices=["pending_uploads", "active_jobs"], help_text="Which of your limits was reached."
+    )
+    limit = serializers.IntegerField(help_text="That limit.")

@@ -125,14 +125,19 @@ def _call(key: str, operation: Callable[[], Any]) -> Any:
             durations.append(time.perf_counter() - started)
 
 
+def job_folder(job_id: object) -> str:
+    """The prefix of every object of a job: its video and its artifacts."""
+    return f"videos/{job_id}/"
+
+
 def video_key(job_id: object) -> str:
     """The server-generated key of a job's video. The client's filename never reaches a key."""
-    return f"videos/{job_id}/source"
+    return f"{job_folder(job_id)}source"
 
 
 def artifact_key(job_id: object, name: str) -> str:
     """Artifacts (poster frame, ...) are stored beside the video."""
-    return f"videos/{job_id}/{name}"
+    return f"{job_folder(job_id)}{name}"
 
 
 def presign_upload(*, key: str, content_type: str) -> PresignedUpload:
@@ -237,3 +242,39 @@ def ensure_bucket() -> bool:
 def check_bucket() -> None:
     """Raise StorageUnavailable (or ObjectMissing for a missing bucket) unless the bucket answers."""
     _call("", lambda: client().head_bucket(Bucket=bucket_name()))
+
+
+def delete_object(*, bucket: str, key: str) -> None:
+    """Delete one object; deleting an absent key succeeds (S3 answers 204 either way)."""
+    _call(key, lambda: client().delete_object(Bucket=bucket, Key=key))
+
+
+# DeleteObjects takes at most this many keys per request (and ListObjectsV2 answers at most as many).
+_DELETE_BATCH = 1000
+
+
+def delete_folder(*, bucket: str, prefix: str) -> int:
+    """Delete every object whose key starts with ``prefix``; returns how many there were.
+
+    Listed rather than named one by one, so that objects nobody recorded (an artifact stored by an attempt
+    that then lost its lease, an upload that arrived after its job failed) go too. Raises StorageUnavailable
+    when any key could not be deleted.
+    """
+    deleted = 0
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": _DELETE_BATCH}
+    while True:
+        page = _call(prefix, functools.partial(client().list_objects_v2, **params))
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            delete = {"Objects": keys, "Quiet": True}
+            response = _call(prefix, functools.partial(client().delete_objects, Bucket=bucket, Delete=delete))
+            if response.get("Errors"):
+                first = response["Errors"][0]
+                raise StorageUnavailable(
+                    f"S3 could not delete {len(response['Errors'])} object(s) under {prefix}, "
+                    f"first {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+                )
+            deleted += len(keys)
+        if not page.get("IsTruncated"):
+            return deleted
+        params["ContinuationToken"] = page["NextContinuationToken"]

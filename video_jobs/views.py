@@ -21,6 +21,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.viewsets import GenericViewSet
 
 from . import services, storage
@@ -30,7 +31,9 @@ from .serializers import (
     InitiatedJobSerializer,
     InitiateSerializer,
     JobSerializer,
+    QuotaExceededSerializer,
 )
+from .throttling import InitiateThrottle
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -49,6 +52,14 @@ def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
     return dict(InitiatedJobSerializer(job, context={"upload": upload}).data)
 
 
+def _storage_unavailable(detail: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        {"error_code": "storage_unavailable", "detail": detail},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(settings.VIDEO_JOBS_RETRY_AFTER), **(headers or {})},
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List your jobs",
@@ -62,6 +73,17 @@ def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
         ],
     ),
     retrieve=extend_schema(summary="Get one of your jobs", responses={200: JobSerializer, 404: None}),
+    destroy=extend_schema(
+        summary="Delete a job with its video and artifacts",
+        responses={
+            204: OpenApiResponse(description="Deleted, with everything stored for it."),
+            404: OpenApiResponse(description="No such job of yours."),
+            409: OpenApiResponse(JobSerializer, description="A worker is processing the job."),
+            503: OpenApiResponse(
+                ErrorSerializer, description="S3 could not delete its objects; retry after Retry-After."
+            ),
+        },
+    ),
 )
 class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericViewSet[VideoAnalysisJob]):
     serializer_class = JobSerializer
@@ -80,6 +102,12 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                     )
                 queryset = queryset.filter(status=wanted)
         return queryset
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        throttles = super().get_throttles()
+        if self.action == "initiate":
+            throttles.append(InitiateThrottle())
+        return throttles
 
     def get_object(self) -> VideoAnalysisJob:
         # Unknown, malformed and other users' ids all answer the same 404, so ids cannot be probed.
@@ -106,6 +134,10 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             200: OpenApiResponse(InitiatedJobSerializer, description="Replay of an Idempotency-Key."),
             400: OpenApiResponse(description="Field errors."),
             409: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with other data."),
+            429: OpenApiResponse(
+                QuotaExceededSerializer,
+                description="Quota exceeded (quota_exceeded), or too many requests; retry after Retry-After.",
+            ),
         },
     )
     @action(detail=False, methods=["post"])
@@ -130,6 +162,17 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                     "detail": "This Idempotency-Key was already used with other parameters.",
                 },
                 status=status.HTTP_409_CONFLICT,
+            )
+        except services.QuotaExceeded as exc:
+            return Response(
+                {
+                    "error_code": "quota_exceeded",
+                    "detail": exc.message,
+                    "quota": exc.quota,
+                    "limit": exc.limit,
+                },
+                status=status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(settings.VIDEO_JOBS_QUOTA_RETRY_AFTER)},
             )
         return Response(
             _initiated_body(job),
@@ -164,13 +207,8 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             f"verify;dur={(time.perf_counter() - started) * 1000:.2f}"
         }
         if result.outcome == services.Outcome.TRANSIENT:
-            return Response(
-                {
-                    "error_code": "storage_unavailable",
-                    "detail": "The upload could not be verified because S3 did not answer; retry later.",
-                },
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(settings.VIDEO_JOBS_RETRY_AFTER), **timing},
+            return _storage_unavailable(
+                "The upload could not be verified because S3 did not answer; retry later.", timing
             )
         job = result.job
         ended_badly = job.status in (
@@ -200,4 +238,15 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         return Response(
             JobSerializer(job).data,
             status=status.HTTP_200_OK if ok else status.HTTP_409_CONFLICT,
+        )
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        outcome = services.delete_job(job=job)
+        if outcome == services.Deletion.DELETED:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        if outcome == services.Deletion.PROCESSING:
+            return Response(JobSerializer(job).data, status=status.HTTP_409_CONFLICT)
+        return _storage_unavailable(
+            "The job's files could not be deleted because S3 did not answer; retry later."
         )

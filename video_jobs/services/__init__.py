@@ -5,11 +5,14 @@ lease fence), so two concurrent callers can never both move a job: a row count o
 there first. S3 calls happen before the UPDATE, never inside a transaction.
 
 Rooms: ``machinery`` (the guarded UPDATE and its NOTIFY, field sets, backoff, the retry policy),
-``uploads`` (transitions that ask S3 first), ``leases`` (a running job's lease protocol) and ``sql`` (the
-hand-built PostgreSQL statements, the only place that asks which database this is).
+``uploads`` (transitions that ask S3 first), ``leases`` (a running job's lease protocol), ``quotas`` (the
+per-user limits initiate enforces), ``deletion`` (a job's objects and row on request, its source video after
+the retention period) and ``sql`` (the hand-built PostgreSQL statements, the only place that asks which
+database this is).
 """
 
 from ..models import Outcome
+from .deletion import Deletion, delete_job, expire_source_videos
 from .leases import (
     claim_next_job,
     fail_job,
@@ -23,6 +26,7 @@ from .leases import (
     retry_job,
 )
 from .machinery import backoff_delay
+from .quotas import QuotaExceeded, limits_for
 from .sql import QUEUED_CHANNEL
 from .uploads import (
     CANCELLABLE,
@@ -43,17 +47,22 @@ __all__ = [
     "QUEUED_CHANNEL",
     "RETRYABLE",
     "REVERIFIABLE",
+    "Deletion",
     "IdempotencyKeyReused",
     "Outcome",
+    "QuotaExceeded",
     "VerifyResult",
     "backoff_delay",
     "cancel_job",
     "claim_next_job",
     "complete_upload",
+    "delete_job",
+    "expire_source_videos",
     "fail_job",
     "finish_job",
     "finish_job_and_claim_next",
     "initiate_upload",
+    "limits_for",
     "reconcile_expired_uploads",
     "release_job",
     "renew_lease",

@@ -144,20 +144,21 @@ def finish_job_and_claim_next(
     return finished, _claimed(row[1:] if row[1] is not None else None)
 
 
-def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str) -> bool:
-    """Fail a running job at once with a permanent error code, fenced."""
-    moved = fenced_write(job, **failed_fields(code, message, timezone.now()))
+def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str, detail: str = "") -> bool:
+    """Fail a running job at once with a permanent error code, fenced. ``message`` is the client's,
+    ``detail`` the staff's (see ``machinery.error_fields``)."""
+    moved = fenced_write(job, **failed_fields(code, message, timezone.now(), detail=detail))
     if moved:
-        logger.info("job %s failed: %s (%s)", job.pk, code, message)
+        logger.info("job %s failed: %s (%s)", job.pk, code, detail or message)
     return moved
 
 
-def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
+def retry_job(*, job: VideoAnalysisJob, message: str, detail: str = "") -> bool:
     """A transient failure: queue again after a backoff, or fail as attempts_exhausted. Fenced."""
-    fields = retry_or_give_up(job, give_up_code=ErrorCode.ATTEMPTS_EXHAUSTED, message=message)
+    fields = retry_or_give_up(job, give_up_code=ErrorCode.ATTEMPTS_EXHAUSTED, message=message, detail=detail)
     moved = fenced_write(job, **fields)
     if moved:
-        logger.warning("job %s: transient failure (%s), now %s", job.pk, message, job.status)
+        logger.warning("job %s: transient failure (%s), now %s", job.pk, detail or message, job.status)
     return moved
 
 
@@ -179,10 +180,12 @@ def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> 
     """
     now = now or timezone.now()
     guard = fence(job) & Q(lease_expires_at__lt=now)
-    message = f"lease of worker {job.worker_id} expired (attempt {job.attempts} of {job.max_attempts})"
-    moved = move_or_show_winner(
-        job, guard, **retry_or_give_up(job, give_up_code=ErrorCode.LOST, message=message, now=now)
-    )
+    attempt = f"attempt {job.attempts} of {job.max_attempts}"
+    # The client hears that processing stopped; which worker it was is for staff.
+    message = f"Processing was interrupted: the worker stopped responding ({attempt})."
+    detail = f"lease of worker {job.worker_id} expired at {job.lease_expires_at} ({attempt})"
+    fields = retry_or_give_up(job, give_up_code=ErrorCode.LOST, message=message, detail=detail, now=now)
+    moved = move_or_show_winner(job, guard, **fields)
     if moved:
         logger.warning("job %s: lease expired, now %s (attempt %s)", job.pk, job.status, job.attempts)
     return moved

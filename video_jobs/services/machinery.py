@@ -107,12 +107,22 @@ def queued_fields(now: datetime) -> dict[str, Any]:
     }
 
 
-def failed_fields(code: str, message: str, now: datetime) -> dict[str, Any]:
+def error_fields(message: str, detail: str) -> dict[str, Any]:
+    """``message`` is shown to the client: its own terms, never an endpoint, bucket, host, temporary path
+    or worker id. ``detail`` (staff only: the admin, besides the log) says all of it; by default, the
+    message."""
+    return {
+        "error_message": message[:ERROR_MESSAGE_MAX_LENGTH],
+        "error_detail": (detail or message)[:ERROR_MESSAGE_MAX_LENGTH],
+    }
+
+
+def failed_fields(code: str, message: str, now: datetime, *, detail: str = "") -> dict[str, Any]:
     return {
         "status": Status.FAILED,
         "stage": Stage.FAILED,
         "error_code": code,
-        "error_message": message[:ERROR_MESSAGE_MAX_LENGTH],
+        **error_fields(message, detail),
         "finished_at": now,
         "worker_id": "",
         "lease_expires_at": None,
@@ -128,6 +138,7 @@ def done_fields(result: dict[str, Any]) -> dict[str, Any]:
         "result": result,
         "error_code": "",
         "error_message": "",
+        "error_detail": "",
         "finished_at": now,
         "lease_expires_at": None,
         "updated_at": now,
@@ -144,14 +155,20 @@ def backoff_delay(attempts: int) -> timedelta:
 
 
 def retry_or_give_up(
-    job: VideoAnalysisJob, *, give_up_code: ErrorCode, message: str, now: datetime | None = None
+    job: VideoAnalysisJob,
+    *,
+    give_up_code: ErrorCode,
+    message: str,
+    detail: str = "",
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The one retry policy: queue the job again after a backoff while it has attempts left, otherwise
-    fail it with ``give_up_code``. Returns the fields to write; ``message`` is kept either way."""
+    fail it with ``give_up_code``. Returns the fields to write; ``message`` and ``detail`` (see
+    ``error_fields``) are kept either way."""
     now = now or timezone.now()
     if job.attempts >= job.max_attempts:
-        return failed_fields(give_up_code, message, now)
+        return failed_fields(give_up_code, message, now, detail=detail)
     fields = queued_fields(now)
     fields["run_after"] = now + backoff_delay(job.attempts)
-    fields["error_message"] = message[:ERROR_MESSAGE_MAX_LENGTH]
+    fields.update(error_fields(message, detail))
     return fields

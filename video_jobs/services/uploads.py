@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from .. import metrics, storage
 from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
+from . import quotas
 from .machinery import failed_fields, move_or_show_winner, queued_fields
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ Stage = VideoAnalysisJob.Stage
 # conditions; the guarded UPDATEs below are what decide.
 AWAITING = Q(status=Status.AWAITING_UPLOAD)
 CANCELLABLE = Q(status__in=[Status.AWAITING_UPLOAD, Status.QUEUED])
-REVERIFIABLE = AWAITING | Q(status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES))
-RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES))
+# Staff recovery needs the source video: a job whose source was deleted (retention) can never be queued again.
+_SOURCE_KEPT = Q(source_deleted_at__isnull=True)
+REVERIFIABLE = (AWAITING | Q(status=Status.FAILED, error_code__in=list(UPLOAD_ERROR_CODES))) & _SOURCE_KEPT
+RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES)) & _SOURCE_KEPT
 
 
 class IdempotencyKeyReused(Exception):
@@ -61,7 +64,16 @@ class _Verification:
     now: datetime
     info: storage.ObjectInfo | None = None
     code: ErrorCode | None = None  # for an object that is missing or not what was declared
-    detail: str = ""
+    detail: str = ""  # for staff and the log
+    message: str = ""  # for the client (see machinery.error_fields), when the job fails
+
+
+# What the client is told when its upload is not there, by the code the job fails with.
+_NOT_THERE = {
+    ErrorCode.UPLOAD_MISSING: "No video was found for this job: upload it to the URL initiate gave, then "
+    "call upload-complete.",
+    ErrorCode.UPLOAD_EXPIRED: "No video arrived before the upload deadline.",
+}
 
 
 def initiate_upload(
@@ -76,7 +88,8 @@ def initiate_upload(
     """Create a job awaiting its upload. Returns ``(job, created)``.
 
     A retried call with the same ``idempotency_key`` returns the first job (``created`` False); the same
-    key with other parameters raises IdempotencyKeyReused.
+    key with other parameters raises IdempotencyKeyReused. A new job beyond the owner's quotas raises
+    quotas.QuotaExceeded.
     """
     declared = {
         "filename": filename,
@@ -115,6 +128,9 @@ def initiate_upload(
     )
     try:
         with transaction.atomic():
+            # Counted and inserted in one transaction that holds the user's lock (quotas.enforce): two
+            # concurrent initiates cannot both take the last free place. A replay above counts nothing.
+            quotas.enforce(owner)
             job.save(force_insert=True)
     except IntegrityError:
         # Two retries of one initiate raced; the other one inserted first.
@@ -135,7 +151,10 @@ def _ineligible(job: VideoAnalysisJob, eligible: Q) -> VerifyResult | None:
     job.refresh_from_db()
     if VideoAnalysisJob.objects.filter(eligible, pk=job.pk).exists():
         return None
-    return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=f"job is {job.status}")
+    detail = f"job is {job.status}"
+    if job.source_deleted_at is not None:
+        detail = f"its source video was deleted on {job.source_deleted_at:%Y-%m-%d} (retention)"
+    return VerifyResult(Outcome.NOT_ELIGIBLE, job, changed=False, detail=detail)
 
 
 def _verify(job: VideoAnalysisJob) -> _Verification:
@@ -156,12 +175,14 @@ def _verify(job: VideoAnalysisJob) -> _Verification:
         # claimable (pickup latency is measured from it).
         now = timezone.now()
         if info.size > max_bytes:
-            detail = f"object is {info.size} bytes, the maximum is {max_bytes}"
-            verification = _Verification(Outcome.TOO_LARGE, now, info, ErrorCode.UPLOAD_TOO_LARGE, detail)
-        elif info.size != job.size_bytes:
-            detail = f"object is {info.size} bytes, {job.size_bytes} were declared"
+            detail = f"The uploaded file is {info.size} bytes; the maximum is {max_bytes} bytes."
             verification = _Verification(
-                Outcome.SIZE_MISMATCH, now, info, ErrorCode.UPLOAD_SIZE_MISMATCH, detail
+                Outcome.TOO_LARGE, now, info, ErrorCode.UPLOAD_TOO_LARGE, detail, detail
+            )
+        elif info.size != job.size_bytes:
+            detail = f"The uploaded file is {info.size} bytes; {job.size_bytes} were declared."
+            verification = _Verification(
+                Outcome.SIZE_MISMATCH, now, info, ErrorCode.UPLOAD_SIZE_MISMATCH, detail, detail
             )
         else:
             return _Verification(Outcome.QUEUED, now, info)
@@ -185,6 +206,7 @@ def _queue(job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attemp
         object_etag=seen.info.etag,
         error_code="",
         error_message="",
+        error_detail="",
         finished_at=None,
     )
     if reset_attempts:
@@ -209,7 +231,9 @@ def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyR
         return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=seen.detail)
     code = missing_code if seen.outcome == Outcome.MISSING else seen.code
     assert code is not None
-    moved = move_or_show_winner(job, AWAITING, **failed_fields(code, seen.detail, seen.now))
+    message = _NOT_THERE[code] if seen.outcome == Outcome.MISSING else seen.message
+    fields = failed_fields(code, message, seen.now, detail=seen.detail)
+    moved = move_or_show_winner(job, AWAITING, **fields)
     if moved:
         logger.info("job %s failed verification: %s (%s)", job.pk, code, seen.detail)
     return VerifyResult(seen.outcome, job, changed=moved, detail=seen.detail)

@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypeVar
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -41,6 +42,12 @@ def _postgres_marker_needs_postgres(request: pytest.FixtureRequest) -> None:
         pytest.fail("this test needs PostgreSQL: run it with DATABASE_URL=postgres://... (see README)")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    # The API's request counts live in this process's cache, and each test's users get the same ids again.
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     server = MotoServer().start()
@@ -69,6 +76,20 @@ def user(django_user_model: Any) -> Any:
 @pytest.fixture
 def other_user(django_user_model: Any) -> Any:
     return django_user_model.objects.create_user(username="bob", password="pw-bob-123")
+
+
+@pytest.fixture
+def admin_user(django_user_model: Any) -> Any:
+    """A superuser: staff with every permission. (No password: hashing one costs each test 0.2 s.)"""
+    return django_user_model.objects.create_superuser(
+        username="root", email="root@example.com", password=None
+    )
+
+
+@pytest.fixture
+def staff(client: Client, admin_user: Any) -> Client:
+    client.force_login(admin_user)
+    return client
 
 
 def token_client(user: Any) -> APIClient:

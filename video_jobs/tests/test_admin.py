@@ -100,20 +100,6 @@ def left_as_it_was(job: VideoAnalysisJob, before: dict[str, Any], response: Any)
 
 
 @pytest.fixture
-def admin_user(django_user_model: Any) -> Any:
-    """A superuser: staff with every permission. (No password: hashing one costs each test 0.2 s.)"""
-    return django_user_model.objects.create_superuser(
-        username="root", email="root@example.com", password=None
-    )
-
-
-@pytest.fixture
-def staff(client: Client, admin_user: Any) -> Client:
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def heads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     """Every HeadObject the code makes: (key, size it answered, or the exception it raised)."""
     calls: list[tuple[str, object]] = []
@@ -363,7 +349,8 @@ def test_an_action_first_shows_what_it_will_touch_and_changes_nothing(
     assert [(job.pk, reason) for job, reason in response.context["skipped"]] == [
         (
             queued.pk,
-            "it is queued; only awaiting_upload jobs and failed jobs with an upload error can be re-verified",
+            "it is queued; only awaiting_upload jobs and failed jobs with an upload error, whose source "
+            "video is kept, can be re-verified",
         )
     ]
     page = response.content.decode()
@@ -544,6 +531,88 @@ def test_the_job_page_shows_status_stage_and_s3_location_read_only(staff: Client
     assert response.status_code == 403
     job.refresh_from_db()
     assert job.status == Status.AWAITING_UPLOAD
+
+
+def test_the_job_page_shows_staff_the_error_detail_the_client_is_not_shown(
+    staff: Client, admin_user: Any
+) -> None:
+    job = job_in(
+        "failed_upload_missing",
+        admin_user,
+        error_message="No video was found for this job.",
+        error_detail="s3://cricksy-test-videos/videos/x/source does not exist",
+    )
+    html = staff.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
+    detail = html.split("field-error_detail", 1)[1][:800]
+    assert "s3://cricksy-test-videos/videos/x/source does not exist" in detail
+
+
+# --- deleting: through the service, objects first ---------------------------------------------------------
+
+
+def folder(s3: Any, job: VideoAnalysisJob) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=job.s3_bucket, Prefix=storage.job_folder(job.pk))
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_deleting_from_the_job_page_deletes_its_objects_then_the_job(
+    staff: Client, admin_user: Any, put_video: Callable[..., None], s3: Any
+) -> None:
+    job = job_in("done", admin_user)
+    put_video(job, VIDEO)
+    s3.put_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, "poster.jpg"), Body=b"jpeg")
+    url = f"{CHANGELIST}{job.pk}/delete/"
+    assert staff.get(url).status_code == 200  # Django's "are you sure?" page
+
+    response = staff.post(url, {"post": "yes"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == CHANGELIST
+    assert folder(s3, job) == []
+    assert not VideoAnalysisJob.objects.filter(pk=job.pk).exists()
+    [(level, text)] = reported(response)
+    assert (level, text) == (
+        messages.SUCCESS,
+        f"Job {job.pk} ({job.filename}): deleted with its video and artifacts",
+    )
+    entry = LogEntry.objects.get(object_id=str(job.pk))
+    assert entry.is_deletion()
+
+
+def test_a_processing_job_is_not_deleted_from_its_page(
+    staff: Client, admin_user: Any, put_video: Callable[..., None], s3: Any
+) -> None:
+    job = job_in("processing", admin_user)
+    put_video(job, VIDEO)
+
+    response = staff.post(f"{CHANGELIST}{job.pk}/delete/", {"post": "yes"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == f"{CHANGELIST}{job.pk}/change/"
+    assert folder(s3, job) == [job.s3_key]
+    assert VideoAnalysisJob.objects.get(pk=job.pk).status == Status.PROCESSING
+    [(level, text)] = reported(response)
+    assert level == messages.WARNING
+    assert text.endswith("not deleted: a worker is processing it")
+    assert not LogEntry.objects.get(object_id=str(job.pk)).is_deletion()
+
+
+def test_with_s3_down_the_job_page_keeps_the_job(staff: Client, admin_user: Any) -> None:
+    job = job_in("failed_invalid_video", admin_user)
+    with s3_down():
+        response = staff.post(f"{CHANGELIST}{job.pk}/delete/", {"post": "yes"}, follow=True)
+    assert VideoAnalysisJob.objects.filter(pk=job.pk).exists()
+    [(level, text)] = reported(response)
+    assert level == messages.ERROR
+    assert "S3 could not be reached" in text
+
+
+def test_djangos_own_bulk_delete_is_not_offered(staff: Client, admin_user: Any) -> None:
+    job = job_in("done", admin_user)
+    choices = [name for name, _ in staff.get(CHANGELIST).context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in choices
+    assert "delete_jobs" in choices
+
+    staff.post(CHANGELIST, {"action": "delete_selected", "_selected_action": [job.pk], "post": "yes"})
+    assert VideoAnalysisJob.objects.filter(pk=job.pk).exists()
 
 
 def test_jobs_cannot_be_added_by_hand(staff: Client) -> None:

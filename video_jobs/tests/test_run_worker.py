@@ -22,6 +22,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min
+from django.test import override_settings
 
 from video_jobs import services
 from video_jobs.embedded_s3 import MotoServer
@@ -158,6 +159,7 @@ def hold_a_job(
 # --- exactly once ----------------------------------------------------------------------------------------
 
 
+@override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=300)  # one user queues them all
 def test_four_worker_processes_drain_three_hundred_jobs_each_exactly_once(
     workers: Workers, queue_job: QueueJob
 ) -> None:

@@ -241,6 +241,9 @@ def test_upload_complete_without_an_object_fails_as_upload_missing(api: APIClien
     assert response.status_code == 409
     assert response.json()["status"] == "failed"
     assert response.json()["error_code"] == "upload_missing"
+    # In the client's terms: where the service looked (bucket, key, endpoint) is for staff only.
+    assert job.s3_bucket not in response.json()["error_message"]
+    assert "error_detail" not in response.json()
 
 
 def test_upload_complete_with_another_size_fails_as_size_mismatch(api: APIClient, put_video: Any) -> None:
@@ -452,6 +455,63 @@ def test_cancel_twice_answers_200_both_times(api: APIClient) -> None:
     assert api.post(f"/api/video-jobs/{job.pk}/cancel/").status_code == 200
 
 
+# --- quotas ------------------------------------------------------------------------------------------------
+
+
+@override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=1, VIDEO_JOBS_QUOTA_RETRY_AFTER=30)
+def test_initiate_beyond_a_quota_answers_429_quota_exceeded(api: APIClient) -> None:
+    new_job(api)
+
+    response = initiate(api, filename="one too many.mp4")
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "30"
+    body = response.json()
+    assert (body["error_code"], body["quota"], body["limit"]) == ("quota_exceeded", "pending_uploads", 1)
+    assert "awaiting their upload" in body["detail"]
+    assert VideoAnalysisJob.objects.count() == 1
+
+
+# --- delete ------------------------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_job_and_its_objects(api: APIClient, put_video: Any, s3: Any) -> None:
+    job = new_job(api)
+    put_video(job, VIDEO)
+    assert complete(api, job.pk).status_code == 200
+
+    response = api.delete(f"/api/video-jobs/{job.pk}/")
+
+    assert response.status_code == 204
+    assert api.get(f"/api/video-jobs/{job.pk}/").status_code == 404
+    assert s3.list_objects_v2(Bucket=job.s3_bucket, Prefix=storage.job_folder(job.pk)).get("KeyCount") == 0
+
+
+def test_delete_of_a_processing_job_is_a_conflict(api: APIClient) -> None:
+    job = new_job(api)
+    VideoAnalysisJob.objects.filter(pk=job.pk).update(status="processing", stage=_stage_of("processing"))
+    response = api.delete(f"/api/video-jobs/{job.pk}/")
+    assert response.status_code == 409
+    assert response.json()["status"] == "processing"
+
+
+def test_delete_with_s3_down_answers_503_and_keeps_the_job(api: APIClient) -> None:
+    job = new_job(api)
+    with override_settings(AWS_S3_ENDPOINT_URL="http://127.0.0.1:9"):  # nothing listens on the discard port
+        response = api.delete(f"/api/video-jobs/{job.pk}/")
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "storage_unavailable"
+    assert response.headers["Retry-After"]
+    assert api.get(f"/api/video-jobs/{job.pk}/").json()["status"] == "cancelled"
+    assert api.delete(f"/api/video-jobs/{job.pk}/").status_code == 204
+
+
+def test_another_users_job_cannot_be_deleted(api: APIClient, other_api: APIClient) -> None:
+    job = new_job(api)
+    assert other_api.delete(f"/api/video-jobs/{job.pk}/").status_code == 404
+    assert VideoAnalysisJob.objects.filter(pk=job.pk).exists()
+
+
 # --- authentication and schema -----------------------------------------------------------------------------
 
 
@@ -463,6 +523,7 @@ def test_cancel_twice_answers_200_both_times(api: APIClient) -> None:
         ("get", f"/api/video-jobs/{uuid.uuid4()}/"),
         ("post", f"/api/video-jobs/{uuid.uuid4()}/upload-complete/"),
         ("post", f"/api/video-jobs/{uuid.uuid4()}/cancel/"),
+        ("delete", f"/api/video-jobs/{uuid.uuid4()}/"),
     ],
 )
 def test_unauthenticated_calls_answer_401(method: str, path: str) -> None:
@@ -494,4 +555,6 @@ def test_openapi_schema_describes_the_api() -> None:
     assert "requestBody" in initiate_op
     assert {"201", "400"} <= initiate_op["responses"].keys()
     assert {"200", "409", "503"} <= paths["/api/video-jobs/{id}/upload-complete/"]["post"]["responses"].keys()
+    assert "429" in initiate_op["responses"]
+    assert {"204", "409", "503"} <= paths["/api/video-jobs/{id}/"]["delete"]["responses"].keys()
     assert "size_bytes" in schema["components"]["schemas"]["Initiate"]["properties"]

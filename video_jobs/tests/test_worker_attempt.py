@@ -18,6 +18,7 @@ from video_jobs import services, storage
 from video_jobs.analysis import Analysis, Artifact, JobInterrupted, ProgressCallback, noop_analyzer
 from video_jobs.models import VideoAnalysisJob
 
+from .client_safe import assert_client_safe
 from .s3_proxy import FaultyS3Proxy
 from .worker_support import Job, MakeWorker, QueueJob, Recorder, fresh, make_claimable
 
@@ -134,6 +135,9 @@ def test_an_object_deleted_after_verification_fails_as_upload_missing(
 
     job = fresh(job)
     assert (job.status, job.error_code, job.attempts) == ("failed", "upload_missing", 1)
+    assert job.error_message == "The video is no longer in storage."
+    assert f"{job.s3_bucket}/{job.s3_key}" in job.error_detail
+    assert_client_safe(job, worker_id="test-worker-1")
     assert recorder.calls == []
 
 
@@ -149,6 +153,8 @@ def test_an_object_replaced_after_verification_fails_as_upload_changed(
 
     job = fresh(job)
     assert (job.status, job.error_code) == ("failed", "upload_changed")
+    assert job.error_message == "The video was replaced after it was verified."
+    assert_client_safe(job, worker_id="test-worker-1")
     assert recorder.calls == []
 
 
@@ -163,6 +169,7 @@ def test_bytes_that_differ_from_the_declared_sha256_fail_as_upload_checksum_mism
     job = fresh(job)
     assert (job.status, job.error_code) == ("failed", "upload_checksum_mismatch")
     assert hashlib.sha256(b"x" * 1000).hexdigest() in job.error_message
+    assert_client_safe(job, worker_id="test-worker-1")
     assert recorder.calls == []
 
 
@@ -175,7 +182,11 @@ def test_a_file_that_is_not_a_video_fails_as_invalid_video(
 
     job = fresh(job)
     assert (job.status, job.stage, job.error_code, job.attempts) == ("failed", "failed", "invalid_video", 1)
-    assert "Invalid data" in job.error_message
+    assert job.error_message == "The file is not in a video container format."
+    # FFmpeg's own words name the temporary file: staff read them, the client does not.
+    assert "Invalid data" in job.error_detail
+    assert "cricksy-" in job.error_detail
+    assert_client_safe(job, worker_id="test-worker-1")
     assert job.result is None
 
 
@@ -194,7 +205,9 @@ def test_s3_server_errors_are_retried_with_backoff_and_then_succeed(
 
     job = fresh(job)
     assert (job.status, job.attempts, job.error_code) == ("queued", 1, "")
-    assert "503" in job.error_message
+    assert job.error_message == "Storage was temporarily unavailable."
+    assert "503" in job.error_detail
+    assert_client_safe(job, worker_id="test-worker-1")
     # VIDEO_JOBS_RETRY_BACKOFF_BASE is 5 s: the first retry waits 2.5-5 s ("equal jitter").
     assert before + timedelta(seconds=2.4) <= job.run_after <= timezone.now() + timedelta(seconds=5)
     assert worker.run_once() is False  # not claimable before its backoff is over
@@ -213,7 +226,11 @@ def test_an_unreachable_s3_is_transient_too(make_worker: MakeWorker, queue_job: 
         worker.run_once()
     job = fresh(job)
     assert (job.status, job.attempts) == ("queued", 1)
-    assert "unreachable" in job.error_message
+    assert job.error_message == "Storage was temporarily unavailable."
+    # botocore's message names the endpoint: for staff only.
+    assert "unreachable" in job.error_detail
+    assert "127.0.0.1:9" in job.error_detail
+    assert_client_safe(job, worker_id="test-worker-1")
 
     make_claimable(job)
     worker.run_once()
@@ -252,7 +269,8 @@ def test_an_analyzer_bug_is_retried_then_fails_as_attempts_exhausted_with_the_la
 
     job = fresh(job)
     assert (job.status, job.error_code, job.attempts) == ("failed", "attempts_exhausted", 3)
-    assert job.error_message == "ZeroDivisionError: attempt 3"
+    assert job.error_message == "An unexpected error interrupted the analysis."
+    assert job.error_detail == "ZeroDivisionError: attempt 3"
     errors = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert len(errors) == 3
     assert all(record.exc_info for record in errors)
@@ -271,7 +289,8 @@ def test_an_analyzer_that_returns_something_else_is_a_bug_not_a_crash(
 
     job = fresh(job)
     assert job.status == "queued"
-    assert "TypeError" in job.error_message
+    assert job.error_message == "An unexpected error interrupted the analysis."
+    assert "TypeError" in job.error_detail
 
 
 # --- fences: a worker that lost the job writes nothing ----------------------------------------------------

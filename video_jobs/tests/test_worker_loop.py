@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from video_jobs import metrics, services
+from video_jobs import metrics, services, storage
 from video_jobs.analysis import ProgressCallback
 from video_jobs.models import MetricCounter, VideoAnalysisJob
 
@@ -248,3 +249,26 @@ def test_the_sweep_leaves_abandoned_uploads_alone_while_s3_cannot_answer(
 
     make_worker(analyzer=Recorder()).sweep()  # S3 is back
     assert (fresh(first).status, fresh(second).status) == ("queued", "failed")
+
+
+@override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=30)
+def test_the_sweep_deletes_source_videos_past_their_retention_and_keeps_the_artifacts(
+    make_worker: MakeWorker, queue_job: QueueJob, s3: Any
+) -> None:
+    old, recent = queue_job(b"old video"), queue_job(b"recent video")
+    for job, days in ((old, 31), (recent, 29)):
+        Job.objects.filter(pk=job.pk).update(
+            status="done", stage="done", finished_at=timezone.now() - timedelta(days=days)
+        )
+        s3.put_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, "poster.jpg"), Body=b"jpeg")
+
+    make_worker(analyzer=Recorder()).sweep()
+
+    def stored(job: VideoAnalysisJob) -> list[str]:
+        listed = s3.list_objects_v2(Bucket=job.s3_bucket, Prefix=storage.job_folder(job.pk))
+        return sorted(item["Key"].rsplit("/", 1)[1] for item in listed.get("Contents", []))
+
+    assert stored(old) == ["poster.jpg"]
+    assert fresh(old).source_deleted_at is not None
+    assert stored(recent) == ["poster.jpg", "source"]
+    assert fresh(recent).source_deleted_at is None

@@ -41,15 +41,31 @@ class ChecksumMismatch(Exception):
     """The downloaded bytes do not hash to the sha256 the client declared."""
 
 
-# Failures that no retry can mend, and the stable code each ends with.
-_PERMANENT: tuple[tuple[type[Exception], ErrorCode], ...] = (
-    (storage.ObjectMissing, ErrorCode.UPLOAD_MISSING),
-    (storage.ObjectChanged, ErrorCode.UPLOAD_CHANGED),
-    (ChecksumMismatch, ErrorCode.UPLOAD_CHECKSUM_MISMATCH),
-    (InvalidVideo, ErrorCode.INVALID_VIDEO),
+# What the client reads in error_message is said here, in its terms; what happened in ours (endpoints,
+# buckets, hosts, temporary paths) goes to error_detail and the log (see services.machinery.error_fields).
+
+# Failures that no retry can mend, the stable code each ends with, and what the client is told. None: the
+# exception's own message, written for the client (a checksum mismatch; an analyzer's InvalidVideo).
+_PERMANENT: tuple[tuple[type[Exception], ErrorCode, str | None], ...] = (
+    (storage.ObjectMissing, ErrorCode.UPLOAD_MISSING, "The video is no longer in storage."),
+    (storage.ObjectChanged, ErrorCode.UPLOAD_CHANGED, "The video was replaced after it was verified."),
+    (ChecksumMismatch, ErrorCode.UPLOAD_CHECKSUM_MISMATCH, None),
+    (InvalidVideo, ErrorCode.INVALID_VIDEO, None),
 )
-# Failures expected to mend on a retry. Anything else is retried too, but logged as the bug it likely is.
-_TRANSIENT = (storage.StorageUnavailable, *DATABASE_ERRORS)
+# Failures expected to mend on a retry, and what the client is told.
+_TRANSIENT: tuple[tuple[tuple[type[Exception], ...], str], ...] = (
+    ((storage.StorageUnavailable,), "Storage was temporarily unavailable."),
+    (DATABASE_ERRORS, "A temporary database error interrupted processing."),
+)
+# Anything else is retried too, but logged as the bug it likely is.
+_UNEXPECTED = "An unexpected error interrupted the analysis."
+
+
+def describe(exc: BaseException) -> str:
+    """The whole story of a failure, for staff and the log: the exception and what caused it."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__
+    return f"{text} (caused by {type(cause).__name__}: {cause})" if cause is not None else text
 
 
 def write_reconnecting(call: Callable[[], T]) -> T:
@@ -207,7 +223,7 @@ class Attempt:
                 )
                 if job.sha256 and download.sha256 != job.sha256.lower():
                     raise ChecksumMismatch(
-                        f"downloaded bytes hash to {download.sha256}, {job.sha256} was declared"
+                        f"The uploaded bytes hash to {download.sha256}; {job.sha256} was declared."
                     )
                 self.report(Stage.ANALYZING, 0.0)
                 analysis = self.analyzer(Path(handle.name), job=job, progress=progress)
@@ -239,13 +255,18 @@ class Attempt:
     def _settle_failure(self, exc: Exception) -> None:
         """Fail the job at once for a permanent error; else queue it for a retry (or attempts_exhausted)."""
         job = self.job
-        code = next((code for kind, code in _PERMANENT if isinstance(exc, kind)), None)
-        message = str(exc)
-        if code is None and not isinstance(exc, _TRANSIENT):
+        detail = describe(exc)
+        code, message = next(
+            ((code, said or str(exc)) for kind, code, said in _PERMANENT if isinstance(exc, kind)),
+            (None, ""),
+        )
+        if code is None:
+            message = next((said for kinds, said in _TRANSIENT if isinstance(exc, kinds)), "")
+        if not message:
             # Not a known failure: an analyzer bug or a fault of this machine. Retried all the same (ending
             # as attempts_exhausted), with the traceback for whoever reads the logs.
-            message = f"{type(exc).__name__}: {exc}"
-            logger.error("job %s: unexpected error: %s", job.pk, message, exc_info=exc)
+            message = _UNEXPECTED
+            logger.error("job %s: unexpected error: %s", job.pk, detail, exc_info=exc)
         if code is ErrorCode.UPLOAD_MISSING and self.stage == Stage.DOWNLOADING:
             # Only verified uploads are queued, so a 404 on the download means the verification gate leaked
             # (or the object was deleted): the number operators watch, which must stay 0. The stage tells
@@ -255,14 +276,16 @@ class Attempt:
             if code is not None:
                 permanent = code
                 moved = write_reconnecting(
-                    lambda: services.fail_job(job=job, code=permanent, message=message)
+                    lambda: services.fail_job(job=job, code=permanent, message=message, detail=detail)
                 )
             else:
-                moved = write_reconnecting(lambda: services.retry_job(job=job, message=message))
+                moved = write_reconnecting(
+                    lambda: services.retry_job(job=job, message=message, detail=detail)
+                )
         except DATABASE_ERRORS as db_exc:
             logger.error(
                 "job %s: could not record the failure (%s); its lease will bring it back", job.pk, db_exc
             )
             return
         if not moved:
-            logger.warning("job %s: another worker owns it now; failure not recorded (%s)", job.pk, message)
+            logger.warning("job %s: another worker owns it now; failure not recorded (%s)", job.pk, detail)

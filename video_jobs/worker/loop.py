@@ -15,9 +15,10 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -33,6 +34,8 @@ from .listener import QueueListener
 from .wakeup import SelfPipe
 
 logger = logging.getLogger(__package__)
+
+T = TypeVar("T")
 
 # Seconds a busy worker holds metric observations in memory before writing them (see metrics._Buffer).
 METRICS_FLUSH_INTERVAL = 5.0
@@ -106,24 +109,36 @@ class Worker:
         )
 
     def sweep(self) -> None:
-        """The recovery sweeps every worker runs: expired leases back to the queue, abandoned uploads settled.
+        """The housekeeping every worker runs: expired leases back to the queue, abandoned uploads settled,
+        source videos past their retention period deleted.
 
         Concurrent sweeps by many workers are safe (each move is guarded); the jittered schedule spreads them.
         """
         self._next_sweep = time.monotonic() + self.sweep_interval * random.uniform(0.8, 1.2)
         requeued = services.requeue_expired_leases()
+        none: dict[services.Outcome, int] = {}
+        reconciled = self._sweep_step("upload reconciliation", services.reconcile_expired_uploads, none)
+        expired = self._sweep_step("source video retention", services.expire_source_videos, 0)
+        if requeued or reconciled or expired:
+            outcomes = ", ".join(f"{outcome}: {count}" for outcome, count in reconciled.items()) or "none"
+            logger.info(
+                "sweep: %s expired lease(s) taken back; uploads past deadline: %s; "
+                "%s old source video(s) deleted",
+                requeued,
+                outcomes,
+                expired,
+            )
+
+    def _sweep_step(self, name: str, step: Callable[[], T], nothing: T) -> T:
+        """Run one S3-calling step of the sweep; an unexpected failure waits for the next sweep rather than
+        stopping the worker (a database error does stop the pass: the loop reconnects)."""
         try:
-            reconciled = services.reconcile_expired_uploads()
+            return step()
         except DATABASE_ERRORS:
             raise
         except Exception:
-            logger.exception("upload reconciliation failed; trying again next sweep")
-            reconciled = {}
-        if requeued or reconciled:
-            outcomes = ", ".join(f"{outcome}: {count}" for outcome, count in reconciled.items()) or "none"
-            logger.info(
-                "sweep: %s expired lease(s) taken back; uploads past deadline: %s", requeued, outcomes
-            )
+            logger.exception("%s failed; trying again next sweep", name)
+            return nothing
 
     def process(self, job: VideoAnalysisJob) -> None:
         """Run one claimed job to its end: done, failed, queued for a retry, or dropped (lease lost)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,18 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on ``host:port`` (a socket lingering in TIME_WAIT does not count)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
+
+
 class Command(BaseCommand):
     help = "Run moto S3, the API, a worker and the webhook dispatcher on the embedded defaults, until Ctrl-C."
 
@@ -40,12 +53,24 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            # It prints a demo token and a fresh superuser password: never against a real deployment.
+            raise CommandError("run_dev is the development service: run it with DJANGO_DEBUG=1 (`make run`).")
         s3_endpoint = f"http://127.0.0.1:{options['s3_port']}"
         if s3_endpoint != settings.AWS_S3_ENDPOINT_URL:
             raise CommandError(
                 f"run_dev starts moto on {s3_endpoint}, but AWS_S3_ENDPOINT_URL is "
                 f"{settings.AWS_S3_ENDPOINT_URL!r}: unset it or pass the matching --s3-port."
             )
+        # Before anything else: a second run would otherwise reset the running one's admin password (and
+        # take its moto for its own) before gunicorn failed on the port.
+        host, _, port = options["bind"].rpartition(":")
+        for where, (address, number) in {
+            options["bind"]: (host, int(port)),
+            s3_endpoint: ("127.0.0.1", options["s3_port"]),
+        }.items():
+            if port_in_use(address, number):
+                raise CommandError(f"{where} is already in use (is another `make run` running?)")
         # SIGTERM stops everything like Ctrl-C does. SIGINT is restored too: a shell starts background jobs
         # with it ignored, and then Ctrl-C or `kill -INT` would leave the children running.
         signal.signal(signal.SIGINT, signal.default_int_handler)

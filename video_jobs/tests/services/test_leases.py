@@ -69,15 +69,19 @@ def test_renew_lease_extends_it(make_job: Any) -> None:
 
 def test_retry_job_backs_off_until_attempts_run_out(make_job: Any) -> None:
     job = processing(make_job, attempts=1)
-    assert services.retry_job(job=job, message="S3 answered 503")
+    assert services.retry_job(job=job, message="Storage was unavailable.", detail="S3 answered 503")
     assert job.status == Status.QUEUED
     assert job.run_after > timezone.now()
-    assert job.error_message == "S3 answered 503"
+    assert (job.error_message, job.error_detail) == ("Storage was unavailable.", "S3 answered 503")
 
     last = processing(make_job, attempts=3)
-    assert services.retry_job(job=last, message="S3 answered 503 again")
+    assert services.retry_job(job=last, message="Storage was unavailable again.")
     assert (last.status, last.error_code) == (Status.FAILED, ErrorCode.ATTEMPTS_EXHAUSTED)
-    assert last.error_message == "S3 answered 503 again"
+    # Without a detail of its own, staff see the message.
+    assert (last.error_message, last.error_detail) == (
+        "Storage was unavailable again.",
+        "Storage was unavailable again.",
+    )
 
 
 def test_release_job_hands_it_back_without_counting_the_attempt(make_job: Any) -> None:
@@ -102,6 +106,20 @@ def test_expired_leases_are_requeued_then_lost(make_job: Any) -> None:
     assert (retry.status, retry.attempts, retry.worker_id) == (Status.QUEUED, 1, "")
     assert (lost.status, lost.error_code) == (Status.FAILED, ErrorCode.LOST)
     assert alive.status == Status.PROCESSING
+
+
+def test_an_expired_lease_tells_the_client_processing_stopped_and_staff_which_worker(make_job: Any) -> None:
+    requeued = processing(make_job, worker="gpu-box-7:4242", attempts=1, lease_in=-5)
+    lost = processing(make_job, worker="gpu-box-7:4242", attempts=3, lease_in=-5)
+
+    services.requeue_expired_leases()
+
+    for job in (requeued, lost):
+        job.refresh_from_db()
+        assert job.error_message.startswith("Processing was interrupted: the worker stopped responding")
+        assert "gpu-box-7:4242" not in job.error_message
+        assert "lease of worker gpu-box-7:4242 expired" in job.error_detail
+    assert lost.error_code == ErrorCode.LOST
 
 
 def test_requeue_stale_skips_a_job_whose_worker_renewed_meanwhile(make_job: Any) -> None:

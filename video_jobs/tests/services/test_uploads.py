@@ -14,6 +14,7 @@ from video_jobs import services
 from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
 from video_jobs.services import Outcome
 
+from ..client_safe import assert_client_safe
 from .support import DATA
 
 pytestmark = pytest.mark.django_db
@@ -152,6 +153,78 @@ def test_retry_failed_refuses_upload_failures(make_job: Any, put_video: Any) -> 
     put_video(job, DATA)
     assert services.retry_failed_job(job=job).outcome == Outcome.NOT_ELIGIBLE
     assert job.status == Status.FAILED
+
+
+@pytest.mark.parametrize(
+    ("reverify", "status", "error_code"),
+    [
+        (services.reverify_upload, Status.FAILED, ErrorCode.UPLOAD_SIZE_MISMATCH),
+        (services.retry_failed_job, Status.FAILED, ErrorCode.INVALID_VIDEO),
+    ],
+)
+def test_staff_recovery_refuses_a_job_whose_source_video_was_deleted(
+    make_job: Any, put_video: Any, heads: list[str], reverify: Any, status: str, error_code: str
+) -> None:
+    deleted = timezone.now() - timedelta(days=1)
+    job = make_job(status=status, error_code=error_code, source_deleted_at=deleted)
+    put_video(job, DATA)  # even with an object under its key (one uploaded again, say)
+
+    result = reverify(job=job)
+
+    assert (result.outcome, result.changed) == (Outcome.NOT_ELIGIBLE, False)
+    assert result.detail == f"its source video was deleted on {deleted:%Y-%m-%d} (retention)"
+    assert heads == []
+    assert job.status == status
+
+
+# --- what clients are told ---------------------------------------------------------------------------------
+
+
+def test_a_missing_upload_tells_the_client_what_to_do_and_staff_where_it_looked(make_job: Any) -> None:
+    job = make_job()
+
+    services.complete_upload(job=job)
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (Status.FAILED, ErrorCode.UPLOAD_MISSING)
+    assert job.error_message.startswith("No video was found for this job")
+    assert f"s3://{job.s3_bucket}/{job.s3_key}" in job.error_detail
+    assert_client_safe(job)
+
+
+def test_an_expired_upload_says_the_deadline_passed(make_job: Any) -> None:
+    job = make_job(upload_deadline=timezone.now() - timedelta(minutes=1))
+
+    services.reconcile_expired_uploads()
+
+    job.refresh_from_db()
+    assert (job.error_code, job.error_message) == (
+        ErrorCode.UPLOAD_EXPIRED,
+        "No video arrived before the upload deadline.",
+    )
+    assert job.s3_key in job.error_detail
+    assert_client_safe(job)
+
+
+def test_a_wrong_size_is_told_in_bytes(make_job: Any, put_video: Any) -> None:
+    job = make_job()
+    put_video(job, DATA + b"!")
+
+    services.complete_upload(job=job)
+
+    job.refresh_from_db()
+    assert job.error_message == f"The uploaded file is {len(DATA) + 1} bytes; {len(DATA)} were declared."
+    assert_client_safe(job)
+
+
+def test_a_verified_upload_clears_the_last_error_and_its_detail(make_job: Any, put_video: Any) -> None:
+    job = make_job(
+        status=Status.FAILED, error_code=ErrorCode.UPLOAD_MISSING, error_message="m", error_detail="d"
+    )
+    put_video(job, DATA)
+    services.reverify_upload(job=job)
+    job.refresh_from_db()
+    assert (job.status, job.error_message, job.error_detail) == (Status.QUEUED, "", "")
 
 
 # --- cancel ------------------------------------------------------------------------------------------------

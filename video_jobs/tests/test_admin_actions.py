@@ -1,0 +1,107 @@
+"""The admin's actions beyond recovery: deleting jobs through the service, and runs that stop at the first
+job S3 could not be reached for. (Every recovery action on every status: test_admin.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib import messages
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from video_jobs import storage
+from video_jobs.models import VideoAnalysisJob
+
+from .jobs import s3_down
+from .test_admin import CHANGELIST, reported, run_action, snapshot
+from .test_admin import job_in as arrange
+from .test_views import VIDEO
+
+pytestmark = pytest.mark.django_db
+
+Status = VideoAnalysisJob.Status
+
+
+@pytest.fixture
+def s3_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every HeadObject and folder deletion the actions make, still calling the real S3."""
+    calls: list[str] = []
+    real_head, real_delete = storage.head, storage.delete_folder
+
+    def head(*, key: str) -> storage.ObjectInfo:
+        calls.append(key)
+        return real_head(key=key)
+
+    def delete_folder(*, bucket: str, prefix: str) -> int:
+        calls.append(prefix)
+        return real_delete(bucket=bucket, prefix=prefix)
+
+    monkeypatch.setattr(storage, "head", head)
+    monkeypatch.setattr(storage, "delete_folder", delete_folder)
+    return calls
+
+
+def test_the_delete_action_deletes_jobs_with_their_objects_and_leaves_processing_ones(
+    staff: Client, admin_user: Any, put_video: Callable[..., None], s3: Any
+) -> None:
+    done, queued, busy = (arrange(state, admin_user) for state in ("done", "queued", "processing"))
+    for job in (done, queued, busy):
+        put_video(job, VIDEO)
+
+    preview = run_action(staff, "delete_jobs", [done, queued, busy], confirm=False)
+    assert [job.pk for job in preview.context["eligible"]] == [done.pk, queued.pk]
+    response = run_action(staff, "delete_jobs", [done, queued, busy])
+
+    assert list(VideoAnalysisJob.objects.values_list("pk", flat=True)) == [busy.pk]
+    for job, left in ((done, 0), (queued, 0), (busy, 1)):
+        assert s3.list_objects_v2(Bucket=job.s3_bucket, Prefix=storage.job_folder(job.pk))["KeyCount"] == left
+    assert [level for level, _ in reported(response)] == [
+        messages.SUCCESS,
+        messages.SUCCESS,
+        messages.WARNING,
+    ]
+    assert {entry.object_id for entry in LogEntry.objects.all() if entry.is_deletion()} == {
+        str(done.pk),
+        str(queued.pk),
+    }
+
+
+@pytest.mark.parametrize("action", ["reverify_upload_and_queue", "delete_jobs"])
+def test_a_run_stops_at_the_first_job_s3_cannot_be_reached_for(
+    staff: Client, admin_user: Any, s3_calls: list[str], action: str
+) -> None:
+    jobs = [arrange("failed_upload_missing", admin_user) for _ in range(4)]
+    before = [snapshot(job) for job in jobs]
+
+    with s3_down():
+        response = run_action(staff, action, jobs)
+
+    assert len(s3_calls) == 1  # not four timeouts in a row
+    first, stopped = reported(response)
+    assert first[0] == messages.ERROR
+    assert first[1].startswith(f"Job {jobs[0].pk}")
+    assert "S3 could not be reached" in first[1]
+    assert stopped[0] == messages.ERROR
+    assert stopped[1].startswith("Stopped at the first job S3 could not be reached for; not tried")
+    assert all(str(job.pk) in stopped[1] for job in jobs[1:])
+    for job, was in zip(jobs[1:], before[1:], strict=True):
+        job.refresh_from_db()
+        assert snapshot(job) == was
+
+
+def test_deleting_needs_the_delete_permission(client: Client, django_user_model: Any) -> None:
+    clerk = django_user_model.objects.create_user(username="clerk", is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_videoanalysisjob", "change_videoanalysisjob"])
+    )
+    job = arrange("done", clerk)
+    client.force_login(clerk)
+
+    choices = [name for name, _ in client.get(CHANGELIST).context["action_form"].fields["action"].choices]
+    assert "cancel_jobs" in choices
+    assert "delete_jobs" not in choices
+    client.post(CHANGELIST, {"action": "delete_jobs", "_selected_action": [job.pk], "post": "yes"})
+    assert VideoAnalysisJob.objects.filter(pk=job.pk).exists()

@@ -1,0 +1,54 @@
+"""`make run`'s command: development settings only, and a second run fails before it touches anything."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from video_jobs.embedded_s3 import free_port
+from video_jobs.management.commands.run_dev import ADMIN_USER, port_in_use
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    """A port something listens on, as the first `make run`'s gunicorn or moto would."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield int(server.getsockname()[1])
+
+
+def test_run_dev_refuses_to_run_with_debug_off() -> None:
+    with pytest.raises(CommandError, match="DJANGO_DEBUG=1"):
+        call_command("run_dev")
+
+
+@pytest.mark.parametrize("busy", ["api", "s3"])
+def test_a_second_run_fails_on_the_port_before_touching_the_admin_password(
+    listening: int, busy: str, django_user_model: Any
+) -> None:
+    admin = django_user_model.objects.create_superuser(ADMIN_USER, password="the running one's")
+    api_port, s3_port = (listening, free_port()) if busy == "api" else (free_port(), listening)
+
+    with (
+        override_settings(DEBUG=True, AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{s3_port}"),
+        pytest.raises(CommandError, match="already in use"),
+    ):
+        call_command("run_dev", bind=f"127.0.0.1:{api_port}", s3_port=s3_port)
+
+    admin.refresh_from_db()
+    assert admin.check_password("the running one's")
+    assert get_user_model().objects.count() == 1  # no demo user either
+
+
+def test_a_port_is_in_use_only_while_something_listens(listening: int) -> None:
+    assert port_in_use("127.0.0.1", listening)
+    assert not port_in_use("127.0.0.1", free_port())

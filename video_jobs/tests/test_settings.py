@@ -1,0 +1,91 @@
+"""Settings are safe by default: debug off, and then no start without a secret key and a database URL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from cricksy.settings import env_rate
+
+SHOW = "from django.conf import settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"
+
+
+def start(**env: str) -> subprocess.CompletedProcess[str]:
+    """Load the settings in a fresh process whose environment holds only ``env`` (and what Python needs)."""
+    base = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {SHOW}"],
+        env={**base, "DJANGO_SETTINGS_MODULE": "cricksy.settings", **env},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_without_any_setting_the_service_refuses_to_start() -> None:
+    started = start()
+    assert started.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off" in started.stderr
+
+
+def test_with_debug_off_a_database_url_is_required() -> None:
+    started = start(DJANGO_SECRET_KEY=secrets.token_hex(32))
+    assert started.returncode != 0
+    # Never a SQLite file of its own, which workers elsewhere cannot see.
+    assert "ImproperlyConfigured: DATABASE_URL must be set when DJANGO_DEBUG is off" in started.stderr
+
+
+def test_with_both_it_starts_with_debug_off() -> None:
+    started = start(DJANGO_SECRET_KEY=secrets.token_hex(32), DATABASE_URL="postgres://app@db.internal/jobs")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == ["False", "django.db.backends.postgresql"]
+
+
+def test_development_turns_debug_on_explicitly_and_gets_its_defaults() -> None:
+    started = start(DJANGO_DEBUG="1")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split() == ["True", "django.db.backends.sqlite3"]
+
+
+def test_the_deployment_checks_pass_with_production_settings() -> None:
+    env = {
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": "postgres://app@db.internal/jobs",
+        "DJANGO_SECURE_HTTPS": "1",
+    }
+    base = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={**base, **env},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "rate"), [("120/minute", "120/minute"), ("5/s", "5/s"), ("off", None), ("", None)]
+)
+def test_throttle_rates_are_checked_at_start(
+    monkeypatch: pytest.MonkeyPatch, raw: str, rate: str | None
+) -> None:
+    monkeypatch.setenv("RATE", raw)
+    assert env_rate("RATE", "1/day") == rate
+
+
+@pytest.mark.parametrize("raw", ["fast", "10/fortnight", "/minute", "ten/minute"])
+def test_a_bad_throttle_rate_stops_start_up(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("RATE", raw)
+    with pytest.raises(ImproperlyConfigured, match="RATE must look like 120/minute"):
+        env_rate("RATE", "1/day")
