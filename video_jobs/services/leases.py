@@ -152,9 +152,12 @@ def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str) -> bool:
     return moved
 
 
-def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
-    """A transient failure: queue again after a backoff, or fail as attempts_exhausted. Fenced."""
-    fields = retry_or_give_up(job, give_up_code=ErrorCode.ATTEMPTS_EXHAUSTED, message=message)
+def retry_job(
+    *, job: VideoAnalysisJob, message: str, give_up_code: ErrorCode = ErrorCode.ATTEMPTS_EXHAUSTED
+) -> bool:
+    """A transient failure: queue again after a backoff or, with no attempts left, fail with
+    ``give_up_code`` (attempts_exhausted, or what failed every attempt: analysis_timeout, ...). Fenced."""
+    fields = retry_or_give_up(job, give_up_code=give_up_code, message=message)
     moved = fenced_write(job, **fields)
     if moved:
         logger.warning("job %s: transient failure (%s), now %s", job.pk, message, job.status)

@@ -34,7 +34,8 @@ def test_a_real_video_is_analysed_to_done_with_its_poster_stored_beside_it(
 ) -> None:
     job = queue_job(sample_video, sha256=hashlib.sha256(sample_video).hexdigest())
 
-    assert make_worker().run_once() is True
+    # In a child process, as under run_worker.
+    assert make_worker(isolated=True).run_once() is True
 
     job = fresh(job)
     assert (job.status, job.stage, job.progress, job.attempts) == ("done", "done", 100, 1)
@@ -171,7 +172,7 @@ def test_a_file_that_is_not_a_video_fails_as_invalid_video(
 ) -> None:
     job = queue_job(NOT_A_VIDEO)
 
-    make_worker().run_once()
+    make_worker(isolated=True).run_once()
 
     job = fresh(job)
     assert (job.status, job.stage, job.error_code, job.attempts) == ("failed", "failed", "invalid_video", 1)
