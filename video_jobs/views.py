@@ -30,6 +30,7 @@ from .serializers import (
     InitiatedJobSerializer,
     InitiateSerializer,
     JobSerializer,
+    JobSummarySerializer,
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -52,6 +53,7 @@ def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
 @extend_schema_view(
     list=extend_schema(
         summary="List your jobs",
+        description="Jobs without their `result`: get a job by its id for that.",
         parameters=[
             OpenApiParameter(
                 "status",
@@ -72,6 +74,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         # Owner scoping: another user's job is indistinguishable from a job that does not exist.
         queryset = VideoAnalysisJob.objects.owned_by(self.request.user)
         if self.action == "list":
+            queryset = queryset.defer("result")  # not sent in lists (JobSummarySerializer): not read either
             wanted = self.request.query_params.get("status")
             if wanted is not None:
                 if wanted not in VideoAnalysisJob.Status.values:
@@ -80,6 +83,9 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                     )
                 queryset = queryset.filter(status=wanted)
         return queryset
+
+    def get_serializer_class(self) -> type[JobSerializer]:
+        return JobSummarySerializer if self.action == "list" else JobSerializer
 
     def get_object(self) -> VideoAnalysisJob:
         # Unknown, malformed and other users' ids all answer the same 404, so ids cannot be probed.

@@ -10,7 +10,14 @@ import av
 import numpy as np
 import pytest
 
-from video_jobs.analysis import InvalidVideo, JobInterrupted, analyze_video
+from video_jobs.analysis import (
+    Artifact,
+    InvalidVideo,
+    JobInterrupted,
+    ResultTooLarge,
+    analyze_video,
+    check_result_size,
+)
 from video_jobs.analysis import motion as motion_module
 from video_jobs.analysis.poster import jpeg
 from video_jobs.synthetic_video import burst_windows, write_test_video
@@ -220,3 +227,22 @@ def test_a_frame_without_a_time_base_still_makes_a_poster() -> None:
     data, width, height = jpeg(frame)
     assert data.startswith(b"\xff\xd8")
     assert (width, height) == (160, 90)
+
+
+# --- the contract ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../other-job/poster.jpg", "a/b.png", ".hidden", "", "x" * 101])
+def test_an_artifact_name_is_a_plain_file_name(name: str) -> None:
+    with pytest.raises(ValueError, match="is not a plain file name"):
+        Artifact(name, b"data", "image/png")
+
+
+def test_a_result_must_be_strict_json_under_64_kib() -> None:
+    check_result_size({"timeline": [1.5] * 8000})
+    with pytest.raises(
+        ResultTooLarge, match=r"^the result is 70014 bytes of JSON; at most 65536 are stored$"
+    ):
+        check_result_size({"timeline": [1.5] * 14000})
+    with pytest.raises(ValueError, match="Out of range float"):
+        check_result_size({"peak": float("nan")})

@@ -275,6 +275,25 @@ def test_an_analyzer_that_returns_something_else_is_a_bug_not_a_crash(
     assert "TypeError" in job.error_message
 
 
+def test_a_result_over_64_kib_is_a_bug_and_nothing_is_stored(
+    make_worker: MakeWorker, queue_job: QueueJob, s3: Any
+) -> None:
+    job = queue_job(b"x" * 1000)
+
+    def verbose(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+        return Analysis(
+            result={"timeline": [0.5] * 20_000}, artifacts=(Artifact("poster.jpg", b"poster", "image/jpeg"),)
+        )
+
+    make_worker(analyzer=verbose).run_once()
+
+    job = fresh(job)
+    assert (job.status, job.result) == ("queued", None)
+    assert job.error_message.startswith("ResultTooLarge: the result is ")
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, "poster.jpg"))
+
+
 # --- fences: a worker that lost the job writes nothing ----------------------------------------------------
 
 
