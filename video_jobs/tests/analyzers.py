@@ -75,13 +75,14 @@ def hold_with_poster(path: Path, *, job: VideoAnalysisJob, progress: ProgressCal
 
 
 # What ``hostile`` does with an upload that starts with one of these.
-SLEEP, ALLOCATE, ABORT, EXIT, SEGFAULT, BUG = b"sleep", b"allocate", b"abort", b"exit", b"segfault", b"bug"
+SLEEP, ALLOCATE, ABORT, EXIT, SEGFAULT = b"sleep", b"allocate", b"abort", b"exit", b"segfault"
+BUG, VERBOSE = b"bug", b"verbose"
 
 
 def hostile(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
     """Misbehave as the upload's first word says, like analysis code meeting an upload that breaks it: hang
-    without a word, allocate without end, abort, exit, crash in native code, raise. Any other upload is
-    analysed like ``record`` does."""
+    without a word, allocate without end, abort, exit, crash in native code, raise, answer at length. Any
+    other upload is analysed like ``record`` does."""
     _record_call(job)
     command = path.read_bytes()[:16].split(b" ")[0]
     if command == SLEEP:
@@ -99,6 +100,8 @@ def hostile(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) ->
         ctypes.string_at(0)
     if command == BUG:
         raise ZeroDivisionError("the analyzer divided by zero")
+    if command == VERBOSE:
+        return Analysis(result={"timeline": [0.5] * 100_000})
     return Analysis(result={"analysed_by": job.worker_id, "bytes": path.stat().st_size})
 
 

@@ -31,7 +31,7 @@ from video_jobs.worker.child import MAX_FRAME_BYTES, FrameReader, ProtocolError
 from video_jobs.worker.sandbox import AnalysisCrashed, AnalysisTimeout, AnalyzerError, Sandbox
 
 from . import analyzers
-from .analyzers import ABORT, ALLOCATE, BUG, CONTROL_DIR, EXIT, SEGFAULT, SLEEP, read_calls
+from .analyzers import ABORT, ALLOCATE, BUG, CONTROL_DIR, EXIT, SEGFAULT, SLEEP, VERBOSE, read_calls
 from .conftest import wait_for
 from .hostile_videos import random_bytes, timestamp_gap_matroska, truncated, webm_without_duration
 from .worker_processes import (
@@ -135,6 +135,8 @@ def test_what_the_analyzer_raises_comes_back_as_it_was_raised(
         analyse(sandbox, analyzers.hostile, upload(BUG))
     assert str(bug.value) == "ZeroDivisionError: the analyzer divided by zero"
     assert 'raise ZeroDivisionError("the analyzer divided by zero")' in bug.value.details
+    with pytest.raises(AnalyzerError, match=r"^ResultTooLarge: the result is 500014 bytes of JSON"):
+        analyse(sandbox, analyzers.hostile, upload(VERBOSE))
 
 
 def test_a_child_that_hangs_is_killed_at_the_time_limit(sandbox: Sandbox, upload: Any, control: Path) -> None:

@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from ..analysis import Analysis, Analyzer, InvalidVideo, VideoLimitsExceeded
+from ..analysis import Analysis, Analyzer, InvalidVideo, VideoLimitsExceeded, check_result_size
 from ..models import VideoAnalysisJob
 from .housekeeping import die_with_parent
 
@@ -42,6 +42,9 @@ _LENGTH_BYTES = 4
 MAX_FRAME_BYTES = 16 * 2**20
 # What a worker holds of one child's artifacts at most, all together.
 MAX_ARTIFACT_BYTES = 16 * 2**20
+# The longest JSON frame a worker parses (a result is at most 64 KiB): parsing is where a small frame
+# becomes many Python objects.
+MAX_MESSAGE_BYTES = 256 * 1024
 # The longest request (a pickled job and analyzer: a few kilobytes) and control message.
 MAX_CONTROL_BYTES = 1 * 2**20
 # A child reports progress at most this often (seconds); the worker coalesces database writes anyway.
@@ -262,6 +265,7 @@ def _run(data: bytes, pipe: _Pipe) -> None:
         analysis = request.analyzer(request.path, job=request.job, progress=pipe.progress)
         if not isinstance(analysis, Analysis):
             raise TypeError(f"the analyzer returned {type(analysis).__name__}, not an Analysis")
+        check_result_size(analysis.result)  # here, where it is the analyzer's bug and said so
         pipe.result(analysis)
     except InvalidVideo as exc:
         pipe.send(error=ERROR_INVALID_VIDEO, message=str(exc)[:MAX_TEXT])

@@ -180,9 +180,9 @@ class Worker:
         # the cyclic garbage collector's full passes, which otherwise rescan it all, again and again.
         gc.freeze()
         remove_orphaned_downloads()
-        if self.sandbox is not None:
-            self.sandbox.start()  # now, so that the first job does not wait for it
         try:
+            if self.sandbox is not None:
+                self.sandbox.start()  # now, so that the first job does not wait for it
             with metrics.buffered(), self._signals_handled():
                 self._in_loop = True
                 try:

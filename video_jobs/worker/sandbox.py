@@ -35,6 +35,7 @@ from .child import (
     ERROR_LIMITS,
     ERROR_OUT_OF_MEMORY,
     MAX_ARTIFACT_BYTES,
+    MAX_MESSAGE_BYTES,
     FrameReader,
     ProtocolError,
     Request,
@@ -282,6 +283,8 @@ class Sandbox:
                 if outcome.awaits_artifact:
                     outcome.artifact(frame)
                     continue
+                if len(frame) > MAX_MESSAGE_BYTES:
+                    raise ProtocolError(f"a message of {len(frame)} bytes (at most {MAX_MESSAGE_BYTES})")
                 message = json.loads(frame)
                 if "progress" in message:
                     progress(float(message["progress"]))
