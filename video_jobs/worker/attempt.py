@@ -300,7 +300,8 @@ class Attempt:
         return result
 
     def _settle_failure(self, exc: Exception) -> None:
-        """Fail the job at once for a permanent error; else queue it for a retry (or attempts_exhausted)."""
+        """Fail the job at once for a permanent error; else queue it for a retry, or fail it with its
+        give-up code (attempts_exhausted, analysis_timeout, analysis_crashed) when no attempt is left."""
         job = self.job
         code = next((code for kind, code in _PERMANENT if isinstance(exc, kind)), None)
         give_up = next((code for kind, code in _RETRIED_UNTIL if isinstance(exc, kind)), None)
