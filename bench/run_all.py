@@ -22,6 +22,7 @@ FULL = [
     ["claim_scaling.py"],
     ["worker_memory.py", "--sizes-mb", "10", "100", "1024"],
     ["download.py", "--megabytes", "256", "--rounds", "3"],
+    ["analysis_child.py", "--rounds", "5", "--empty", "50"],
 ]
 QUICK = [
     ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2", "--rounds", "1"],
@@ -30,6 +31,7 @@ QUICK = [
     ["claim_scaling.py", "--claims", "100", "--big", "20000"],
     ["worker_memory.py", "--sizes-mb", "10", "50"],
     ["download.py", "--megabytes", "32", "--rounds", "1"],
+    ["analysis_child.py", "--rounds", "1", "--empty", "10"],
 ]
 
 
@@ -86,6 +88,16 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
     for key, value in download.items():
         if key.endswith("_mb_per_s"):
             rows.append((f"download, {key[:-9]}", f"{value} MB/s"))
+    child = results.get("analysis_child", {}).get("figures", {})  # type: ignore[union-attr]
+    if child:
+        rows.append(
+            (
+                "analysis of a 10 s 720p video, in a child",
+                f"{child['child_over_in_process'] - 1:+.1%} against in-process (medians "
+                f"{child['in_child_s']} vs {child['in_process_s']} s); "
+                f"an empty child {child['empty_child']['p50_ms']} ms (p50)",
+            )
+        )
     return rows
 
 

@@ -308,6 +308,18 @@ VIDEO_JOBS_ANALYZER = env_str("VIDEO_JOBS_ANALYZER", "video_jobs.analysis.analyz
 # The worker's per-job statements run as server-side prepared statements on PostgreSQL. Turn off behind a
 # transaction-pooling PgBouncer older than 1.21, which cannot keep them.
 VIDEO_JOBS_PREPARED_STATEMENTS = env_bool("VIDEO_JOBS_PREPARED_STATEMENTS", True)
+# Analysis runs in a child process of the worker, one per job, with these limits (README: "Limits").
+# Its address space (RLIMIT_AS), in MiB: Python, Django, PyAV and numpy take about 280 of them before the
+# first frame is decoded, so less than 384 is refused.
+VIDEO_JOBS_ANALYSIS_MEMORY_MB = env_int("VIDEO_JOBS_ANALYSIS_MEMORY_MB", 2048, minimum=384)
+# Wall-clock seconds an analysis may take before its child is killed (analysis_timeout).
+VIDEO_JOBS_ANALYSIS_TIMEOUT = env_float("VIDEO_JOBS_ANALYSIS_TIMEOUT", 3600.0, minimum=0.1)
+# Largest frame (width x height) and longest video accepted (video_limits_exceeded), checked on the
+# container's headers before decoding and again on the decoded frames.
+VIDEO_JOBS_MAX_PIXELS = env_int("VIDEO_JOBS_MAX_PIXELS", 4096 * 2160, minimum=1)
+VIDEO_JOBS_MAX_DURATION_SECONDS = env_float("VIDEO_JOBS_MAX_DURATION_SECONDS", 6 * 3600.0, minimum=1.0)
+# Threads FFmpeg may decode one video with.
+VIDEO_JOBS_DECODER_THREADS = env_int("VIDEO_JOBS_DECODER_THREADS", 2, minimum=1)
 # Transient failures retry after base * 2**(attempt-1) seconds (with jitter), at most the maximum.
 VIDEO_JOBS_RETRY_BACKOFF_BASE = env_float("VIDEO_JOBS_RETRY_BACKOFF_BASE", 5.0, minimum=0.0)
 VIDEO_JOBS_RETRY_BACKOFF_MAX = env_float("VIDEO_JOBS_RETRY_BACKOFF_MAX", 300.0, minimum=0.0)

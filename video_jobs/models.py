@@ -24,6 +24,9 @@ class ErrorCode(models.TextChoices):
     UPLOAD_CHANGED = "upload_changed", "Upload changed after verification"
     UPLOAD_CHECKSUM_MISMATCH = "upload_checksum_mismatch", "Upload checksum mismatch"
     INVALID_VIDEO = "invalid_video", "Invalid video"
+    VIDEO_LIMITS_EXCEEDED = "video_limits_exceeded", "Video limits exceeded"
+    ANALYSIS_TIMEOUT = "analysis_timeout", "Analysis timed out"
+    ANALYSIS_CRASHED = "analysis_crashed", "Analysis crashed"
     ATTEMPTS_EXHAUSTED = "attempts_exhausted", "Attempts exhausted"
     LOST = "lost", "Lost (lease expired too many times)"
 

@@ -40,6 +40,15 @@ class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
         read_only_fields: tuple[str, ...] = JOB_FIELDS
 
 
+class JobSummarySerializer(JobSerializer):
+    """A job in a list: everything but its ``result``, which only the job's own GET sends (a result is up to
+    64 KiB; a page of them would be megabytes)."""
+
+    class Meta(JobSerializer.Meta):
+        fields: tuple[str, ...] = tuple(name for name in JOB_FIELDS if name != "result")
+        read_only_fields: tuple[str, ...] = fields
+
+
 class UploadInstructionsSerializer(serializers.Serializer[Any]):
     method = serializers.CharField(help_text="Always PUT.")
     url = serializers.URLField(help_text="Presigned URL: send the file's bytes as the request body.")

@@ -31,6 +31,7 @@ from .serializers import (
     InitiatedJobSerializer,
     InitiateSerializer,
     JobSerializer,
+    JobSummarySerializer,
     QuotaExceededSerializer,
 )
 from .throttling import InitiateThrottle
@@ -63,6 +64,7 @@ def _storage_unavailable(detail: str, headers: dict[str, str] | None = None) -> 
 @extend_schema_view(
     list=extend_schema(
         summary="List your jobs",
+        description="Jobs without their `result`: get a job by its id for that.",
         parameters=[
             OpenApiParameter(
                 "status",
@@ -94,6 +96,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         # Owner scoping: another user's job is indistinguishable from a job that does not exist.
         queryset = VideoAnalysisJob.objects.owned_by(self.request.user)
         if self.action == "list":
+            queryset = queryset.defer("result")  # not sent in lists (JobSummarySerializer): not read either
             wanted = self.request.query_params.get("status")
             if wanted is not None:
                 if wanted not in VideoAnalysisJob.Status.values:
@@ -108,6 +111,9 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         if self.action == "initiate":
             throttles.append(InitiateThrottle())
         return throttles
+
+    def get_serializer_class(self) -> type[JobSerializer]:
+        return JobSummarySerializer if self.action == "list" else JobSerializer
 
     def get_object(self) -> VideoAnalysisJob:
         # Unknown, malformed and other users' ids all answer the same 404, so ids cannot be probed.

@@ -153,9 +153,16 @@ def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str, detail: st
     return moved
 
 
-def retry_job(*, job: VideoAnalysisJob, message: str, detail: str = "") -> bool:
-    """A transient failure: queue again after a backoff, or fail as attempts_exhausted. Fenced."""
-    fields = retry_or_give_up(job, give_up_code=ErrorCode.ATTEMPTS_EXHAUSTED, message=message, detail=detail)
+def retry_job(
+    *,
+    job: VideoAnalysisJob,
+    message: str,
+    detail: str = "",
+    give_up_code: ErrorCode = ErrorCode.ATTEMPTS_EXHAUSTED,
+) -> bool:
+    """A transient failure: queue again after a backoff or, with no attempts left, fail with
+    ``give_up_code`` (attempts_exhausted, or what failed every attempt: analysis_timeout, ...). Fenced."""
+    fields = retry_or_give_up(job, give_up_code=give_up_code, message=message, detail=detail)
     moved = fenced_write(job, **fields)
     if moved:
         logger.warning("job %s: transient failure (%s), now %s", job.pk, detail or message, job.status)

@@ -1,13 +1,16 @@
 """Analyzers for the worker tests. Worker subprocesses load them by dotted path (VIDEO_JOBS_ANALYZER) and
-talk to the test through files in the directory named by CRICKSY_TEST_ANALYZER_DIR."""
+talk to the test through files in the directory named by CRICKSY_TEST_ANALYZER_DIR. They run where a real
+analyzer runs: in the worker's analysis child process (its pid is the one recorded)."""
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import time
 from pathlib import Path
 
-from video_jobs.analysis import Analysis, ProgressCallback
+from video_jobs.analysis import Analysis, Artifact, ProgressCallback
 from video_jobs.models import VideoAnalysisJob
 
 CONTROL_DIR = "CRICKSY_TEST_ANALYZER_DIR"
@@ -60,3 +63,51 @@ def hold(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> An
             raise TimeoutError("the test never released the held job")
         time.sleep(0.02)
     return Analysis(result={"analysed_by": job.worker_id, "bytes": path.stat().st_size})
+
+
+POSTER = b"\xff\xd8 a poster \xff\xd9"
+
+
+def hold_with_poster(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    """``hold``, then a result with a poster artifact for the worker to store."""
+    analysis = hold(path, job=job, progress=progress)
+    return Analysis(result=analysis.result, artifacts=(Artifact("poster.jpg", POSTER, "image/jpeg"),))
+
+
+# What ``hostile`` does with an upload that starts with one of these.
+SLEEP, ALLOCATE, ABORT, EXIT, SEGFAULT = b"sleep", b"allocate", b"abort", b"exit", b"segfault"
+BUG, VERBOSE = b"bug", b"verbose"
+
+
+def hostile(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    """Misbehave as the upload's first word says, like analysis code meeting an upload that breaks it: hang
+    without a word, allocate without end, abort, exit, crash in native code, raise, answer at length. Any
+    other upload is analysed like ``record`` does."""
+    _record_call(job)
+    command = path.read_bytes()[:16].split(b" ")[0]
+    if command == SLEEP:
+        while True:
+            time.sleep(3600)
+    if command == ALLOCATE:
+        hoard = []
+        while True:
+            hoard.append(b"\x01" * 2**24)  # written, not just reserved: resident memory grows
+    if command == ABORT:
+        os.abort()
+    if command == EXIT:
+        os._exit(3)
+    if command == SEGFAULT:
+        ctypes.string_at(0)
+    if command == BUG:
+        raise ZeroDivisionError("the analyzer divided by zero")
+    if command == VERBOSE:
+        return Analysis(result={"timeline": [0.5] * 100_000})
+    return Analysis(result={"analysed_by": job.worker_id, "bytes": path.stat().st_size})
+
+
+def chatty(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    """Reports progress and logs as it goes, then answers."""
+    progress(0.25)
+    logging.getLogger("video_jobs.tests.chatty").warning("halfway through job %s", job.pk)
+    progress(1.0)
+    return Analysis(result={"said": "hello"})

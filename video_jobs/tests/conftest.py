@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pytest
@@ -18,8 +19,10 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.synthetic_video import write_test_video
 from video_jobs.worker import Worker
 
+from .hostile_videos import huge_h264
 from .s3_proxy import FaultyS3Proxy
 from .webhook_receiver import Receiver
+from .worker_processes import Workers
 
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -145,6 +148,12 @@ def sample_video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return write_test_video(path, seconds=10, width=160, height=90, fps=10).read_bytes()
 
 
+@pytest.fixture(scope="session")
+def huge_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An H.264 file of three 16384x8192 frames: about a megabyte that decodes to 200 MB a frame."""
+    return huge_h264(tmp_path_factory.mktemp("huge") / "huge.mp4")
+
+
 @pytest.fixture
 def queue_job(user: Any, s3: Any) -> Callable[..., VideoAnalysisJob]:
     """A job taken the real way to ``queued``: initiate, PUT the bytes, upload-complete (HeadObject)."""
@@ -168,11 +177,16 @@ def queue_job(user: Any, s3: Any) -> Callable[..., VideoAnalysisJob]:
 
 @pytest.fixture
 def make_worker() -> Iterator[Callable[..., Worker]]:
-    """Workers built by a test; their heartbeat threads are stopped after it."""
+    """Workers built by a test; their heartbeat threads (and analysis servers) are stopped after it.
+
+    They analyse in the test's own process unless the test asks for ``isolated=True``: most tests watch the
+    analyzer from inside (closures, rows in the test's transaction), which a child process could not.
+    """
     workers: list[Worker] = []
 
     def make(**kwargs: Any) -> Worker:
         kwargs.setdefault("worker_id", f"test-worker-{len(workers) + 1}")
+        kwargs.setdefault("isolated", False)
         worker = Worker(**kwargs)
         workers.append(worker)
         return worker
@@ -206,3 +220,14 @@ def allow_private() -> Iterator[None]:
     """Webhooks may go to 127.0.0.1 (the receiver), as VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=1 allows."""
     with override_settings(VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=True):
         yield
+
+
+@pytest.fixture
+def workers(moto_server: MotoServer, tmp_path: Path) -> Iterator[Workers]:
+    """Real ``run_worker`` processes (``worker_processes.py``), killed after the test."""
+    running = Workers(moto_server, BUCKET, tmp_path)
+    yield running
+    running.cleanup()
+    for log in running.logs:
+        # Shown by pytest only when the test failed.
+        print(f"--- {log.name} ---\n{log.read_text()}")

@@ -48,6 +48,9 @@ PROCESSING_FAILURES = [
     "failed_upload_changed",
     "failed_upload_checksum_mismatch",
     "failed_invalid_video",
+    "failed_video_limits_exceeded",
+    "failed_analysis_timeout",
+    "failed_analysis_crashed",
     "failed_attempts_exhausted",
     "failed_lost",
 ]

@@ -10,9 +10,19 @@ import av
 import numpy as np
 import pytest
 
-from video_jobs import analysis
-from video_jobs.analysis import InvalidVideo, JobInterrupted, analyze_video
+from video_jobs.analysis import (
+    Artifact,
+    InvalidVideo,
+    JobInterrupted,
+    ResultTooLarge,
+    analyze_video,
+    check_result_size,
+)
+from video_jobs.analysis import motion as motion_module
+from video_jobs.analysis.poster import jpeg
 from video_jobs.synthetic_video import burst_windows, write_test_video
+
+from .hostile_videos import timestamp_gap_matroska, webm_without_duration
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +84,7 @@ def test_the_segments_of_high_activity_are_the_bursts_of_motion(videos: Path, gr
     # The threshold follows the video: sensor grain raises the baseline, the bursts still stand out.
     assert motion["threshold"] > motion["median"]
     assert all(segment["peak"] > motion["threshold"] for segment in motion["segments"])
-    assert motion["sample_interval_seconds"] == analysis.SAMPLE_INTERVAL
+    assert motion["sample_interval_seconds"] == motion_module.SAMPLE_INTERVAL
     assert len(motion["timeline"]) == pytest.approx(seconds / motion["timeline_interval_seconds"], abs=1)
 
 
@@ -92,7 +102,7 @@ def test_the_timeline_is_bucketed_to_a_bounded_number_of_points(
 ) -> None:
     path = make(videos, "bursts-0.mp4", seconds=20.0, width=160, height=90, fps=10, grain=0)
     full = analyze_video(path).result["motion"]
-    monkeypatch.setattr(analysis, "MAX_TIMELINE_POINTS", 10)
+    monkeypatch.setattr(motion_module, "MAX_TIMELINE_POINTS", 10)
 
     bucketed = analyze_video(path).result["motion"]
 
@@ -139,6 +149,31 @@ def test_progress_rises_to_one_and_an_interruption_goes_through(videos: Path) ->
 
     with pytest.raises(JobInterrupted):
         analyze_video(path, progress=stop)
+
+
+def test_without_a_declared_duration_progress_follows_the_bytes_read(tmp_path: Path) -> None:
+    # A browser's MediaRecorder streams its WebM: the header never learns the duration.
+    path = webm_without_duration(tmp_path / "recorded.webm", seconds=4.0)
+    with av.open(str(path)) as container:
+        assert container.duration is None
+    fractions: list[float] = []
+
+    result = analyze_video(path, progress=fractions.append).result
+
+    assert result["video"]["frames"] == 100
+    assert len(fractions) > 10
+    assert fractions == sorted(fractions)
+    assert 0 < fractions[0] < 0.5
+    assert fractions[-1] == 1.0
+
+
+def test_timestamps_are_taken_from_the_first_frame(tmp_path: Path) -> None:
+    late = timestamp_gap_matroska(tmp_path / "late.mkv", times=[1000 + n / 4 for n in range(12)])
+
+    result = analyze_video(late).result
+
+    assert result["video"]["duration_seconds"] == pytest.approx(2.75, abs=0.1)  # not 1002.75
+    assert len(result["motion"]["timeline"]) == 12
 
 
 # --- not a video ------------------------------------------------------------------------------------------
@@ -201,6 +236,25 @@ def test_a_frame_without_a_time_base_still_makes_a_poster() -> None:
     # Decoders may hand back frames with no time base; the poster encoder then picks its own.
     frame = av.VideoFrame.from_ndarray(np.zeros((90, 160, 3), dtype=np.uint8), format="rgb24")
     assert frame.time_base is None
-    data, width, height = analysis._jpeg(frame)
+    data, width, height = jpeg(frame)
     assert data.startswith(b"\xff\xd8")
     assert (width, height) == (160, 90)
+
+
+# --- the contract ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../other-job/poster.jpg", "a/b.png", ".hidden", "", "x" * 101])
+def test_an_artifact_name_is_a_plain_file_name(name: str) -> None:
+    with pytest.raises(ValueError, match="is not a plain file name"):
+        Artifact(name, b"data", "image/png")
+
+
+def test_a_result_must_be_strict_json_under_64_kib() -> None:
+    check_result_size({"timeline": [1.5] * 8000})
+    with pytest.raises(
+        ResultTooLarge, match=r"^the result is 70014 bytes of JSON; at most 65536 are stored$"
+    ):
+        check_result_size({"timeline": [1.5] * 14000})
+    with pytest.raises(ValueError, match="Out of range float"):
+        check_result_size({"peak": float("nan")})

@@ -17,7 +17,7 @@ def test_the_default_analyzer_passes_the_check() -> None:
     [
         ("video_jobs.nowhere.analyze", "video_jobs.E003"),
         ("video_jobs.analysis.no_such_function", "video_jobs.E003"),
-        ("video_jobs.analysis.SAMPLE_INTERVAL", "video_jobs.E004"),
+        ("video_jobs.analysis.MAX_RESULT_BYTES", "video_jobs.E004"),
     ],
 )
 def test_an_analyzer_that_cannot_be_imported_or_called_is_an_error(path: str, error_id: str) -> None:

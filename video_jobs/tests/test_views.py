@@ -404,6 +404,20 @@ def test_list_shows_only_the_callers_jobs_newest_first(api: APIClient, other_api
     assert [job["id"] for job in body["results"]] == [str(second.pk), str(first.pk)]
 
 
+def test_list_leaves_results_out_and_the_job_itself_has_its_result(api: APIClient) -> None:
+    job = new_job(api)
+    VideoAnalysisJob.objects.filter(pk=job.pk).update(
+        status="done", stage="done", progress=100, result={"motion": {"timeline": [1.0] * 600}}
+    )
+
+    [listed] = api.get("/api/video-jobs/").json()["results"]
+    body = api.get(f"/api/video-jobs/{job.pk}/").json()
+
+    assert set(listed) == JOB_BODY_FIELDS - {"result"} | {"sha256", "upload_deadline"}
+    assert listed["status"] == "done"
+    assert body["result"] == {"motion": {"timeline": [1.0] * 600}}
+
+
 def test_list_filters_by_status(api: APIClient, put_video: Any) -> None:
     queued = new_job(api)
     put_video(queued, VIDEO)

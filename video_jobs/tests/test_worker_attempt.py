@@ -35,7 +35,8 @@ def test_a_real_video_is_analysed_to_done_with_its_poster_stored_beside_it(
 ) -> None:
     job = queue_job(sample_video, sha256=hashlib.sha256(sample_video).hexdigest())
 
-    assert make_worker().run_once() is True
+    # In a child process, as under run_worker.
+    assert make_worker(isolated=True).run_once() is True
 
     job = fresh(job)
     assert (job.status, job.stage, job.progress, job.attempts) == ("done", "done", 100, 1)
@@ -178,7 +179,7 @@ def test_a_file_that_is_not_a_video_fails_as_invalid_video(
 ) -> None:
     job = queue_job(NOT_A_VIDEO)
 
-    make_worker().run_once()
+    make_worker(isolated=True).run_once()
 
     job = fresh(job)
     assert (job.status, job.stage, job.error_code, job.attempts) == ("failed", "failed", "invalid_video", 1)
@@ -291,6 +292,25 @@ def test_an_analyzer_that_returns_something_else_is_a_bug_not_a_crash(
     assert job.status == "queued"
     assert job.error_message == "An unexpected error interrupted the analysis."
     assert "TypeError" in job.error_detail
+
+
+def test_a_result_over_64_kib_is_a_bug_and_nothing_is_stored(
+    make_worker: MakeWorker, queue_job: QueueJob, s3: Any
+) -> None:
+    job = queue_job(b"x" * 1000)
+
+    def verbose(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+        return Analysis(
+            result={"timeline": [0.5] * 20_000}, artifacts=(Artifact("poster.jpg", b"poster", "image/jpeg"),)
+        )
+
+    make_worker(analyzer=verbose).run_once()
+
+    job = fresh(job)
+    assert (job.status, job.result) == ("queued", None)
+    assert job.error_message.startswith("ResultTooLarge: the result is ")
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, "poster.jpg"))
 
 
 # --- fences: a worker that lost the job writes nothing ----------------------------------------------------

@@ -108,7 +108,7 @@ def watched(queue_job: QueueJob) -> Iterator[tuple[Heartbeat, Attempt]]:
     queue_job(b"x" * 1000)
     job = services.claim_next_job(worker_id="on-its-own", lease_seconds=2)
     assert job is not None
-    attempt = Attempt(job, analyzer=noop_analyzer, lease_seconds=2, progress_interval=3600)
+    attempt = Attempt(job, analyzer=noop_analyzer, sandbox=None, lease_seconds=2, progress_interval=3600)
     heartbeat = Heartbeat(lease_seconds=2)
     yield heartbeat, attempt
     heartbeat.close()

@@ -1,4 +1,5 @@
-"""One claimed attempt at a job: download, analyse, store, settle.
+"""One claimed attempt at a job: download, analyse (in a limited child process: ``sandbox.py``), store,
+settle.
 
 Every write about the job goes through a fenced service (``id``, ``status='processing'``, ``worker_id``,
 ``attempts``), so an attempt whose lease was lost writes nothing. Two threads share an attempt: the main
@@ -17,9 +18,18 @@ from typing import Any, TypeVar
 from django.db import InterfaceError, OperationalError, connection
 
 from .. import metrics, services, storage
-from ..analysis import Analysis, Analyzer, InvalidVideo, JobInterrupted
+from ..analysis import (
+    Analysis,
+    Analyzer,
+    InvalidVideo,
+    JobInterrupted,
+    ProgressCallback,
+    VideoLimitsExceeded,
+    check_result_size,
+)
 from ..models import ErrorCode, JobStage, VideoAnalysisJob
 from .housekeeping import temporary_download
+from .sandbox import AnalysisCrashed, AnalysisTimeout, AnalyzerError, Sandbox
 
 logger = logging.getLogger(__package__)
 
@@ -45,17 +55,27 @@ class ChecksumMismatch(Exception):
 # buckets, hosts, temporary paths) goes to error_detail and the log (see services.machinery.error_fields).
 
 # Failures that no retry can mend, the stable code each ends with, and what the client is told. None: the
-# exception's own message, written for the client (a checksum mismatch; an analyzer's InvalidVideo).
+# exception's own message, written for the client (a checksum mismatch; an analyzer's InvalidVideo; the
+# limit a video exceeds and the value found).
 _PERMANENT: tuple[tuple[type[Exception], ErrorCode, str | None], ...] = (
     (storage.ObjectMissing, ErrorCode.UPLOAD_MISSING, "The video is no longer in storage."),
     (storage.ObjectChanged, ErrorCode.UPLOAD_CHANGED, "The video was replaced after it was verified."),
     (ChecksumMismatch, ErrorCode.UPLOAD_CHECKSUM_MISMATCH, None),
     (InvalidVideo, ErrorCode.INVALID_VIDEO, None),
+    (VideoLimitsExceeded, ErrorCode.VIDEO_LIMITS_EXCEEDED, None),
+)
+# Failures of the analysis child that count an attempt and are retried (another machine may do better),
+# and the code a job ends with when they used up its attempts.
+_RETRIED_UNTIL: tuple[tuple[type[Exception], ErrorCode], ...] = (
+    (AnalysisTimeout, ErrorCode.ANALYSIS_TIMEOUT),
+    (AnalysisCrashed, ErrorCode.ANALYSIS_CRASHED),
 )
 # Failures expected to mend on a retry, and what the client is told.
 _TRANSIENT: tuple[tuple[tuple[type[Exception], ...], str], ...] = (
     ((storage.StorageUnavailable,), "Storage was temporarily unavailable."),
     (DATABASE_ERRORS, "A temporary database error interrupted processing."),
+    ((AnalysisTimeout,), "The analysis ran out of time."),
+    ((AnalysisCrashed,), "The analysis stopped unexpectedly (it crashed or ran out of memory)."),
 )
 # Anything else is retried too, but logged as the bug it likely is.
 _UNEXPECTED = "An unexpected error interrupted the analysis."
@@ -87,6 +107,12 @@ def hand_back(job: VideoAnalysisJob) -> None:
         connection.close()
 
 
+def needs_video(analyzer: Analyzer) -> bool:
+    """False for an analyzer that touches no upload (``needs_video = False``): it gets no download, and runs
+    in the worker's own process."""
+    return bool(getattr(analyzer, "needs_video", True))
+
+
 class Attempt:
     """The job, what the heartbeat needs to watch it, and the pipeline that runs it (``run()``).
 
@@ -99,12 +125,15 @@ class Attempt:
         job: VideoAnalysisJob,
         *,
         analyzer: Analyzer,
+        sandbox: Sandbox | None,
         lease_seconds: int,
         progress_interval: float,
     ) -> None:
         now = time.monotonic()
         self.job = job
         self.analyzer = analyzer
+        # Where the analyzer runs: a child of the sandbox, or (None) this process.
+        self.sandbox = sandbox
         self.lease_seconds = lease_seconds
         self.stage: str = job.stage
         self.progress: int = job.progress
@@ -126,28 +155,34 @@ class Attempt:
         if self.interrupted:
             raise JobInterrupted(self.interrupted)
 
-    def report(self, stage: JobStage, fraction: float, *, confirm: bool = False) -> None:
-        """The progress callback (main thread). Raises JobInterrupted once the job is no longer ours.
-
-        ``confirm`` writes at once, whatever the interval: a fenced check that the job is still ours.
-        """
+    def report(self, stage: JobStage, fraction: float) -> None:
+        """The progress callback (main thread). Raises JobInterrupted once the job is no longer ours."""
         self.check()
         low, high = _PROGRESS_BANDS[stage]
         progress = low + int((high - low) * min(max(fraction, 0.0), 1.0))
-        if (stage, progress) == (self.stage, self.progress) and not confirm:
+        if (stage, progress) == (self.stage, self.progress):
             return
         self.stage, self.progress = stage, progress
-        if time.monotonic() - self.last_write < self.progress_interval and not confirm:
+        if time.monotonic() - self.last_write < self.progress_interval:
             self.pending = True
             return
         try:
-            ours = services.report_progress(job=self.job, stage=stage, progress=progress)
+            self._write_progress()
         except DATABASE_ERRORS as exc:
             # Progress is not worth failing a job over; the heartbeat or the finish will write again.
             logger.warning("job %s: progress not recorded, database unavailable: %s", self.job.pk, exc)
             connection.close()
             self.pending = True
-            return
+
+    def confirm(self, stage: JobStage) -> None:
+        """Enter ``stage`` with a fenced write at once: proof that the job is still ours. Raises
+        JobInterrupted when it is not, and the database's error when the write could not be made."""
+        self.check()
+        self.stage, self.progress = stage, _PROGRESS_BANDS[stage][0]
+        self._write_progress()
+
+    def _write_progress(self) -> None:
+        ours = services.report_progress(job=self.job, stage=self.stage, progress=self.progress)
         self.last_write = time.monotonic()
         self.pending = False
         if not ours:
@@ -169,10 +204,18 @@ class Attempt:
             analysis, download = self._download_and_analyse()
             if not isinstance(analysis, Analysis):
                 raise TypeError(f"the analyzer returned {type(analysis).__name__}, not an Analysis")
-            # Artifacts go to fixed keys beside the video: before writing them, make sure (a fenced write)
-            # that the job is still ours, so a worker that lost its lease does not overwrite the new owner's.
-            self.report(Stage.STORING_RESULTS, 0.0, confirm=bool(analysis.artifacts))
-            result = self._store(analysis, download)
+            result = self._result(analysis, download)
+            check_result_size(result)
+            if analysis.artifacts:
+                # Artifacts go to fixed keys beside the video: store them only after a fenced write that
+                # went through, so a worker that lost its lease (and perhaps its database) does not
+                # overwrite the files of the job's new owner.
+                if not self._lease_confirmed():
+                    hand_back(job)
+                    return None
+                self._store_artifacts(analysis)
+            else:
+                self.report(Stage.STORING_RESULTS, 0.0)
             self.check()
             if claim_next():
                 done, next_job = write_reconnecting(
@@ -202,13 +245,31 @@ class Attempt:
             logger.warning("job %s: finished, but another worker owns it now; result discarded", job.pk)
         return next_job
 
+    def _lease_confirmed(self) -> bool:
+        try:
+            write_reconnecting(lambda: self.confirm(Stage.STORING_RESULTS))
+        except DATABASE_ERRORS as exc:
+            logger.warning(
+                "job %s: could not confirm the lease before storing artifacts (%s); handing the job back",
+                self.job.pk,
+                exc,
+            )
+            connection.close()
+            return False
+        return True
+
+    def _analyse(self, path: Path, progress: ProgressCallback) -> Analysis:
+        if self.sandbox is None:
+            return self.analyzer(path, job=self.job, progress=progress)
+        return self.sandbox.run(self.analyzer, path, job=self.job, progress=progress, check=self.check)
+
     def _download_and_analyse(self) -> tuple[Analysis, storage.Download | None]:
         job = self.job
 
         def progress(fraction: float) -> None:
             self.report(Stage.ANALYZING, fraction)
 
-        if not getattr(self.analyzer, "needs_video", True):
+        if not needs_video(self.analyzer):
             return self.analyzer(None, job=job, progress=progress), None  # type: ignore[arg-type]
         size = max(1, job.object_size or job.size_bytes)
         # The temporary file goes away when this block ends, however it ends.
@@ -226,23 +287,28 @@ class Attempt:
                         f"The uploaded bytes hash to {download.sha256}; {job.sha256} was declared."
                     )
                 self.report(Stage.ANALYZING, 0.0)
-                analysis = self.analyzer(Path(handle.name), job=job, progress=progress)
+                analysis = self._analyse(Path(handle.name), progress)
             finally:
                 self.temp_path = ""
         return analysis, download
 
-    def _store(self, analysis: Analysis, download: storage.Download | None) -> dict[str, Any]:
-        job = self.job
-        artifacts = {}
+    def _store_artifacts(self, analysis: Analysis) -> None:
         for artifact in analysis.artifacts:
             self.check()  # a worker that lost the job must not overwrite the new owner's files either
-            key = storage.artifact_key(job.pk, artifact.name)
+            key = storage.artifact_key(self.job.pk, artifact.name)
             storage.put_artifact(key=key, data=artifact.data, content_type=artifact.content_type)
-            artifacts[artifact.name] = {
-                "key": key,
+
+    def _result(self, analysis: Analysis, download: storage.Download | None) -> dict[str, Any]:
+        """The result to store: the analyzer's, where its artifacts are, and what was downloaded."""
+        job = self.job
+        artifacts = {
+            artifact.name: {
+                "key": storage.artifact_key(job.pk, artifact.name),
                 "content_type": artifact.content_type,
                 "size_bytes": len(artifact.data),
             }
+            for artifact in analysis.artifacts
+        }
         result = {**analysis.result, "artifacts": artifacts}
         if download is not None:
             result["source"] = {
@@ -253,16 +319,22 @@ class Attempt:
         return result
 
     def _settle_failure(self, exc: Exception) -> None:
-        """Fail the job at once for a permanent error; else queue it for a retry (or attempts_exhausted)."""
+        """Fail the job at once for a permanent error; else queue it for a retry, or fail it with its
+        give-up code (attempts_exhausted, analysis_timeout, analysis_crashed) when no attempt is left."""
         job = self.job
         detail = describe(exc)
         code, message = next(
             ((code, said or str(exc)) for kind, code, said in _PERMANENT if isinstance(exc, kind)),
             (None, ""),
         )
+        give_up = next((code for kind, code in _RETRIED_UNTIL if isinstance(exc, kind)), None)
         if code is None:
             message = next((said for kinds, said in _TRANSIENT if isinstance(exc, kinds)), "")
-        if not message:
+        if isinstance(exc, AnalyzerError):
+            # The analyzer raised in its child: the same bug as below, with the child's traceback.
+            message = _UNEXPECTED
+            logger.error("job %s: unexpected error in the analysis: %s\n%s", job.pk, detail, exc.details)
+        elif not message:
             # Not a known failure: an analyzer bug or a fault of this machine. Retried all the same (ending
             # as attempts_exhausted), with the traceback for whoever reads the logs.
             message = _UNEXPECTED
@@ -280,7 +352,12 @@ class Attempt:
                 )
             else:
                 moved = write_reconnecting(
-                    lambda: services.retry_job(job=job, message=message, detail=detail)
+                    lambda: services.retry_job(
+                        job=job,
+                        message=message,
+                        detail=detail,
+                        give_up_code=give_up or ErrorCode.ATTEMPTS_EXHAUSTED,
+                    )
                 )
         except DATABASE_ERRORS as db_exc:
             logger.error(

@@ -1,9 +1,10 @@
 """Process housekeeping: the worker's name, its temporary downloads (and those killed workers left behind),
-and the job each log line is about."""
+the job each log line is about, and child processes that die with their parent."""
 
 from __future__ import annotations
 
 import contextvars
+import ctypes
 import logging
 import os
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import IO
 
 logger = logging.getLogger(__package__)
+
+_PR_SET_PDEATHSIG = 1
 
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(worker_id)s job=%(job_id)s] %(name)s: %(message)s"
 
@@ -50,6 +53,14 @@ def logging_job(job_id: object) -> Iterator[None]:
         yield
     finally:
         _current_job.reset(token)
+
+
+def die_with_parent(signum: int, parent_pid: int | None = None) -> None:
+    """Linux: have the kernel send ``signum`` to this process when its parent dies, even by SIGKILL. Given
+    the parent's pid, a parent that died before this call is caught too: the process exits at once."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def temporary_download(job_id: object) -> IO[bytes]:

@@ -27,10 +27,11 @@ from django.utils.module_loading import import_string
 from .. import metrics, services
 from ..analysis import Analyzer
 from ..models import VideoAnalysisJob
-from .attempt import DATABASE_ERRORS, Attempt, hand_back
+from .attempt import DATABASE_ERRORS, Attempt, hand_back, needs_video
 from .heartbeat import Heartbeat
 from .housekeeping import default_worker_id, logging_job, remove_orphaned_downloads
 from .listener import QueueListener
+from .sandbox import Sandbox
 from .wakeup import SelfPipe
 
 logger = logging.getLogger(__package__)
@@ -58,9 +59,21 @@ class Worker:
         burst: bool = False,
         max_jobs: int | None = None,
         listen: bool = True,
+        isolated: bool = True,
     ) -> None:
+        """``isolated``: run each analysis in a child process with the memory and time limits (always so
+        under ``run_worker``); False runs it in this process, for tests that watch the analyzer from inside.
+        An analyzer that needs no video runs in this process either way."""
         self.worker_id = worker_id or default_worker_id()
         self.analyzer = analyzer or load_analyzer()
+        self.sandbox = (
+            Sandbox(
+                memory_mb=settings.VIDEO_JOBS_ANALYSIS_MEMORY_MB,
+                timeout=float(settings.VIDEO_JOBS_ANALYSIS_TIMEOUT),
+            )
+            if isolated and needs_video(self.analyzer)
+            else None
+        )
         self.poll_interval = poll_interval if poll_interval is not None else settings.VIDEO_JOBS_POLL_INTERVAL
         self.burst = burst
         self.max_jobs = max_jobs
@@ -145,6 +158,7 @@ class Worker:
         attempt = Attempt(
             job,
             analyzer=self.analyzer,
+            sandbox=self.sandbox,
             lease_seconds=self.lease_seconds,
             progress_interval=self.progress_interval,
         )
@@ -182,6 +196,8 @@ class Worker:
         gc.freeze()
         remove_orphaned_downloads()
         try:
+            if self.sandbox is not None:
+                self.sandbox.start()  # now, so that the first job does not wait for it
             with metrics.buffered(), self._signals_handled():
                 self._in_loop = True
                 try:
@@ -284,6 +300,7 @@ class Worker:
             if attempt.temp_path:
                 with suppress(OSError):
                     os.unlink(attempt.temp_path)
+            # An analysis child dies with its server, and the server with this process (parent-death signals).
             logger.warning("second %s: exiting now; the lease will bring job %s back", name, attempt.job.pk)
         else:
             logger.warning("second %s: exiting now", name)
@@ -313,6 +330,8 @@ class Worker:
             self._closed = True
             self._heartbeat.close()
             self._wake.close()
+            if self.sandbox is not None:
+                self.sandbox.close()
 
     def __enter__(self) -> Worker:
         return self

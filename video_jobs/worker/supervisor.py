@@ -7,7 +7,6 @@ signal), restarts a child that crashed, and exits 0 when every child stopped gra
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -15,13 +14,15 @@ import subprocess
 import sys
 import time
 from contextlib import suppress
+from functools import partial
 from types import FrameType
 
 from django.conf import settings
 
+from .housekeeping import die_with_parent
+
 logger = logging.getLogger(__package__)
 
-_PR_SET_PDEATHSIG = 1
 # A child that crashes is restarted after this long, doubling per crash up to the maximum (seconds).
 RESTART_DELAY = 0.5
 RESTART_DELAY_MAX = 5.0
@@ -29,12 +30,6 @@ RESTART_DELAY_MAX = 5.0
 
 def worker_command(*args: str) -> list[str]:
     return [sys.executable, str(settings.BASE_DIR / "manage.py"), "run_worker", *args]
-
-
-def _stop_with_parent() -> None:
-    # Linux: SIGTERM this child when its parent dies, even by SIGKILL, so no worker outlives its supervisor
-    # unnoticed (it stops gracefully; the lease covers anything unfinished).
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spawn(argv: list[str]) -> subprocess.Popen[bytes]:
@@ -48,7 +43,9 @@ def spawn(argv: list[str]) -> subprocess.Popen[bytes]:
         argv,
         cwd=settings.BASE_DIR,
         start_new_session=True,
-        preexec_fn=_stop_with_parent if linux else None,
+        # SIGTERM, so that no worker outlives its supervisor unnoticed: it stops gracefully, and the lease
+        # covers anything unfinished.
+        preexec_fn=partial(die_with_parent, signal.SIGTERM) if linux else None,
     )
 
 
