@@ -186,7 +186,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # psycopg prepares a statement when asked to (the worker's per-job statements: services.sql.run_hot) or
+    # psycopg prepares a statement when asked to (the worker's per-job statements: db.run_hot) or
     # once it has run this many times: far above any real count, so nothing else is prepared. Django's
     # default, None, would make psycopg ignore prepare=True as well.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**62)

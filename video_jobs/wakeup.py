@@ -1,9 +1,6 @@
 """Waking an idle loop: a self-pipe (safe to write from a signal handler or another thread) and a
-PostgreSQL LISTEN connection whose socket the loop select()s on beside it.
-
-The webhook dispatcher uses both. The worker has the same pieces of its own (``_pipe``, ``_poke``,
-``_drain``, ``_QueueListener`` with its channel fixed); once it is a package it can use these instead.
-"""
+PostgreSQL LISTEN connection whose socket the loop select()s on beside it. The worker and the webhook
+dispatcher both use them."""
 
 from __future__ import annotations
 
@@ -19,24 +16,39 @@ from django.db import connection
 logger = logging.getLogger(__name__)
 
 
-def pipe() -> tuple[int, int]:
-    """A non-blocking self-pipe (read end, write end): a byte written wakes a select() on the read end."""
-    read, write = os.pipe()
-    os.set_blocking(read, False)
-    os.set_blocking(write, False)
-    return read, write
+class SelfPipe:
+    """A non-blocking pipe: ``poke()`` makes ``fileno()`` readable until ``drain()``.
 
+    ``poke()`` takes no lock and never blocks, so it is safe from a signal handler; the write end can also be
+    given to ``signal.set_wakeup_fd``.
+    """
 
-def poke(fd: int) -> None:
-    # A full pipe already holds a wake-up, so a failed write loses nothing.
-    with suppress(OSError):
-        os.write(fd, b"\0")
+    def __init__(self) -> None:
+        self._read, self.write_fd = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self.write_fd, False)
+        self.closed = False
 
+    def fileno(self) -> int:
+        return self._read
 
-def drain(fd: int) -> None:
-    with suppress(OSError):
-        while os.read(fd, 4096):
-            pass
+    def poke(self) -> None:
+        if self.closed:
+            return  # its descriptor number may name another file by now
+        # A full pipe already holds a wake-up, so a failed write loses nothing.
+        with suppress(BlockingIOError, OSError):
+            os.write(self.write_fd, b"\0")
+
+    def drain(self) -> None:
+        with suppress(BlockingIOError, OSError):
+            while os.read(self._read, 4096):
+                pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            os.close(self._read)
+            os.close(self.write_fd)
 
 
 class ChannelListener:

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from .. import metrics
 from ..models import ErrorCode, VideoAnalysisJob
+from ..webhooks import outbox
+from ..webhooks.models import EventType
 from . import sql
 from .machinery import (
     applied,
@@ -135,13 +137,15 @@ def finish_job_and_claim_next(
         finished = fenced_write(job, **fields)
         return finished, claim_next_job(worker_id=job.worker_id, lease_seconds=lease_seconds)
     finish_sql, finish_params = sql.fenced_update(job, fields)
-    params = finish_params + claim_params(job.worker_id, lease_seconds)
-    row = sql.run_hot(sql.finish_and_claim(finish_sql), params, fetch=True)[1]
+    events_sql, events_params = outbox.job_event_from(source="finished", event_type=EventType.JOB_DONE)
+    statement = sql.finish_and_claim(finish_sql, events_sql, outbox.SNAPSHOT_COLUMNS, outbox.CHANNEL)
+    params = [*finish_params, *events_params, *claim_params(job.worker_id, lease_seconds)]
+    row = sql.run_hot(statement, params, fetch=True)[1]
     assert row is not None  # the statement always answers one row
     finished = row[0] == 1
     if finished:
         applied(job, fields)
-    return finished, _claimed(row[1:] if row[1] is not None else None)
+    return finished, _claimed(row[2:] if row[2] is not None else None)
 
 
 def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str, detail: str = "") -> bool:

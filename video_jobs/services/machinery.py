@@ -23,23 +23,41 @@ from django.utils import timezone
 
 from .. import metrics
 from ..models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
+from ..webhooks import outbox
+from ..webhooks.models import EventType
+from ..webhooks.outbox import EVENT_OF_STATUS
 from . import sql
 
 Status = VideoAnalysisJob.Status
 Stage = VideoAnalysisJob.Stage
 
 
+def event_of(job: VideoAnalysisJob, fields: dict[str, Any]) -> EventType | None:
+    """The webhook event a write of ``fields`` announces, if any: a job's end (done, failed, cancelled), and
+    its becoming queued after an upload was verified. A running job that goes back to the queue (a retry,
+    an expired lease, a hand-back) announces nothing: its owner already heard "queued"."""
+    status = fields.get("status")
+    if status == Status.QUEUED and job.status == Status.PROCESSING:
+        return None
+    return EVENT_OF_STATUS.get(status) if status is not None else None
+
+
 def _write(job: VideoAnalysisJob, fields: dict[str, Any], run: Callable[[], int]) -> bool:
     """Run the UPDATE of ``fields`` (``run`` returns its row count) and bring ``job`` up to date.
 
-    A lone UPDATE is already its own transaction; only a NOTIFY must share one with it, so that it is
-    delivered at commit and never for a rollback. Skipping BEGIN/COMMIT otherwise saves two round trips.
+    The NOTIFY of a queued job and the webhook deliveries of the change (the outbox) share the UPDATE's
+    transaction: they are delivered at commit, never for a rollback, and no crash separates them from the
+    change. A lone UPDATE with neither is already its own transaction; skipping BEGIN/COMMIT saves two round
+    trips.
     """
     queues = fields.get("status") == Status.QUEUED
-    with transaction.atomic() if queues else contextlib.nullcontext():
+    event = event_of(job, fields)
+    with transaction.atomic() if queues or event else contextlib.nullcontext():
         moved = run() == 1
         if moved and queues:
             sql.notify_queued([job.pk])
+        if moved and event:
+            outbox.record_job_event(job=job, event_type=event)
     if moved:
         applied(job, fields)
     return moved

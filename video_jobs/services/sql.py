@@ -1,5 +1,4 @@
-"""The hand-built PostgreSQL statements of the worker's hot path, and the one place that asks which
-database this is.
+"""The hand-built PostgreSQL statements of the worker's hot path.
 
 The claim, the fenced writes and finish-and-claim run once or twice per job; compiling them through the
 ORM each time cost more than their round trip, so they are written here once, with table and column names
@@ -8,13 +7,11 @@ taken from the model's ``_meta`` (never typed by hand), and run as prepared stat
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import psycopg
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
+from ..db import is_postgresql, run_hot
 from ..models import VideoAnalysisJob
 
 Status = VideoAnalysisJob.Status
@@ -25,10 +22,7 @@ _META = VideoAnalysisJob._meta
 # The PostgreSQL channel on which a job id is announced when it becomes queued.
 QUEUED_CHANNEL = "video_jobs_queued"
 
-
-def is_postgresql() -> bool:
-    """Whether the default database is PostgreSQL (SKIP LOCKED, NOTIFY, the statements below)."""
-    return bool(connection.vendor == "postgresql")
+__all__ = ["CLAIM_SQL", "QUEUED_CHANNEL", "fenced_update", "finish_and_claim", "is_postgresql", "run_hot"]
 
 
 def _q(name: str) -> str:
@@ -57,32 +51,6 @@ def notify_queued(job_ids: list[object]) -> None:
     with connection.cursor() as cursor:
         for job_id in job_ids:
             cursor.execute("SELECT pg_notify(%s, %s)", [QUEUED_CHANNEL, str(job_id)])
-
-
-def run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[Any, ...] | None]:
-    """Run one of the worker's per-job statements; returns the row count and, with ``fetch``, the first
-    row.
-
-    On PostgreSQL it runs as a prepared statement with server-side parameters, parsed and planned once per
-    connection rather than once per job (Django's own cursors bind on the client and never prepare, for
-    the sake of connection poolers; VIDEO_JOBS_PREPARED_STATEMENTS=0 does the same here).
-    """
-    # The wrapper itself, not the thread-local proxy `connection`, which costs a look-up per attribute.
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor != "postgresql" or not settings.VIDEO_JOBS_PREPARED_STATEMENTS:
-        with db.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount, cursor.fetchone() if fetch else None
-    db.ensure_connection()
-    started = time.monotonic()
-    # Django's error wrapping, so callers see django.db errors (a dropped connection is OperationalError).
-    # prepare=True works because settings give the connection a prepare_threshold (Django's is None).
-    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
-        result = cursor.rowcount, cursor.fetchone() if fetch else None
-    if db.queries_logged:  # keep CaptureQueriesContext and DEBUG's query log complete
-        db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
-    return result
 
 
 # --- the fenced write --------------------------------------------------------------------------------------
@@ -173,13 +141,29 @@ RETURNING {returning}""",
 # Both UPDATEs in one statement, so one round trip and one commit. A finish that does not go through (the
 # fence failed) still claims, as the worker would have anyway. The LEFT JOIN always answers one row: the
 # finish's row count, then the claimed row's columns (NULLs when nothing was claimable).
+#
+# The finish also writes its webhook deliveries (the outbox insert, ``events``), reading the job from the
+# finish's RETURNING rows: every other part of one statement sees the row as it was before the UPDATE. The
+# second column NOTIFYs the webhook dispatchers (at commit) when there were any.
 _FINISH_AND_CLAIM_SQL = """
-WITH finished AS ({finish} RETURNING 1),
+WITH finished AS ({finish} RETURNING {returning}),
+     events AS ({events} RETURNING 1),
      claimed AS ({claim})
-SELECT (SELECT count(*) FROM finished), claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true
+SELECT (SELECT count(*) FROM finished),
+       (SELECT count(*) FROM (SELECT pg_notify({channel}, '') FROM events) AS notified),
+       claimed.*
+  FROM (SELECT 1) AS one LEFT JOIN claimed ON true
 """
 
 
-def finish_and_claim(finish_sql: str) -> str:
-    """The combined statement for a fenced finish (``fenced_update``'s SQL) followed by CLAIM_SQL."""
-    return _FINISH_AND_CLAIM_SQL.format(finish=finish_sql, claim=CLAIM_SQL)
+def finish_and_claim(finish_sql: str, events_sql: str, returning: tuple[str, ...], channel: str) -> str:
+    """The combined statement: a fenced finish (``fenced_update``'s SQL) returning ``returning``, the outbox
+    insert ``events_sql`` reading from it (as ``finished``), then CLAIM_SQL; ``channel`` is NOTIFYed when
+    the insert wrote anything. Its parameters: the finish's, the insert's, the claim's."""
+    return _FINISH_AND_CLAIM_SQL.format(
+        finish=finish_sql,
+        returning=", ".join(map(_q, returning)),
+        events=events_sql,
+        claim=CLAIM_SQL,
+        channel=_literal(channel),
+    )

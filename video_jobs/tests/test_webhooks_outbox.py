@@ -10,12 +10,11 @@ import psycopg
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.serializers import JobSerializer
 from video_jobs.webhooks import outbox, sql
-from video_jobs.webhooks.models import DeliveryStatus, EventType, WebhookDelivery
+from video_jobs.webhooks.models import EventType, WebhookDelivery
 
 from .jobs import make_job
 from .webhook_helpers import RESULT, SUMMARY, finish, make_endpoint
@@ -184,38 +183,3 @@ def test_the_dispatchers_are_notified_at_commit_and_not_for_a_rollback_or_no_del
         assert list(listener.notifies(timeout=0.3)) == []  # PostgreSQL folded the transaction's into one
     finally:
         listener.close()
-
-
-@pytest.mark.postgres
-def test_the_insert_folds_into_the_status_update_as_one_statement(user: Any) -> None:
-    """The shape the job services can use: UPDATE ... RETURNING the job's columns, and the outbox insert
-    reading those rows (the rest of one statement would see the job as it was before the UPDATE)."""
-    make_endpoint(user, URL)
-    job = make_job(user, Status.PROCESSING)
-    table = VideoAnalysisJob._meta.db_table
-    returning = ", ".join(f'"{column}"' for column in sql.SNAPSHOT_COLUMNS)
-    insert, params = sql.outbox_insert(
-        source="finished",
-        source_params=[],
-        event_id="msg_one_statement",
-        event_type="video_job.done",
-        now=timezone.now(),
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH finished AS (UPDATE {table} SET status = 'done', stage = 'done', progress = 100 "
-            f"WHERE id = %s AND status = 'processing' RETURNING {returning}), "
-            f"inserted AS ({insert} RETURNING 1) "
-            "SELECT (SELECT count(*) FROM finished), (SELECT count(*) FROM inserted)",
-            [job.pk, *params],
-        )
-        assert cursor.fetchone() == (1, 1)
-
-    delivery = WebhookDelivery.objects.get()
-    body = json.loads(outbox.render_body(delivery))
-    assert (delivery.event_id, body["data"]["status"], body["data"]["progress"]) == (
-        "msg_one_statement",
-        "done",
-        100,
-    )
-    assert delivery.status == DeliveryStatus.PENDING

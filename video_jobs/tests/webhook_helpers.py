@@ -1,7 +1,7 @@
 """Endpoints and job events arranged for the webhook tests.
 
-Until the job's services call the outbox themselves, a test changes a job's status the way a service does
-(a guarded UPDATE) and records the event in the same transaction, as the services will.
+The outbox's own tests change a job's status the way a service does (a guarded UPDATE) and record the event
+in the same transaction, as the services do (their own tests: tests/services/).
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
-from .. import metrics
-from ..wakeup import ChannelListener, drain, pipe, poke
+from .. import db, metrics
+from ..wakeup import ChannelListener, SelfPipe
 from . import deliveries, endpoints, outbox, sql, transport
 from .models import WebhookDelivery
 from .transport import AttemptKind, AttemptResult
@@ -78,7 +78,7 @@ class Dispatcher:
         self.stop_requested = False
         self._in_flight: dict[Future[AttemptResult], WebhookDelivery] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send")
-        self._wake_read, self._wake_write = pipe()
+        self._wake = SelfPipe()
         self._listener: ChannelListener | None = None
         self._next_flush = 0.0
         self._closed = False
@@ -102,7 +102,7 @@ class Dispatcher:
                 continue
             future = self._pool.submit(attempt, delivery, timeout=self.timeout)
             self._in_flight[future] = delivery
-            future.add_done_callback(lambda _: poke(self._wake_write))
+            future.add_done_callback(lambda _: self._wake.poke())
         return worked
 
     def wait(self, timeout: float | None = None) -> int:
@@ -156,7 +156,7 @@ class Dispatcher:
     def run(self) -> int:
         """Deliver until stopped (a signal; with ``burst``, nothing due and nothing in flight). Returns the
         exit status: 0 after a graceful stop, which lets the sends in flight finish first."""
-        if self.listen and sql.is_postgresql() and not self.burst:
+        if self.listen and db.is_postgresql() and not self.burst:
             self._listener = ChannelListener(
                 channel=sql.CHANNEL, name=self.dispatcher_id, retry_interval=self.poll_interval
             )
@@ -198,7 +198,7 @@ class Dispatcher:
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a send finishes, a NOTIFY, a signal, or the timeout."""
-        fds = [self._wake_read]
+        fds = [self._wake.fileno()]
         listen_fd = None
         if self._listener is not None:
             listen_fd = self._listener.fileno()
@@ -208,8 +208,8 @@ class Dispatcher:
             if listen_fd is not None:
                 fds.append(listen_fd)
         ready, _, _ = select.select(fds, [], [], timeout)
-        if self._wake_read in ready:
-            drain(self._wake_read)
+        if self._wake.fileno() in ready:
+            self._wake.drain()
         if self._listener is not None and listen_fd in ready:
             self._listener.drain()
 
@@ -217,7 +217,7 @@ class Dispatcher:
         """Claim nothing more; the sends in flight finish (each within the timeout). Signal-handler safe."""
         self.stop_requested = True
         if not self._closed:
-            poke(self._wake_write)
+            self._wake.poke()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -235,7 +235,7 @@ class Dispatcher:
         if threading.current_thread() is not threading.main_thread():
             yield
             return
-        previous_fd = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
+        previous_fd = signal.set_wakeup_fd(self._wake.write_fd, warn_on_full_buffer=False)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             yield
@@ -252,8 +252,7 @@ class Dispatcher:
         if not self._closed:
             self._closed = True
             self._pool.shutdown(wait=True)
-            os.close(self._wake_read)
-            os.close(self._wake_write)
+            self._wake.close()
 
     def __enter__(self) -> Dispatcher:
         return self

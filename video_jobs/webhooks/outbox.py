@@ -41,6 +41,11 @@ EVENT_OF_STATUS = {
 
 _timestamp = serializers.DateTimeField()
 
+# For a status change that writes its events in the same statement (finish-and-claim): the job's columns
+# the outbox insert reads from the change's RETURNING rows, and the channel to NOTIFY.
+SNAPSHOT_COLUMNS = sql.SNAPSHOT_COLUMNS
+CHANNEL = sql.CHANNEL
+
 
 def new_event_id() -> str:
     return "msg_" + uuid.uuid4().hex
@@ -59,6 +64,15 @@ def record_job_event(*, job: VideoAnalysisJob, event_type: EventType | str) -> i
         )
     return sql.insert_job_event(
         job_id=job.pk, event_id=new_event_id(), event_type=EventType(event_type), now=timezone.now()
+    )
+
+
+def job_event_from(*, source: str, event_type: EventType) -> tuple[str, list[Any]]:
+    """The outbox insert of one job event, and its parameters, reading the job's row from ``source``: a
+    relation of the statement it joins (an UPDATE's RETURNING rows holding SNAPSHOT_COLUMNS). The caller
+    runs it inside that statement, so the event commits with the change, and NOTIFYs CHANNEL itself."""
+    return sql.outbox_insert(
+        source=source, source_params=[], event_id=new_event_id(), event_type=event_type, now=timezone.now()
     )
 
 

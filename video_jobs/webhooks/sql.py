@@ -1,4 +1,4 @@
-"""The webhooks' hand-built SQL, and the only place in them that checks the database vendor.
+"""The webhooks' hand-built SQL.
 
 Two statements are tuned by hand:
 
@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import connection
 
+from ..db import is_postgresql, run_hot
 from ..models import VideoAnalysisJob
 from ..serializers import JOB_FIELDS
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -34,8 +35,11 @@ CHANNEL = "video_jobs_webhooks"
 RESULT_SUMMARY_KEYS = ("video", "poster", "artifacts")
 
 # The job's columns the outbox insert reads, for a caller whose source is an UPDATE's RETURNING list.
-SNAPSHOT_COLUMNS = tuple(
-    dict.fromkeys(VideoAnalysisJob._meta.get_field(name).column for name in ("id", "owner", *JOB_FIELDS))  # type: ignore[union-attr]  # concrete fields
+SNAPSHOT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        str(VideoAnalysisJob._meta.get_field(name).column)  # type: ignore[union-attr]  # concrete fields
+        for name in ("id", "owner", *JOB_FIELDS)
+    )
 )
 
 
@@ -45,10 +49,6 @@ def _q(name: str) -> str:
 
 def _column(model: Any, name: str) -> str:
     return _q(model._meta.get_field(name).column)
-
-
-def is_postgresql() -> bool:
-    return bool(connection.vendor == "postgresql")
 
 
 def _snapshot(postgres: bool) -> str:
@@ -134,12 +134,12 @@ def insert_job_event(*, job_id: Any, event_id: str, event_type: str, now: dateti
         event_type=event_type,
         now=now,
     )
-    with connection.cursor() as cursor:
-        if not postgres:
-            cursor.execute(insert, params)
-            return int(cursor.rowcount)
-        cursor.execute(_notifying(insert), [*params, CHANNEL])
-        return int(cursor.fetchone()[0])
+    # Prepared on PostgreSQL: parsing and planning this statement cost several times its execution.
+    if not postgres:
+        return run_hot(insert, params)[0]
+    row = run_hot(_notifying(insert), [*params, CHANNEL], fetch=True)[1]
+    assert row is not None  # count(*) always answers
+    return int(row[0])
 
 
 @functools.cache

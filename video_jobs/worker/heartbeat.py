@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from django.db import connection
 
 from .. import services
+from ..wakeup import SelfPipe
 from .attempt import DATABASE_ERRORS, Attempt, hand_back
 from .housekeeping import logging_job
-from .wakeup import SelfPipe
 
 logger = logging.getLogger(__package__)
 

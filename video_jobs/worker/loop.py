@@ -27,12 +27,11 @@ from django.utils.module_loading import import_string
 from .. import metrics, services
 from ..analysis import Analyzer
 from ..models import VideoAnalysisJob
+from ..wakeup import ChannelListener, SelfPipe
 from .attempt import DATABASE_ERRORS, Attempt, hand_back, needs_video
 from .heartbeat import Heartbeat
 from .housekeeping import default_worker_id, logging_job, remove_orphaned_downloads
-from .listener import QueueListener
 from .sandbox import Sandbox
-from .wakeup import SelfPipe
 
 logger = logging.getLogger(__package__)
 
@@ -93,7 +92,7 @@ class Worker:
         self._in_loop = False
         self._wake = SelfPipe()
         self._heartbeat = Heartbeat(lease_seconds=self.lease_seconds)
-        self._listener: QueueListener | None = None
+        self._listener: ChannelListener | None = None
         self._closed = False
 
     # --- one pass ------------------------------------------------------------------------------------------
@@ -182,7 +181,9 @@ class Worker:
         Returns the exit status (0 for a graceful stop).
         """
         if self.listen and services.sql.is_postgresql() and not self.burst:
-            self._listener = QueueListener(worker_id=self.worker_id, retry_interval=self.poll_interval)
+            self._listener = ChannelListener(
+                channel=services.QUEUED_CHANNEL, name=self.worker_id, retry_interval=self.poll_interval
+            )
         logger.info(
             "worker %s started (pid %s, lease %ss, poll %ss%s)",
             self.worker_id,

@@ -1,4 +1,5 @@
-"""The shared machinery: backoff, the retry policy, and what a write leaves in memory."""
+"""The shared machinery: backoff, the retry policy, what a write leaves in memory, and the webhook events
+written with a change."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from django.utils import timezone
 from video_jobs import services
 from video_jobs.models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
 from video_jobs.services import machinery
+from video_jobs.webhooks import endpoints
+from video_jobs.webhooks.models import WebhookDelivery
 
-from .support import processing
+from .support import DATA, processing
 
 pytestmark = pytest.mark.django_db
 
 Status = VideoAnalysisJob.Status
 Stage = VideoAnalysisJob.Stage
+URL = "https://hooks.example.com/cricksy"
 
 
 @override_settings(VIDEO_JOBS_RETRY_BACKOFF_BASE=4, VIDEO_JOBS_RETRY_BACKOFF_MAX=20)
@@ -69,3 +73,57 @@ def test_both_write_paths_apply_a_winning_write_in_memory_and_leave_a_losing_one
     VideoAnalysisJob.objects.filter(pk=running.pk).update(worker_id="w2", attempts=2, progress=70)
     assert not services.report_progress(job=stale, stage=Stage.STORING_RESULTS, progress=90)
     assert (stale.worker_id, stale.attempts, stale.progress) == ("w1", 1, 40)
+
+
+# --- webhook events: written with the change that causes them ----------------------------------------------
+
+
+def _events() -> list[tuple[str, Any]]:
+    return list(WebhookDelivery.objects.order_by("id").values_list("event_type", "job_id"))
+
+
+def test_every_end_of_a_job_and_its_verified_upload_are_announced_to_its_owner(
+    user: Any, make_job: Any, put_video: Any
+) -> None:
+    endpoints.create_endpoint(owner=user, url=URL)
+    uploaded = make_job()
+    put_video(uploaded, DATA)
+    services.complete_upload(job=uploaded)
+    cancelled = make_job()
+    services.cancel_job(job=cancelled)
+    finished = processing(make_job)
+    services.finish_job(job=finished, result={"frames": 2})
+    failed = processing(make_job)
+    services.fail_job(job=failed, code=ErrorCode.INVALID_VIDEO, message="The file holds no video stream.")
+
+    assert _events() == [
+        ("video_job.queued", uploaded.pk),
+        ("video_job.cancelled", cancelled.pk),
+        ("video_job.done", finished.pk),
+        ("video_job.failed", failed.pk),
+    ]
+
+
+def test_a_running_job_that_goes_back_to_the_queue_announces_nothing(user: Any, make_job: Any) -> None:
+    endpoints.create_endpoint(owner=user, url=URL)
+    retried = processing(make_job, attempts=1)
+    assert services.retry_job(job=retried, message="Storage was temporarily unavailable.")
+    released = processing(make_job, attempts=1)
+    assert services.release_job(job=released)
+    expired = processing(make_job, attempts=1, lease_in=-5)
+    assert services.requeue_stale_job(job=expired)
+    assert _events() == []
+
+    # ... until its attempts run out: that is its end.
+    last = processing(make_job, attempts=3)
+    assert services.retry_job(job=last, message="Storage was temporarily unavailable.")
+    assert _events() == [("video_job.failed", last.pk)]
+
+
+def test_a_change_that_did_not_happen_announces_nothing(user: Any, make_job: Any) -> None:
+    endpoints.create_endpoint(owner=user, url=URL)
+    job = processing(make_job)
+    VideoAnalysisJob.objects.filter(pk=job.pk).update(worker_id="successor", attempts=2)
+    assert not services.finish_job(job=job, result={})
+    assert not services.cancel_job(job=job)
+    assert _events() == []

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import psycopg
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from video_jobs import services
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.webhooks import endpoints, outbox
+from video_jobs.webhooks.models import WebhookDelivery
 
 from .support import DATA
 
@@ -66,3 +70,43 @@ def test_prepared_statements_can_be_turned_off_for_old_poolers(make_job: Any) ->
     assert claimed is not None
     assert services.finish_job(job=claimed, result={})
     assert _prepared_statements() == []
+
+
+@pytest.mark.postgres
+def test_finish_and_claim_writes_the_done_event_in_its_one_statement_and_wakes_the_dispatchers(
+    user: Any, make_job: Any
+) -> None:
+    endpoints.create_endpoint(owner=user, url="https://hooks.example.com/cricksy")
+    for _ in range(2):
+        make_job(status=Status.QUEUED)
+    claimed = services.claim_next_job(worker_id="w1")
+    assert claimed is not None
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute(f"LISTEN {outbox.CHANNEL}")
+        with CaptureQueriesContext(connection) as queries:
+            finished, following = services.finish_job_and_claim_next(job=claimed, result={"frames": 2})
+        heard = list(listener.notifies(timeout=5, stop_after=1))
+    assert finished
+    assert following is not None
+    # One statement finished the job, wrote its event and claimed the next (the others are metrics).
+    delivery_table = WebhookDelivery._meta.db_table
+    touching = [query["sql"] for query in queries if delivery_table in query["sql"]]
+    assert len(touching) == 1
+    assert touching[0].lstrip().startswith("WITH finished")
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.event_type, delivery.job_id) == ("video_job.done", claimed.pk)
+    assert json.loads(outbox.render_body(delivery))["data"]["status"] == "done"
+    assert [note.channel for note in heard] == [outbox.CHANNEL]
+
+
+@pytest.mark.postgres
+def test_finish_and_claim_writes_no_event_when_the_fence_fails(user: Any, make_job: Any) -> None:
+    endpoints.create_endpoint(owner=user, url="https://hooks.example.com/cricksy")
+    make_job(status=Status.QUEUED)
+    claimed = services.claim_next_job(worker_id="w1")
+    assert claimed is not None
+    VideoAnalysisJob.objects.filter(pk=claimed.pk).update(worker_id="successor")
+    finished, _ = services.finish_job_and_claim_next(job=claimed, result={})
+    assert not finished
+    assert not WebhookDelivery.objects.exists()

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from video_jobs import services
 from video_jobs.embedded_s3 import free_port
-from video_jobs.worker.listener import QueueListener
+from video_jobs.wakeup import ChannelListener
 
 from .conftest import wait_for
 from .worker_support import QueueJob
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def listener() -> Iterator[QueueListener]:
-    listening = QueueListener(worker_id="test-listener", retry_interval=60)
+def listener() -> Iterator[ChannelListener]:
+    listening = ChannelListener(channel=services.QUEUED_CHANNEL, name="test-listener", retry_interval=60)
     yield listening
     listening.close()
 
@@ -31,7 +32,7 @@ def readable(fd: int, timeout: float) -> bool:
 
 
 def test_each_job_that_becomes_queued_wakes_the_listener(
-    listener: QueueListener, queue_job: QueueJob
+    listener: ChannelListener, queue_job: QueueJob
 ) -> None:
     fd = listener.fileno()
     assert fd is not None
@@ -48,7 +49,7 @@ def test_each_job_that_becomes_queued_wakes_the_listener(
 
 
 def test_the_listener_reconnects_after_the_database_drops_its_connection(
-    listener: QueueListener, queue_job: QueueJob
+    listener: ChannelListener, queue_job: QueueJob
 ) -> None:
     first = listener.fileno()
     assert first is not None
@@ -77,7 +78,7 @@ def test_the_listener_reconnects_after_the_database_drops_its_connection(
 
 
 def test_a_listener_that_cannot_connect_leaves_the_worker_polling_until_its_retry_is_due(
-    listener: QueueListener, monkeypatch: pytest.MonkeyPatch
+    listener: ChannelListener, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     attempts: list[dict[str, Any]] = []
     real = connection.get_connection_params
