@@ -413,7 +413,7 @@ def test_list_leaves_results_out_and_the_job_itself_has_its_result(api: APIClien
     [listed] = api.get("/api/video-jobs/").json()["results"]
     body = api.get(f"/api/video-jobs/{job.pk}/").json()
 
-    assert set(listed) == JOB_BODY_FIELDS - {"result"} | {"sha256", "upload_deadline"}
+    assert set(listed) == JOB_BODY_FIELDS - {"result"} | {"sha256", "upload_deadline", "source_deleted_at"}
     assert listed["status"] == "done"
     assert body["result"] == {"motion": {"timeline": [1.0] * 600}}
 

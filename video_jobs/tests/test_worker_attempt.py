@@ -308,7 +308,8 @@ def test_a_result_over_64_kib_is_a_bug_and_nothing_is_stored(
 
     job = fresh(job)
     assert (job.status, job.result) == ("queued", None)
-    assert job.error_message.startswith("ResultTooLarge: the result is ")
+    assert job.error_message == "An unexpected error interrupted the analysis."
+    assert "ResultTooLarge: the result is " in job.error_detail
     with pytest.raises(s3.exceptions.NoSuchKey):
         s3.get_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, "poster.jpg"))
 

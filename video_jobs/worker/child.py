@@ -76,6 +76,12 @@ class Request:
 # --- the wire ----------------------------------------------------------------------------------------------
 
 
+def _cause(exc: BaseException) -> str:
+    """What a refusal was chained from (the decoder's own error, which names the file): staff's detail."""
+    cause = exc.__cause__
+    return f"{type(cause).__name__}: {cause}"[:MAX_TEXT] if cause is not None else ""
+
+
 def send_control(control: socket.socket, **message: Any) -> None:
     control.send(json.dumps(message).encode())
 
@@ -268,9 +274,9 @@ def _run(data: bytes, pipe: _Pipe) -> None:
         check_result_size(analysis.result)  # here, where it is the analyzer's bug and said so
         pipe.result(analysis)
     except InvalidVideo as exc:
-        pipe.send(error=ERROR_INVALID_VIDEO, message=str(exc)[:MAX_TEXT])
+        pipe.send(error=ERROR_INVALID_VIDEO, message=str(exc)[:MAX_TEXT], cause=_cause(exc))
     except VideoLimitsExceeded as exc:
-        pipe.send(error=ERROR_LIMITS, message=str(exc)[:MAX_TEXT])
+        pipe.send(error=ERROR_LIMITS, message=str(exc)[:MAX_TEXT], cause=_cause(exc))
     except MemoryError:
         # The address-space limit: everything the analysis held is gone by now, so this small write fits.
         pipe.send(error=ERROR_OUT_OF_MEMORY)

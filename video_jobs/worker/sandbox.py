@@ -65,6 +65,10 @@ class AnalysisCrashed(Exception):
     child should, or the analysis server itself failed."""
 
 
+class ChildCause(Exception):
+    """The error a refusal in the analysis child was chained from, as the child described it."""
+
+
 class AnalyzerError(Exception):
     """The analyzer raised an exception in the child: its type and message, and its traceback as text."""
 
@@ -157,10 +161,11 @@ class _Outcome:
         error = message.get("error")
         if error is None:
             return Analysis(result=message["result"], artifacts=tuple(self.artifacts))
+        cause = ChildCause(str(message["cause"])) if message.get("cause") else None
         if error == ERROR_INVALID_VIDEO:
-            raise InvalidVideo(str(message["message"]))
+            raise InvalidVideo(str(message["message"])) from cause
         if error == ERROR_LIMITS:
-            raise VideoLimitsExceeded(str(message["message"]))
+            raise VideoLimitsExceeded(str(message["message"])) from cause
         if error == ERROR_OUT_OF_MEMORY:
             raise AnalysisCrashed(f"the analysis ran out of memory ({peak_note})")
         raise AnalyzerError(str(message["message"]), str(message.get("traceback", "")))
