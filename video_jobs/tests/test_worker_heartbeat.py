@@ -146,7 +146,11 @@ def test_at_the_attempts_stop_deadline_the_heartbeat_hands_the_job_back(
     with heartbeat.watching(attempt):
         attempt.stop_deadline = time.monotonic()
         heartbeat.wake()
-        wait_for(lambda: fresh(attempt.job).status == "queued", what="the hand-back")
+        # Not by polling the row: on SQLite a read from this thread can lock the table under the
+        # heartbeat's write. The thread hands the job back right after interrupting the attempt, and
+        # close() joins it.
+        wait_for(lambda: attempt.interrupted, what="the interruption")
+        heartbeat.close()
 
     assert attempt.interrupted == "shutdown grace period over"
     job = fresh(attempt.job)
