@@ -121,8 +121,23 @@ def report_progress(*, job: VideoAnalysisJob, stage: str, progress: int) -> bool
 
 
 def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
-    """Store the result and mark the job done, fenced. False means another worker owns it now."""
-    return fenced_write(job, **done_fields(result))
+    """Store the result and mark the job done, fenced. False means another worker owns it now.
+
+    On PostgreSQL one statement also writes the job's ``done`` webhook deliveries (as finish-and-claim
+    does), instead of a transaction around the UPDATE and the outbox insert.
+    """
+    fields = done_fields(result)
+    if not sql.is_postgresql():
+        return fenced_write(job, **fields)
+    finish_sql, finish_params = sql.fenced_update(job, fields)
+    events_sql, events_params = outbox.job_event_from(source="finished", event_type=EventType.JOB_DONE)
+    statement = sql.finish_with_events(finish_sql, events_sql, outbox.SNAPSHOT_COLUMNS, outbox.CHANNEL)
+    row = sql.run_hot(statement, [*finish_params, *events_params], fetch=True)[1]
+    assert row is not None  # the statement always answers one row
+    finished = row[0] == 1
+    if finished:
+        applied(job, fields)
+    return bool(finished)
 
 
 def finish_job_and_claim_next(

@@ -156,6 +156,25 @@ SELECT (SELECT count(*) FROM finished),
 """
 
 
+# A finish on its own (an idle worker's, or its last): the same, without the claim.
+_FINISH_SQL = """
+WITH finished AS ({finish} RETURNING {returning}),
+     events AS ({events} RETURNING 1)
+SELECT (SELECT count(*) FROM finished),
+       (SELECT count(*) FROM (SELECT pg_notify({channel}, '') FROM events) AS notified)
+"""
+
+
+def finish_with_events(finish_sql: str, events_sql: str, returning: tuple[str, ...], channel: str) -> str:
+    """``finish_and_claim`` without the claim: one statement, its parameters the finish's and the insert's."""
+    return _FINISH_SQL.format(
+        finish=finish_sql,
+        returning=", ".join(map(_q, returning)),
+        events=events_sql,
+        channel=_literal(channel),
+    )
+
+
 def finish_and_claim(finish_sql: str, events_sql: str, returning: tuple[str, ...], channel: str) -> str:
     """The combined statement: a fenced finish (``fenced_update``'s SQL) returning ``returning``, the outbox
     insert ``events_sql`` reading from it (as ``finished``), then CLAIM_SQL; ``channel`` is NOTIFYed when
