@@ -91,7 +91,8 @@ def truncate_jobs() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE video_jobs_videoanalysisjob")
+        # CASCADE: webhook deliveries refer to their jobs.
+        cursor.execute("TRUNCATE video_jobs_videoanalysisjob CASCADE")
 
 
 def bench_user() -> Any:
