@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from types import FrameType
 from typing import Any
 
 import psycopg
@@ -101,3 +105,20 @@ class ChannelListener:
             with suppress(psycopg.Error):
                 self._conn.close()
             self._conn = None
+
+
+@contextmanager
+def signals_handled(wake: SelfPipe, handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Route SIGTERM and SIGINT to ``handler`` and wake ``wake``'s select() on any signal, for the block;
+    the previous handlers come back after it. Only the main thread may set them: elsewhere, a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous_fd = signal.set_wakeup_fd(wake.write_fd, warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        signal.set_wakeup_fd(previous_fd)

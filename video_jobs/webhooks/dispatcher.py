@@ -20,12 +20,9 @@ import os
 import select
 import signal
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
-from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
@@ -34,7 +31,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, c
 from django.utils import timezone
 
 from .. import db, metrics
-from ..wakeup import ChannelListener, SelfPipe
+from ..wakeup import ChannelListener, SelfPipe, signals_handled
 from . import deliveries, endpoints, outbox, sql, transport
 from .models import WebhookDelivery
 from .transport import AttemptKind, AttemptResult
@@ -170,7 +167,7 @@ class Dispatcher:
             ", burst" if self.burst else "",
         )
         try:
-            with metrics.buffered(), self._signals_handled():
+            with metrics.buffered(), signals_handled(self._wake, self._on_signal):
                 self._loop()
         finally:
             self.close()
@@ -229,20 +226,6 @@ class Dispatcher:
             "%s: stopping after %s send(s) in flight (send %s again to exit now)", name, self.in_flight, name
         )
         self.request_stop()
-
-    @contextmanager
-    def _signals_handled(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous_fd = signal.set_wakeup_fd(self._wake.write_fd, warn_on_full_buffer=False)
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            signal.set_wakeup_fd(previous_fd)
 
     def close(self) -> None:
         """Wait for the sender threads, drop the LISTEN connection. Idempotent."""

@@ -13,10 +13,9 @@ import os
 import random
 import select
 import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from types import FrameType
 from typing import TypeVar
 
@@ -27,7 +26,7 @@ from django.utils.module_loading import import_string
 from .. import metrics, services
 from ..analysis import Analyzer
 from ..models import VideoAnalysisJob
-from ..wakeup import ChannelListener, SelfPipe
+from ..wakeup import ChannelListener, SelfPipe, signals_handled
 from .attempt import DATABASE_ERRORS, Attempt, hand_back, needs_video
 from .heartbeat import Heartbeat
 from .housekeeping import default_worker_id, logging_job, remove_orphaned_downloads
@@ -199,7 +198,7 @@ class Worker:
         try:
             if self.sandbox is not None:
                 self.sandbox.start()  # now, so that the first job does not wait for it
-            with metrics.buffered(), self._signals_handled():
+            with metrics.buffered(), signals_handled(self._wake, self._on_signal):
                 self._in_loop = True
                 try:
                     self._loop()
@@ -306,21 +305,6 @@ class Worker:
         else:
             logger.warning("second %s: exiting now", name)
         os._exit(128 + signum)
-
-    @contextmanager
-    def _signals_handled(self) -> Iterator[None]:
-        # Signal handlers (and the wake-up fd that interrupts select) can only be set from the main thread.
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous_fd = signal.set_wakeup_fd(self._wake.write_fd, warn_on_full_buffer=False)
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            signal.set_wakeup_fd(previous_fd)
 
     def close(self) -> None:
         """Stop the heartbeat thread and the LISTEN connection. Idempotent."""

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from video_jobs.management.options import positive_float, positive_int
 from video_jobs.webhooks.dispatcher import Dispatcher
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
 
 
 class Command(BaseCommand):
@@ -31,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=positive_int,
             help=f"deliveries in flight at once, at most one per endpoint (default "
             f"VIDEO_JOBS_WEBHOOK_CONCURRENCY, {settings.VIDEO_JOBS_WEBHOOK_CONCURRENCY})",
         )
@@ -40,7 +26,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--poll-interval",
-            type=_positive_float,
+            type=positive_float,
             help=f"seconds between polls when idle (default VIDEO_JOBS_POLL_INTERVAL, "
             f"{settings.VIDEO_JOBS_POLL_INTERVAL}); PostgreSQL NOTIFY wakes it sooner",
         )

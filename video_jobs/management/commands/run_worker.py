@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from video_jobs.management.options import positive_float, positive_int
 from video_jobs.worker import LOG_FORMAT, JobContextFilter, Supervisor, Worker, default_worker_id
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
-    return value
 
 
 class Command(BaseCommand):
@@ -34,7 +20,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=positive_int,
             default=1,
             help="worker processes to run under one supervisor (default 1: this process works itself)",
         )
@@ -42,11 +28,11 @@ class Command(BaseCommand):
             "--burst", action="store_true", help="exit once nothing is claimable (for scripts and tests)"
         )
         parser.add_argument(
-            "--max-jobs", type=_positive_int, help="exit after processing this many jobs (per process)"
+            "--max-jobs", type=positive_int, help="exit after processing this many jobs (per process)"
         )
         parser.add_argument(
             "--poll-interval",
-            type=_positive_float,
+            type=positive_float,
             help=f"seconds between polls when idle (default VIDEO_JOBS_POLL_INTERVAL, "
             f"{settings.VIDEO_JOBS_POLL_INTERVAL}); PostgreSQL NOTIFY wakes a worker sooner",
         )
