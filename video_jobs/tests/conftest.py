@@ -3,7 +3,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pytest
 from django.db import connection
@@ -18,6 +19,9 @@ from video_jobs.synthetic_video import write_test_video
 from video_jobs.worker import Worker
 
 from .s3_proxy import FaultyS3Proxy
+
+if TYPE_CHECKING:
+    from .worker_processes import Workers
 
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -158,6 +162,19 @@ def make_worker() -> Iterator[Callable[..., Worker]]:
     yield make
     for worker in workers:
         worker.close()
+
+
+@pytest.fixture
+def workers(moto_server: MotoServer, tmp_path: Path) -> Iterator[Workers]:
+    """Real worker processes (``worker_processes.Workers``), killed after the test."""
+    from .worker_processes import Workers  # it imports this module's helpers
+
+    running = Workers(moto_server, tmp_path)
+    yield running
+    running.cleanup()
+    for log in running.logs:
+        # Shown by pytest only when the test failed.
+        print(f"--- {log.name} ---\n{log.read_text()}")
 
 
 @pytest.fixture
