@@ -39,7 +39,14 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
     upload = None
     if job.status == VideoAnalysisJob.Status.AWAITING_UPLOAD:
-        presigned = storage.presign_upload(key=job.s3_key, content_type=job.content_type)
+        # Signed for the job's own bucket and exactly what the client declared: S3 refuses anything else.
+        presigned = storage.presign_upload(
+            bucket=job.s3_bucket,
+            key=job.s3_key,
+            content_length=job.size_bytes,
+            sha256=job.sha256,
+            content_type=job.content_type,
+        )
         upload = {
             "method": presigned.method,
             "url": presigned.url,

@@ -16,10 +16,11 @@ from django.db.models import F, Q
 
 from .. import metrics
 from ..clock import DatabaseNow
-from ..models import ErrorCode, VideoAnalysisJob
+from ..models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
 from . import sql
 from .machinery import (
     applied,
+    backoff_delay,
     done_fields,
     failed_fields,
     fence,
@@ -162,13 +163,29 @@ def retry_job(*, job: VideoAnalysisJob, message: str) -> bool:
 
 def release_job(*, job: VideoAnalysisJob) -> bool:
     """Hand a running job back to the queue on a graceful stop, without counting the attempt."""
-    fields = queued_fields()
-    # The fence pins attempts to job.attempts, so this is attempts - 1 of the row itself.
-    fields["attempts"] = job.attempts - 1
-    moved = fenced_write(job, **fields)
+    moved = fenced_write(job, **_uncounted(job, queued_fields()))
     if moved:
         logger.info("job %s handed back to the queue", job.pk)
     return moved
+
+
+def postpone_job(*, job: VideoAnalysisJob, message: str) -> bool:
+    """A configuration fault (the S3 bucket, credentials, permissions) stopped the attempt: nothing about the
+    job itself. Queue it again after the longest backoff, without counting the attempt, so that a fault
+    fixed within minutes fails no one's job. Fenced."""
+    fields = queued_fields()
+    fields["run_after"] = DatabaseNow(backoff_delay(None))
+    fields["error_message"] = message[:ERROR_MESSAGE_MAX_LENGTH]
+    moved = fenced_write(job, **_uncounted(job, fields))
+    if moved:
+        logger.warning("job %s postponed, attempt not counted: %s", job.pk, message)
+    return moved
+
+
+def _uncounted(job: VideoAnalysisJob, fields: dict[str, Any]) -> dict[str, Any]:
+    # The fence pins attempts to job.attempts, so this is attempts - 1 of the row itself.
+    fields["attempts"] = job.attempts - 1
+    return fields
 
 
 def requeue_stale_job(*, job: VideoAnalysisJob) -> bool:

@@ -164,11 +164,11 @@ def done_fields(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def backoff_delay(attempts: int) -> timedelta:
-    """Exponential backoff with jitter for the retry after attempt number ``attempts``."""
+def backoff_delay(attempts: int | None) -> timedelta:
+    """Exponential backoff with jitter for the retry after attempt number ``attempts``; None: the longest."""
     base = float(settings.VIDEO_JOBS_RETRY_BACKOFF_BASE)
     cap = float(settings.VIDEO_JOBS_RETRY_BACKOFF_MAX)
-    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    ceiling = cap if attempts is None else min(cap, base * (2 ** max(0, attempts - 1)))
     # "Equal jitter": at least half the delay, so retries never stampede back at once.
     return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
 

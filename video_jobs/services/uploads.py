@@ -111,6 +111,7 @@ def initiate_upload(
         owner=owner,
         status=Status.AWAITING_UPLOAD,
         stage=Stage.AWAITING_UPLOAD,
+        # The bucket of today's settings, kept with the job: every later S3 call about it uses this one.
         s3_bucket=storage.bucket_name(),
         s3_key=storage.video_key(job_id),
         idempotency_key=idempotency_key or None,
@@ -150,10 +151,11 @@ def _verify(job: VideoAnalysisJob) -> _Verification:
     which its caller counts once the job is claimable (a metric write before that would delay pickup)."""
     max_bytes = int(settings.VIDEO_JOBS_MAX_UPLOAD_BYTES)
     try:
-        info = storage.head(key=job.s3_key)
+        info = storage.head(bucket=job.s3_bucket, key=job.s3_key)
     except storage.ObjectMissing as exc:
         verification = _Verification(Outcome.MISSING, code=ErrorCode.UPLOAD_MISSING, detail=str(exc))
     except storage.StorageUnavailable as exc:
+        # A configuration fault (a missing bucket, access denied) was logged as an ERROR by storage.
         logger.warning("job %s: verification could not reach S3: %s", job.pk, exc)
         verification = _Verification(Outcome.TRANSIENT, detail=str(exc))
     else:
@@ -265,8 +267,9 @@ def cancel_job(*, job: VideoAnalysisJob) -> bool:
 def reconcile_expired_uploads(*, limit: int = 100) -> dict[Outcome, int]:
     """Settle uploads past their deadline: HeadObject first; present → queued, absent → upload_expired.
 
-    When S3 cannot answer the job stays as it is, to be tried on the next sweep, and the sweep stops there:
-    with S3 down, each further HeadObject would only hold the worker for another timeout.
+    When S3 cannot answer (or answers with a configuration fault, such as a missing bucket) the job stays as
+    it is, to be tried on the next sweep, and the sweep stops there: with S3 down, each further HeadObject
+    would only hold the worker for another timeout.
     """
     counts: dict[Outcome, int] = {}
     for job in VideoAnalysisJob.objects.upload_deadline_passed().order_by("upload_deadline")[:limit]:

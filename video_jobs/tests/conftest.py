@@ -19,6 +19,7 @@ from video_jobs.synthetic_video import write_test_video
 from video_jobs.worker import Worker
 
 from .s3_proxy import FaultyS3Proxy
+from .s3rver import S3rver
 
 if TYPE_CHECKING:
     from .worker_processes import Workers
@@ -184,3 +185,22 @@ def s3_proxy(moto_server: MotoServer) -> Iterator[FaultyS3Proxy]:
     with override_settings(AWS_S3_ENDPOINT_URL=proxy.endpoint):
         yield proxy
     proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def _s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3rver]:
+    server = S3rver(tmp_path_factory.mktemp("s3rver"), bucket=BUCKET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def signature_checking_s3(_s3rver: S3rver) -> Iterator[S3rver]:
+    """The app's S3 becomes s3rver, which refuses requests whose SigV4 signature does not match (moto
+    accepts any), with the one key pair it knows."""
+    with override_settings(
+        AWS_S3_ENDPOINT_URL=_s3rver.endpoint,
+        AWS_S3_ACCESS_KEY_ID=S3rver.ACCESS_KEY_ID,
+        AWS_S3_SECRET_ACCESS_KEY=S3rver.SECRET_ACCESS_KEY,
+    ):
+        yield _s3rver

@@ -200,6 +200,7 @@ class Attempt:
             self.temp_path = handle.name
             try:
                 download = storage.download(
+                    bucket=job.s3_bucket,
                     key=job.s3_key,
                     destination=handle,
                     if_match=job.object_etag,
@@ -221,7 +222,9 @@ class Attempt:
         for artifact in analysis.artifacts:
             self.check()  # a worker that lost the job must not overwrite the new owner's files either
             key = storage.artifact_key(job.pk, artifact.name)
-            storage.put_artifact(key=key, data=artifact.data, content_type=artifact.content_type)
+            storage.put_artifact(
+                bucket=job.s3_bucket, key=key, data=artifact.data, content_type=artifact.content_type
+            )
             artifacts[artifact.name] = {
                 "key": key,
                 "content_type": artifact.content_type,
@@ -257,6 +260,9 @@ class Attempt:
                 moved = write_reconnecting(
                     lambda: services.fail_job(job=job, code=permanent, message=message)
                 )
+            elif isinstance(exc, storage.StorageMisconfigured):
+                # This service's S3 settings or permissions, not the job: its attempts are not spent on it.
+                moved = write_reconnecting(lambda: services.postpone_job(job=job, message=message))
             else:
                 moved = write_reconnecting(lambda: services.retry_job(job=job, message=message))
         except DATABASE_ERRORS as db_exc:
