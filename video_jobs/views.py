@@ -56,6 +56,14 @@ def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
     return dict(InitiatedJobSerializer(job, context={"upload": upload}).data)
 
 
+def _storage_unavailable(detail: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        {"error_code": "storage_unavailable", "detail": detail},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(settings.VIDEO_JOBS_RETRY_AFTER), **(headers or {})},
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List your jobs",
@@ -113,6 +121,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             200: OpenApiResponse(InitiatedJobSerializer, description="Replay of an Idempotency-Key."),
             400: OpenApiResponse(description="Field errors."),
             409: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with other data."),
+            503: OpenApiResponse(ErrorSerializer, description="No upload URL could be made; retry later."),
         },
     )
     @action(detail=False, methods=["post"])
@@ -138,10 +147,13 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                 },
                 status=status.HTTP_409_CONFLICT,
             )
-        return Response(
-            _initiated_body(job),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        try:
+            body = _initiated_body(job)
+        except storage.StorageUnavailable:
+            # No URL that binds the upload could be made (logged as a configuration fault). The job waits:
+            # a retry with the same Idempotency-Key gets it with a fresh URL.
+            return _storage_unavailable("No upload URL could be made; retry later.")
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Tell the service the upload finished; it verifies the object and queues the job",
@@ -171,13 +183,8 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             f"verify;dur={(time.perf_counter() - started) * 1000:.2f}"
         }
         if result.outcome == services.Outcome.TRANSIENT:
-            return Response(
-                {
-                    "error_code": "storage_unavailable",
-                    "detail": "The upload could not be verified because S3 did not answer; retry later.",
-                },
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": str(settings.VIDEO_JOBS_RETRY_AFTER), **timing},
+            return _storage_unavailable(
+                "The upload could not be verified because S3 did not answer; retry later.", timing
             )
         job = result.job
         ended_badly = job.status in (

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from django.test import override_settings
 from rest_framework.test import APIClient
@@ -93,6 +94,20 @@ def test_initiate_creates_a_job_awaiting_upload_with_a_presigned_put(api: APICli
     job = VideoAnalysisJob.objects.get(pk=body["id"])
     assert job.s3_key == f"videos/{job.pk}/source"
     assert job.sha256 == "ab" * 32
+
+
+def test_initiate_answers_503_rather_than_hand_out_a_url_that_binds_nothing(api: APIClient) -> None:
+    # A client set to sign SigV2-style URLs (botocore's default for us-east-1) could bind neither the size
+    # nor the checksum.
+    with override_settings(AWS_S3_CLIENT_CONFIG=BotoConfig(s3={"addressing_style": "path"})):
+        response = initiate(api, idempotency_key="retry-me")
+
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "storage_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    retried = initiate(api, idempotency_key="retry-me")
+    assert retried.status_code == 200  # the same job, now with a URL
+    assert signed_headers(retried.json()["upload"]["url"]) == {"host", "content-type", "content-length"}
 
 
 def test_filename_is_never_used_as_a_storage_path(api: APIClient) -> None:
