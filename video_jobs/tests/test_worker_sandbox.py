@@ -345,7 +345,7 @@ def test_a_worker_outlives_an_analysis_that_hangs_bloats_or_dies(
     ended = survives(workers, queue_job, command + b" please", analyzer=HOSTILE, normal=b"a cricket video")
 
     assert (ended.status, ended.error_code) == ("failed", code)
-    assert ended.error_message.startswith(message)
+    assert message in ended.error_detail  # what happened is for staff; the client reads it in its terms
 
 
 @pytest.fixture(scope="module")
@@ -369,8 +369,8 @@ def hostile_uploads(tmp_path_factory: pytest.TempPathFactory, sample_video: byte
         ("timestamp leap", "video_limits_exceeded", "duration: the decoded frames span 694.44 h (2500000 s)"),
         ("16384x8192", "video_limits_exceeded", "frame size: the container declares frames of 16384x8192"),
         ("streamed webm", "", ""),
-        ("truncated mp4", "invalid_video", "not a video container: "),
-        ("random bytes", "invalid_video", "not a video container: "),
+        ("truncated mp4", "invalid_video", "The file is not in a video container format."),
+        ("random bytes", "invalid_video", "The file is not in a video container format."),
     ],
 )
 def test_a_worker_outlives_hostile_videos(
