@@ -43,7 +43,14 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
     upload = None
     if job.status == VideoAnalysisJob.Status.AWAITING_UPLOAD:
-        presigned = storage.presign_upload(key=job.s3_key, content_type=job.content_type)
+        # Signed for the job's own bucket and exactly what the client declared: S3 refuses anything else.
+        presigned = storage.presign_upload(
+            bucket=job.s3_bucket,
+            key=job.s3_key,
+            content_length=job.size_bytes,
+            sha256=job.sha256,
+            content_type=job.content_type,
+        )
         upload = {
             "method": presigned.method,
             "url": presigned.url,
@@ -144,6 +151,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                 QuotaExceededSerializer,
                 description="Quota exceeded (quota_exceeded), or too many requests; retry after Retry-After.",
             ),
+            503: OpenApiResponse(ErrorSerializer, description="No upload URL could be made; retry later."),
         },
     )
     @action(detail=False, methods=["post"])
@@ -180,10 +188,13 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                 status=status.HTTP_429_TOO_MANY_REQUESTS,
                 headers={"Retry-After": str(settings.VIDEO_JOBS_QUOTA_RETRY_AFTER)},
             )
-        return Response(
-            _initiated_body(job),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-        )
+        try:
+            body = _initiated_body(job)
+        except storage.StorageUnavailable:
+            # No URL that binds the upload could be made (logged as a configuration fault). The job waits:
+            # a retry with the same Idempotency-Key gets it with a fresh URL.
+            return _storage_unavailable("No upload URL could be made; retry later.")
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Tell the service the upload finished; it verifies the object and queues the job",

@@ -8,10 +8,8 @@ import os
 import re
 import signal
 import statistics
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -24,7 +22,7 @@ from django.db.models import Max, Min
 from django.test import override_settings
 
 from video_jobs import services
-from video_jobs.models import VideoAnalysisJob
+from video_jobs.clock import DatabaseNow
 from video_jobs.synthetic_video import write_test_video
 
 from .conftest import wait_for
@@ -32,17 +30,17 @@ from .worker_processes import (
     FAST_RECOVERY,
     HOLD,
     Job,
+    QueueJob,
     Workers,
     children_of,
     fresh,
+    hold_a_job,
     peak_rss_bytes,
     reached,
     running,
 )
 
 pytestmark = pytest.mark.postgres
-
-QueueJob = Callable[..., VideoAnalysisJob]
 
 
 def backends(application_name_like: str) -> list[int]:
@@ -57,16 +55,6 @@ def backends(application_name_like: str) -> list[int]:
 
 def listening_workers() -> list[int]:
     return backends("video_jobs listen %")
-
-
-def hold_a_job(
-    workers: Workers, queue_job: QueueJob, *args: str, **env: str
-) -> tuple[VideoAnalysisJob, subprocess.Popen[bytes]]:
-    """Queue a job and start a worker that holds it mid-analysis until ``workers.release()``."""
-    job = queue_job(b"x" * 2000)
-    worker = workers.start(*args, analyzer=HOLD, **env)
-    wait_for(workers.calls, what="the worker to start analysing")
-    return job, worker
 
 
 # --- exactly once ----------------------------------------------------------------------------------------
@@ -173,7 +161,10 @@ def test_a_second_signal_exits_at_once_and_the_lease_brings_the_job_back(
     assert job.status == "processing"
     assert list(workers.tmp.iterdir()) == []  # even the immediate exit removes its download
     assert job.lease_expires_at is not None
-    assert services.requeue_expired_leases(now=job.lease_expires_at + timedelta(seconds=1)) == 1
+    assert services.requeue_expired_leases() == 0  # the lease outlives its worker...
+    # ...until it ends.
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=DatabaseNow(-timedelta(seconds=1)))
+    assert services.requeue_expired_leases() == 1
     assert (fresh(job).status, fresh(job).attempts) == ("queued", 1)
 
 
