@@ -12,7 +12,8 @@ import psycopg
 
 CLAIM = """
 UPDATE video_jobs_videoanalysisjob
-   SET status = 'processing', stage = 'downloading', worker_id = %s, attempts = attempts + 1, started_at = now(),
+   SET status = 'processing', stage = 'downloading', worker_id = %s, attempts = attempts + 1,
+       started_at = now(),
        lease_expires_at = now() + interval '60 seconds'
  WHERE id = (SELECT id FROM video_jobs_videoanalysisjob
               WHERE status = 'queued' AND run_after <= now()
@@ -21,7 +22,8 @@ RETURNING id, attempts
 """
 FINISH = """
 UPDATE video_jobs_videoanalysisjob
-   SET status = 'done', stage = 'done', progress = 100, finished_at = clock_timestamp(), lease_expires_at = NULL
+   SET status = 'done', stage = 'done', progress = 100, finished_at = clock_timestamp(),
+       lease_expires_at = NULL
  WHERE id = %s AND status = 'processing' AND worker_id = %s AND attempts = %s
 """
 

@@ -35,11 +35,13 @@ def main() -> None:
                 source.write(block)
             source.seek(0)
             s3.upload_fileobj(source, storage.bucket_name(), key)
-        etag = storage.head(key=key).etag
+        etag = storage.head(bucket=storage.bucket_name(), key=key).etag
 
         def ours(path: str) -> None:
             with open(path, "wb") as destination:
-                result = storage.download(key=key, destination=destination, if_match=etag)
+                result = storage.download(
+                    bucket=storage.bucket_name(), key=key, destination=destination, if_match=etag
+                )
             assert result.size == size
 
         def plain(path: str) -> None:

@@ -13,6 +13,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework.authtoken.models import TokenProxy
 
+from .clock import DatabaseNow
+
 
 class ErrorCode(models.TextChoices):
     """Stable error codes. Clients branch on these: never change their spelling."""
@@ -42,6 +44,7 @@ class Outcome(enum.StrEnum):
     TOO_LARGE = "too_large"
     TRANSIENT = "transient"
     NOT_ELIGIBLE = "not_eligible"
+    INCOMPLETE = "incomplete"  # a multipart upload with parts missing: the client resumes
 
 
 # Failures that are about the uploaded object rather than its processing: staff may re-verify these.
@@ -94,10 +97,11 @@ class VideoAnalysisJobQuerySet(models.QuerySet["VideoAnalysisJob"]):
         """The jobs of ``user``; an anonymous user owns none (its pk is None)."""
         return self.filter(owner=user)
 
-    def claimable(self, *, now: datetime | None = None) -> VideoAnalysisJobQuerySet:
+    # Each predicate compares with the database's clock (``clock.DatabaseNow``), in the statement itself.
+
+    def claimable(self) -> VideoAnalysisJobQuerySet:
         """Queued jobs whose retry delay has passed: the only jobs a worker may take."""
-        now = now or timezone.now()
-        return self.filter(status=VideoAnalysisJob.Status.QUEUED, run_after__lte=now)
+        return self.filter(status=VideoAnalysisJob.Status.QUEUED, run_after__lte=DatabaseNow())
 
     def stuck_uploads(self, *, older_than: timedelta | None = None) -> VideoAnalysisJobQuerySet:
         """Jobs still waiting for their upload after ``older_than`` (VIDEO_JOBS_STUCK_UPLOAD_MINUTES)."""
@@ -105,18 +109,16 @@ class VideoAnalysisJobQuerySet(models.QuerySet["VideoAnalysisJob"]):
             older_than = timedelta(minutes=settings.VIDEO_JOBS_STUCK_UPLOAD_MINUTES)
         return self.filter(
             status=VideoAnalysisJob.Status.AWAITING_UPLOAD,
-            created_at__lt=timezone.now() - older_than,
+            created_at__lt=DatabaseNow(-older_than),
         )
 
-    def upload_deadline_passed(self, *, now: datetime | None = None) -> VideoAnalysisJobQuerySet:
+    def upload_deadline_passed(self) -> VideoAnalysisJobQuerySet:
         """Uploads abandoned past their deadline: the reconciler's work list."""
-        now = now or timezone.now()
-        return self.filter(status=VideoAnalysisJob.Status.AWAITING_UPLOAD, upload_deadline__lt=now)
+        return self.filter(status=VideoAnalysisJob.Status.AWAITING_UPLOAD, upload_deadline__lt=DatabaseNow())
 
-    def lease_expired(self, *, now: datetime | None = None) -> VideoAnalysisJobQuerySet:
+    def lease_expired(self) -> VideoAnalysisJobQuerySet:
         """Processing jobs whose worker stopped renewing its lease (crashed, partitioned, killed)."""
-        now = now or timezone.now()
-        return self.filter(status=VideoAnalysisJob.Status.PROCESSING, lease_expires_at__lt=now)
+        return self.filter(status=VideoAnalysisJob.Status.PROCESSING, lease_expires_at__lt=DatabaseNow())
 
     def source_retention_passed(self, *, ended_before: datetime) -> VideoAnalysisJobQuerySet:
         """Jobs that ended before ``ended_before`` and still have their source video: the retention sweep's
@@ -162,6 +164,12 @@ class VideoAnalysisJob(models.Model):
         max_length=255, null=True, blank=True, editable=False
     )
 
+    # A multipart upload (above VIDEO_JOBS_MULTIPART_THRESHOLD): S3's upload id, set once S3 created it, and
+    # the part plan, fixed at initiate (every part but the last is exactly part_size bytes).
+    upload_id = models.CharField(max_length=1024, blank=True, default="", db_default="", editable=False)
+    part_size = models.BigIntegerField(null=True, blank=True, editable=False)
+    part_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+
     # What verification saw.
     verified_at = models.DateTimeField(null=True, blank=True)
     object_size = models.BigIntegerField(null=True, blank=True)
@@ -186,8 +194,9 @@ class VideoAnalysisJob(models.Model):
     # deleting the job); result and artifacts stay. Such a job can no longer be re-verified or retried.
     source_deleted_at = models.DateTimeField(null=True, blank=True)
 
+    # Written by the database's clock (services); these defaults only serve rows made some other way (tests).
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(default=timezone.now)
     upload_deadline = models.DateTimeField()
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -12,8 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Min
-from django.utils import timezone
 
+from .clock import database_now
 from .models import VideoAnalysisJob
 
 Status = VideoAnalysisJob.Status
@@ -57,7 +57,8 @@ class JobStats:
 def job_stats(*, stuck_upload_minutes: int | None = None) -> JobStats:
     """Counts per status, stuck uploads, stale processing jobs and the oldest queued job's queue time."""
     minutes = int(stuck_upload_minutes or settings.VIDEO_JOBS_STUCK_UPLOAD_MINUTES)
-    now = timezone.now()
+    # The database's clock, like the times it is compared with (queued_at) and the predicates below.
+    now = database_now()
     jobs = VideoAnalysisJob.objects.all()
     # One GROUP BY over the status index rather than a COUNT per status.
     counted = dict(jobs.order_by().values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
@@ -66,7 +67,7 @@ def job_stats(*, stuck_upload_minutes: int | None = None) -> JobStats:
         by_status={status: counted.get(status, 0) for status in Status.values},
         stuck_uploads=jobs.stuck_uploads(older_than=timedelta(minutes=minutes)).count(),
         stuck_upload_minutes=minutes,
-        stale_processing=jobs.lease_expired(now=now).count(),
+        stale_processing=jobs.lease_expired().count(),
         oldest_queued_at=oldest,
         generated_at=now,
     )

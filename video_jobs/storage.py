@@ -1,29 +1,35 @@
 """S3 access for video jobs: presigned uploads, verification (HeadObject), downloads and artifacts.
 
 The boto3 client comes from django-storages' S3Storage, so endpoint, region, addressing style, credentials
-and botocore config are the usual ``AWS_*`` settings. Errors are classified here, once, into what the
-state machine needs: the object is missing, or S3 could not answer (transient). Nothing else in the app
-looks at botocore exceptions.
+and botocore config are the usual ``AWS_*`` settings. Every call about a job names the job's own bucket
+(``job.s3_bucket``, fixed at initiate): the bucket setting only decides where new jobs go.
+
+Errors are classified here, once, into what the state machine needs: the object (the key) is missing, the
+object changed, or S3 could not answer (transient). A configuration fault (a missing bucket, access denied,
+bad credentials, the wrong region) is transient too, never "missing": it must not fail anyone's job, and it
+is logged as an ERROR for whoever runs the service. Nothing else in the app looks at botocore exceptions.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import contextvars
 import functools
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
+from urllib.parse import parse_qsl, urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
 logger = logging.getLogger(__name__)
@@ -44,7 +50,17 @@ class ObjectChanged(StorageError):
 
 
 class StorageUnavailable(StorageError):
-    """S3 could not answer: 403 (configuration), 5xx, throttling, timeouts, connection errors."""
+    """S3 could not answer: 5xx, throttling, timeouts, connection errors; or a configuration fault."""
+
+
+class UploadMissing(StorageError):
+    """The multipart upload is gone: completed or aborted (S3's NoSuchUpload)."""
+
+
+class StorageMisconfigured(StorageUnavailable):
+    """S3 answered, about this service's configuration rather than the object: the bucket does not exist,
+    access is denied (S3 answers 403 for a missing key without s3:ListBucket), bad credentials, another
+    region. Transient for the job (nothing here is the client's doing); logged as an ERROR."""
 
 
 @dataclass(frozen=True)
@@ -80,22 +96,37 @@ def client() -> Any:
 
 
 def bucket_name() -> str:
+    """The bucket new jobs are stored in. A job keeps its own (``s3_bucket``) whatever this says later."""
     return str(settings.AWS_STORAGE_BUCKET_NAME)
 
 
-def _classify(exc: Exception, *, key: str) -> StorageError:
+# Answers worth another try as they are. Any other 4xx is about the configuration.
+_TRANSIENT_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError"}
+)
+
+
+def _classify(exc: Exception, *, bucket: str, key: str) -> StorageError:
+    where = f"s3://{bucket}/{key}"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if status == 404 or code in {"404", "NoSuchKey", "NotFound"}:
-            return ObjectMissing(f"s3://{bucket_name()}/{key} does not exist")
+        # Only an answer about the key itself: a GET names NoSuchKey; a HEAD's 404 has no body to name
+        # anything (``head`` then asks whether the bucket exists). NoSuchBucket is a configuration fault.
+        if code == "NoSuchUpload":
+            return UploadMissing(f"no multipart upload in progress for {where}")
+        if code == "NoSuchKey" or (key and status == 404 and code in {"404", "NotFound"}):
+            return ObjectMissing(f"{where} does not exist")
         if status == 412 or code in {"412", "PreconditionFailed"}:
-            return ObjectChanged(f"s3://{bucket_name()}/{key} changed after verification")
-        # 403 is what S3 answers instead of 404 when the caller lacks s3:ListBucket: a configuration
-        # fault to surface, never a reason to fail a user's job.
-        return StorageUnavailable(f"S3 answered {status} {code} for {key}")
-    return StorageUnavailable(f"S3 unreachable for {key}: {exc}")
+            return ObjectChanged(f"{where} changed after verification")
+        if (status or 0) >= 500 or status in {408, 429} or code in _TRANSIENT_CODES:
+            return StorageUnavailable(f"S3 answered {status} {code} for {where}")
+        return StorageMisconfigured(f"S3 answered {status} {code or 'error'} for {where}")
+    if isinstance(exc, HTTPClientError | BotoConnectionError | IncompleteReadError):
+        return StorageUnavailable(f"S3 unreachable for {where}: {exc}")
+    # No credentials, an invalid parameter, ...: nothing a retry mends by itself.
+    return StorageMisconfigured(f"S3 call for {where} not made: {exc}")
 
 
 # Seconds spent in S3 calls during a `timed()` block (for the Server-Timing header of the API).
@@ -113,21 +144,29 @@ def timed() -> Iterator[list[float]]:
         _s3_seconds.reset(token)
 
 
-def _call(key: str, operation: Callable[[], Any]) -> Any:
+def call(bucket: str, key: str, operation: Callable[[], Any]) -> Any:
+    """Run one S3 call about ``key`` in ``bucket``; botocore's errors come out classified (StorageError)."""
     started = time.perf_counter()
     try:
         return operation()
     except (ClientError, BotoCoreError) as exc:
-        raise _classify(exc, key=key) from exc
+        error = _classify(exc, bucket=bucket, key=key)
+        if isinstance(error, StorageMisconfigured):
+            logger.error("S3 configuration fault: %s (fix the S3 settings or permissions)", error)
+        raise error from exc
     finally:
         durations = _s3_seconds.get()
         if durations is not None:
             durations.append(time.perf_counter() - started)
 
 
+# Every job's objects live under this prefix.
+VIDEOS_PREFIX = "videos/"
+
+
 def job_folder(job_id: object) -> str:
     """The prefix of every object of a job: its video and its artifacts."""
-    return f"videos/{job_id}/"
+    return f"{VIDEOS_PREFIX}{job_id}/"
 
 
 def video_key(job_id: object) -> str:
@@ -140,26 +179,66 @@ def artifact_key(job_id: object, name: str) -> str:
     return f"{job_folder(job_id)}{name}"
 
 
-def presign_upload(*, key: str, content_type: str) -> PresignedUpload:
-    """A short-lived PUT URL bound to the key and the content type (the signature covers both)."""
+def presign_upload(
+    *,
+    bucket: str,
+    key: str,
+    content_length: int,
+    sha256: str = "",
+    content_type: str = "",
+    operation: str = "put_object",
+    params: Mapping[str, Any] | None = None,
+) -> PresignedUpload:
+    """A short-lived SigV4 PUT URL that S3 itself holds the upload to: the signature covers the exact
+    ``Content-Length``, the ``Content-Type`` when given, and ``x-amz-checksum-sha256`` when ``sha256`` (hex)
+    is given, so S3 refuses a body of another size (403) or with other bytes (400 BadDigest) before storing
+    anything. The client must send exactly ``headers``.
+
+    ``operation`` and ``params`` sign other uploads the same way: ``"upload_part"`` with ``UploadId`` and
+    ``PartNumber`` for a multipart part of ``content_length`` bytes.
+    """
     expires = int(settings.VIDEO_JOBS_UPLOAD_URL_EXPIRES)
-    url = client().generate_presigned_url(
-        "put_object",
-        Params={"Bucket": bucket_name(), "Key": key, "ContentType": content_type},
-        ExpiresIn=expires,
-        HttpMethod="PUT",
-    )
-    return PresignedUpload(
-        method="PUT",
-        url=url,
-        headers={"Content-Type": content_type},
-        expires_at=timezone.now() + timedelta(seconds=expires),
-    )
+    headers = {"Content-Length": str(content_length)}
+    signed = {"Bucket": bucket, "Key": key, "ContentLength": content_length, **(params or {})}
+    if content_type:
+        headers["Content-Type"] = signed["ContentType"] = content_type
+    if sha256:
+        # S3 wants the digest itself in base64, where clients declare it in hex.
+        digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+        headers["x-amz-checksum-sha256"] = signed["ChecksumSHA256"] = digest
+    url = client().generate_presigned_url(operation, Params=signed, ExpiresIn=expires, HttpMethod="PUT")
+    return PresignedUpload(method="PUT", url=url, headers=headers, expires_at=_binding(url, headers))
 
 
-def head(*, key: str) -> ObjectInfo:
-    """HeadObject on ``key``. Raises ObjectMissing or StorageUnavailable."""
-    response = _call(key, lambda: client().head_object(Bucket=bucket_name(), Key=key))
+def _binding(url: str, headers: dict[str, str]) -> datetime:
+    """Check that ``url`` is SigV4 and signs exactly ``headers`` (and the host); returns when it expires.
+
+    A URL that binds less must never reach a client: it would let any size or any bytes into the bucket.
+    botocore signs SigV2-style URLs, which can bind no header, unless told to use SigV4.
+    """
+    query = dict(parse_qsl(urlsplit(url).query))
+    signed = set(query.get("X-Amz-SignedHeaders", "").split(";"))
+    expected = {"host", *(name.lower() for name in headers)}
+    if query.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or signed != expected:
+        error = StorageMisconfigured(
+            f"presigned URL would not bind the upload: algorithm {query.get('X-Amz-Algorithm')!r}, "
+            f"signed headers {sorted(signed)}, wanted {sorted(expected)} (is the client set to SigV4?)"
+        )
+        logger.error("S3 configuration fault: %s", error)
+        raise error
+    signed_at = datetime.strptime(query["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return signed_at + timedelta(seconds=int(query["X-Amz-Expires"]))
+
+
+def head(*, bucket: str, key: str) -> ObjectInfo:
+    """HeadObject on ``key``. Raises ObjectMissing (the key, never the bucket) or StorageUnavailable."""
+    try:
+        response = call(bucket, key, lambda: client().head_object(Bucket=bucket, Key=key))
+    except ObjectMissing:
+        # A HEAD's 404 has no body, so it cannot say whether the key or the whole bucket is missing, and
+        # only a missing key may fail a job: a missing bucket raises StorageMisconfigured here instead.
+        check_bucket(bucket=bucket)
+        raise
     return ObjectInfo(
         size=int(response["ContentLength"]),
         etag=str(response.get("ETag", "")),
@@ -175,6 +254,7 @@ class Download:
 
 def download(
     *,
+    bucket: str,
     key: str,
     destination: IO[bytes],
     if_match: str = "",
@@ -186,17 +266,17 @@ def download(
     an object replaced since then raises ObjectChanged instead of being processed. A stream that ends
     before ContentLength (a dropped connection) raises StorageUnavailable: worth another try.
     """
-    params: dict[str, str] = {"Bucket": bucket_name(), "Key": key}
+    params: dict[str, str] = {"Bucket": bucket, "Key": key}
     if if_match:
         params["IfMatch"] = if_match
-    response = _call(key, lambda: client().get_object(**params))
+    response = call(bucket, key, lambda: client().get_object(**params))
     expected = int(response.get("ContentLength", -1))
     body = response["Body"]
     digest = hashlib.sha256()
     written = 0
     try:
         while True:
-            chunk = _call(key, lambda: body.read(DOWNLOAD_CHUNK_BYTES))
+            chunk = call(bucket, key, lambda: body.read(DOWNLOAD_CHUNK_BYTES))
             if not chunk:
                 break
             digest.update(chunk)
@@ -212,41 +292,45 @@ def download(
     return Download(size=written, sha256=digest.hexdigest())
 
 
-def put_artifact(*, key: str, data: bytes, content_type: str) -> None:
-    _call(
+def put_artifact(*, bucket: str, key: str, data: bytes, content_type: str) -> None:
+    call(
+        bucket,
         key,
-        lambda: client().put_object(Bucket=bucket_name(), Key=key, Body=data, ContentType=content_type),
+        lambda: client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type),
     )
 
 
 def ensure_bucket() -> bool:
-    """Create the bucket if it does not exist. Returns True when it was created."""
+    """Create the configured bucket if it does not exist (development and tests). Returns True when it was
+    created."""
     name = bucket_name()
     try:
         client().head_bucket(Bucket=name)
         return False
     except ClientError as exc:
         if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
-            raise _classify(exc, key="") from exc
+            raise _classify(exc, bucket=name, key="") from exc
     except BotoCoreError as exc:
-        raise _classify(exc, key="") from exc
+        raise _classify(exc, bucket=name, key="") from exc
     region = settings.AWS_S3_REGION_NAME
     kwargs: dict[str, Any] = {"Bucket": name}
     if region and region != "us-east-1":
         # us-east-1 is the one region that rejects an explicit LocationConstraint.
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    _call("", lambda: client().create_bucket(**kwargs))
+    call(name, "", lambda: client().create_bucket(**kwargs))
     return True
 
 
-def check_bucket() -> None:
-    """Raise StorageUnavailable (or ObjectMissing for a missing bucket) unless the bucket answers."""
-    _call("", lambda: client().head_bucket(Bucket=bucket_name()))
+def check_bucket(*, bucket: str = "") -> None:
+    """Raise StorageUnavailable (StorageMisconfigured for a missing bucket) unless ``bucket`` (by default
+    the configured one) answers HeadBucket."""
+    name = bucket or bucket_name()
+    call(name, "", lambda: client().head_bucket(Bucket=name))
 
 
 def delete_object(*, bucket: str, key: str) -> None:
     """Delete one object; deleting an absent key succeeds (S3 answers 204 either way)."""
-    _call(key, lambda: client().delete_object(Bucket=bucket, Key=key))
+    call(bucket, key, lambda: client().delete_object(Bucket=bucket, Key=key))
 
 
 # DeleteObjects takes at most this many keys per request (and ListObjectsV2 answers at most as many).
@@ -263,11 +347,13 @@ def delete_folder(*, bucket: str, prefix: str) -> int:
     deleted = 0
     params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": _DELETE_BATCH}
     while True:
-        page = _call(prefix, functools.partial(client().list_objects_v2, **params))
+        page = call(bucket, prefix, functools.partial(client().list_objects_v2, **params))
         keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
         if keys:
             delete = {"Objects": keys, "Quiet": True}
-            response = _call(prefix, functools.partial(client().delete_objects, Bucket=bucket, Delete=delete))
+            response = call(
+                bucket, prefix, functools.partial(client().delete_objects, Bucket=bucket, Delete=delete)
+            )
             if response.get("Errors"):
                 first = response["Errors"][0]
                 raise StorageUnavailable(

@@ -9,23 +9,25 @@ nothing.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from django.db import connection
 from django.db.models import F, Q
-from django.utils import timezone
 
 from .. import metrics
+from ..clock import DatabaseNow
 from ..models import ErrorCode, VideoAnalysisJob
 from . import sql
 from .machinery import (
     applied,
+    backoff_delay,
     done_fields,
+    error_fields,
     failed_fields,
     fence,
     fenced_write,
     lease_length,
+    lease_until,
     move_or_show_winner,
     percent,
     queued_fields,
@@ -39,8 +41,8 @@ Stage = VideoAnalysisJob.Stage
 
 
 def claim_params(worker_id: str, lease_seconds: int | None) -> list[Any]:
-    now = timezone.now()
-    return [worker_id, now + lease_length(lease_seconds), now, now, now]
+    # The statement computes every time itself, from the database's clock: only the lease's length is ours.
+    return [worker_id, lease_length(lease_seconds)]
 
 
 def _claimed(row: tuple[Any, ...] | None) -> VideoAnalysisJob | None:
@@ -65,10 +67,9 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
         # UPDATE, and no BEGIN/COMMIT round trips are added to every claim.
         return _claimed(sql.run_hot(sql.CLAIM_SQL, claim_params(worker_id, lease_seconds), fetch=True)[1])
 
-    now = timezone.now()
     for _ in range(10):
         candidate = (
-            VideoAnalysisJob.objects.claimable(now=now)
+            VideoAnalysisJob.objects.claimable()
             .order_by("run_after", "created_at")
             .values_list("pk", flat=True)
             .first()
@@ -81,9 +82,9 @@ def claim_next_job(*, worker_id: str, lease_seconds: int | None = None) -> Video
             progress=0,
             worker_id=worker_id,
             attempts=F("attempts") + 1,
-            lease_expires_at=now + lease_length(lease_seconds),
-            started_at=now,
-            updated_at=now,
+            lease_expires_at=lease_until(lease_seconds),
+            started_at=DatabaseNow(),
+            updated_at=DatabaseNow(),
         )
         if moved == 1:
             job = VideoAnalysisJob.objects.get(pk=candidate)
@@ -104,8 +105,7 @@ def renew_lease(
     ``stage`` and ``progress``, when given, ride along in the same UPDATE (a progress report the worker
     held back to save a write).
     """
-    now = timezone.now()
-    fields: dict[str, Any] = {"lease_expires_at": now + lease_length(lease_seconds), "updated_at": now}
+    fields: dict[str, Any] = {"lease_expires_at": lease_until(lease_seconds), "updated_at": DatabaseNow()}
     if stage is not None:
         fields["stage"] = stage
     if progress is not None:
@@ -134,20 +134,21 @@ def finish_job_and_claim_next(
     if not sql.is_postgresql():
         finished = fenced_write(job, **fields)
         return finished, claim_next_job(worker_id=job.worker_id, lease_seconds=lease_seconds)
-    finish_sql, finish_params = sql.fenced_update(job, fields)
-    params = finish_params + claim_params(job.worker_id, lease_seconds)
-    row = sql.run_hot(sql.finish_and_claim(finish_sql), params, fetch=True)[1]
+    update = sql.fenced_update(job, fields)
+    params = update.params + claim_params(job.worker_id, lease_seconds)
+    row = sql.run_hot(sql.finish_and_claim(update.sql), params, fetch=True)[1]
     assert row is not None  # the statement always answers one row
-    finished = row[0] == 1
-    if finished:
-        applied(job, fields)
-    return finished, _claimed(row[1:] if row[1] is not None else None)
+    written = update.written(row[: update.width])
+    if written is not None:
+        applied(job, {**fields, **written})
+    claimed = row[update.width :]
+    return written is not None, _claimed(claimed if claimed[0] is not None else None)
 
 
 def fail_job(*, job: VideoAnalysisJob, code: ErrorCode, message: str, detail: str = "") -> bool:
     """Fail a running job at once with a permanent error code, fenced. ``message`` is the client's,
     ``detail`` the staff's (see ``machinery.error_fields``)."""
-    moved = fenced_write(job, **failed_fields(code, message, timezone.now(), detail=detail))
+    moved = fenced_write(job, **failed_fields(code, message, detail=detail))
     if moved:
         logger.info("job %s failed: %s (%s)", job.pk, code, detail or message)
     return moved
@@ -164,37 +165,52 @@ def retry_job(*, job: VideoAnalysisJob, message: str, detail: str = "") -> bool:
 
 def release_job(*, job: VideoAnalysisJob) -> bool:
     """Hand a running job back to the queue on a graceful stop, without counting the attempt."""
-    fields = queued_fields(timezone.now())
-    # The fence pins attempts to job.attempts, so this is attempts - 1 of the row itself.
-    fields["attempts"] = job.attempts - 1
-    moved = fenced_write(job, **fields)
+    moved = fenced_write(job, **_uncounted(job, queued_fields()))
     if moved:
         logger.info("job %s handed back to the queue", job.pk)
     return moved
 
 
-def requeue_stale_job(*, job: VideoAnalysisJob, now: datetime | None = None) -> bool:
+def postpone_job(*, job: VideoAnalysisJob, message: str, detail: str = "") -> bool:
+    """A configuration fault (the S3 bucket, credentials, permissions) stopped the attempt: nothing about the
+    job itself. Queue it again after the longest backoff, without counting the attempt, so that a fault
+    fixed within minutes fails no one's job. Fenced."""
+    fields = queued_fields()
+    fields["run_after"] = DatabaseNow(backoff_delay(None))
+    fields.update(error_fields(message, detail))
+    moved = fenced_write(job, **_uncounted(job, fields))
+    if moved:
+        logger.warning("job %s postponed, attempt not counted: %s", job.pk, detail or message)
+    return moved
+
+
+def _uncounted(job: VideoAnalysisJob, fields: dict[str, Any]) -> dict[str, Any]:
+    # The fence pins attempts to job.attempts, so this is attempts - 1 of the row itself.
+    fields["attempts"] = job.attempts - 1
+    return fields
+
+
+def requeue_stale_job(*, job: VideoAnalysisJob) -> bool:
     """Take back a processing job whose lease expired: queue it again, or fail it as ``lost``.
 
-    The guard repeats the fence and the expiry, so a worker that renewed its lease meanwhile keeps its job.
+    The guard repeats the fence and the expiry (by the database's clock), so a worker that renewed its
+    lease meanwhile keeps its job.
     """
-    now = now or timezone.now()
-    guard = fence(job) & Q(lease_expires_at__lt=now)
+    guard = fence(job) & Q(lease_expires_at__lt=DatabaseNow())
     attempt = f"attempt {job.attempts} of {job.max_attempts}"
     # The client hears that processing stopped; which worker it was is for staff.
     message = f"Processing was interrupted: the worker stopped responding ({attempt})."
     detail = f"lease of worker {job.worker_id} expired at {job.lease_expires_at} ({attempt})"
-    fields = retry_or_give_up(job, give_up_code=ErrorCode.LOST, message=message, detail=detail, now=now)
+    fields = retry_or_give_up(job, give_up_code=ErrorCode.LOST, message=message, detail=detail)
     moved = move_or_show_winner(job, guard, **fields)
     if moved:
         logger.warning("job %s: lease expired, now %s (attempt %s)", job.pk, job.status, job.attempts)
     return moved
 
 
-def requeue_expired_leases(*, now: datetime | None = None, limit: int = 100) -> int:
+def requeue_expired_leases(*, limit: int = 100) -> int:
     """Requeue (or fail as lost) processing jobs whose lease expired. Returns how many moved."""
-    now = now or timezone.now()
     moved = 0
-    for job in VideoAnalysisJob.objects.lease_expired(now=now).order_by("lease_expires_at")[:limit]:
-        moved += requeue_stale_job(job=job, now=now)
+    for job in VideoAnalysisJob.objects.lease_expired().order_by("lease_expires_at")[:limit]:
+        moved += requeue_stale_job(job=job)
     return moved

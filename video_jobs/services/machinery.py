@@ -1,11 +1,19 @@
 """The machinery every transition shares: the guarded UPDATE and its NOTIFY, the field set of each state,
 backoff, and the one "retry later, or give up with a code" policy.
 
+Every time a transition writes (``queued_at``, ``run_after``, leases, ``finished_at``, ``updated_at``) is a
+``DatabaseNow``: the database's clock in the UPDATE itself, never this process's (see ``video_jobs.clock``).
+
 Both write paths (``move``, the ORM's guarded UPDATE, and ``fenced_write``, the worker's prepared statement)
 leave the in-memory job in the same state: when the UPDATE moved the row, the fields it wrote are applied
 to the instance (no reload); when it did not (another process got there first), the instance is left as
 it was. A worker must never adopt the identity of the worker that took its job over, so reloading is the
 caller's choice: ``move_or_show_winner`` does it for the API and the admin, which show the row as it is.
+
+The times the database computed come back with the write: the fenced statement RETURNs them. The ORM's
+UPDATE cannot, so ``move`` reads them back right after its commit (after the NOTIFY, so a waiting worker is
+not kept waiting). Another process may have written the same column in between, most likely a worker's
+claim stamping ``updated_at``: the instance then shows that later time, never a time from this process.
 """
 
 from __future__ import annotations
@@ -13,15 +21,15 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from .. import metrics
+from ..clock import DatabaseNow
 from ..models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
 from . import sql
 
@@ -29,20 +37,33 @@ Status = VideoAnalysisJob.Status
 Stage = VideoAnalysisJob.Stage
 
 
-def _write(job: VideoAnalysisJob, fields: dict[str, Any], run: Callable[[], int]) -> bool:
-    """Run the UPDATE of ``fields`` (``run`` returns its row count) and bring ``job`` up to date.
+def _write(job: VideoAnalysisJob, fields: dict[str, Any], run: Callable[[], dict[str, Any] | None]) -> bool:
+    """Run the UPDATE of ``fields`` and bring ``job`` up to date. ``run`` returns None when the UPDATE
+    did not go through, else the values of the database's clock that it wrote (those it could return).
 
     A lone UPDATE is already its own transaction; only a NOTIFY must share one with it, so that it is
     delivered at commit and never for a rollback. Skipping BEGIN/COMMIT otherwise saves two round trips.
     """
     queues = fields.get("status") == Status.QUEUED
     with transaction.atomic() if queues else contextlib.nullcontext():
-        moved = run() == 1
-        if moved and queues:
+        written = run()
+        if written is not None and queues:
             sql.notify_queued([job.pk])
-    if moved:
-        applied(job, fields)
-    return moved
+    if written is None:
+        return False
+    clock = [name for name, value in fields.items() if isinstance(value, DatabaseNow)]
+    missing = [name for name in clock if name not in written]
+    if missing:
+        written.update(database_times(job, missing))
+    applied(job, {**fields, **written})
+    return True
+
+
+def database_times(job: VideoAnalysisJob, names: list[str]) -> dict[str, Any]:
+    """Read back the times the database wrote for ``job``: one SELECT."""
+    row = VideoAnalysisJob.objects.filter(pk=job.pk).values(*names).first()
+    # A row deleted meanwhile has no times to show.
+    return row if row is not None else dict.fromkeys(names)
 
 
 def applied(job: VideoAnalysisJob, fields: dict[str, Any]) -> None:
@@ -56,10 +77,15 @@ def move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
     """UPDATE the job WHERE ``guard`` (the status it must still be in); returns whether this call moved it.
 
     Steps: 1. one conditional UPDATE; 2. a row count of 0 means another process got there first, an
-    ordinary outcome; 3. a move that went through is applied to the instance.
+    ordinary outcome; 3. a move that went through is applied to the instance, with the times the database
+    wrote read back.
     """
-    fields.setdefault("updated_at", timezone.now())
-    return _write(job, fields, lambda: VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields))
+    fields.setdefault("updated_at", DatabaseNow())
+
+    def run() -> dict[str, Any] | None:
+        return {} if VideoAnalysisJob.objects.filter(guard, pk=job.pk).update(**fields) == 1 else None
+
+    return _write(job, fields, run)
 
 
 def move_or_show_winner(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
@@ -73,9 +99,9 @@ def move_or_show_winner(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
 def fenced_write(job: VideoAnalysisJob, **fields: Any) -> bool:
     """UPDATE the running job only while the lease fence holds (its id, ``processing``, its worker and its
     attempt). False: another worker owns the job now, and nothing was written."""
-    fields.setdefault("updated_at", timezone.now())
-    statement, params = sql.fenced_update(job, fields)
-    return _write(job, fields, lambda: sql.run_hot(statement, params)[0])
+    fields.setdefault("updated_at", DatabaseNow())
+    update = sql.fenced_update(job, fields)
+    return _write(job, fields, lambda: update.written(sql.run_hot(update.sql, update.params, fetch=True)[1]))
 
 
 def fence(job: VideoAnalysisJob) -> Q:
@@ -88,6 +114,11 @@ def lease_length(lease_seconds: int | None) -> timedelta:
     return timedelta(seconds=lease_seconds or settings.VIDEO_JOBS_LEASE_SECONDS)
 
 
+def lease_until(lease_seconds: int | None) -> DatabaseNow:
+    """When a lease taken or renewed now ends, by the database's clock."""
+    return DatabaseNow(lease_length(lease_seconds))
+
+
 def percent(progress: float) -> int:
     return max(0, min(100, int(progress)))
 
@@ -95,13 +126,13 @@ def percent(progress: float) -> int:
 # --- the field set of each state ---------------------------------------------------------------------------
 
 
-def queued_fields(now: datetime) -> dict[str, Any]:
+def queued_fields() -> dict[str, Any]:
     return {
         "status": Status.QUEUED,
         "stage": Stage.QUEUED,
         "progress": 0,
-        "queued_at": now,
-        "run_after": now,
+        "queued_at": DatabaseNow(),
+        "run_after": DatabaseNow(),
         "worker_id": "",
         "lease_expires_at": None,
     }
@@ -117,20 +148,19 @@ def error_fields(message: str, detail: str) -> dict[str, Any]:
     }
 
 
-def failed_fields(code: str, message: str, now: datetime, *, detail: str = "") -> dict[str, Any]:
+def failed_fields(code: str, message: str, *, detail: str = "") -> dict[str, Any]:
     return {
         "status": Status.FAILED,
         "stage": Stage.FAILED,
         "error_code": code,
         **error_fields(message, detail),
-        "finished_at": now,
+        "finished_at": DatabaseNow(),
         "worker_id": "",
         "lease_expires_at": None,
     }
 
 
 def done_fields(result: dict[str, Any]) -> dict[str, Any]:
-    now = timezone.now()
     return {
         "status": Status.DONE,
         "stage": Stage.DONE,
@@ -139,36 +169,30 @@ def done_fields(result: dict[str, Any]) -> dict[str, Any]:
         "error_code": "",
         "error_message": "",
         "error_detail": "",
-        "finished_at": now,
+        "finished_at": DatabaseNow(),
         "lease_expires_at": None,
-        "updated_at": now,
+        "updated_at": DatabaseNow(),
     }
 
 
-def backoff_delay(attempts: int) -> timedelta:
-    """Exponential backoff with jitter for the retry after attempt number ``attempts``."""
+def backoff_delay(attempts: int | None) -> timedelta:
+    """Exponential backoff with jitter for the retry after attempt number ``attempts``; None: the longest."""
     base = float(settings.VIDEO_JOBS_RETRY_BACKOFF_BASE)
     cap = float(settings.VIDEO_JOBS_RETRY_BACKOFF_MAX)
-    ceiling = min(cap, base * (2 ** max(0, attempts - 1)))
+    ceiling = cap if attempts is None else min(cap, base * (2 ** max(0, attempts - 1)))
     # "Equal jitter": at least half the delay, so retries never stampede back at once.
     return timedelta(seconds=ceiling / 2 + random.uniform(0, ceiling / 2))
 
 
 def retry_or_give_up(
-    job: VideoAnalysisJob,
-    *,
-    give_up_code: ErrorCode,
-    message: str,
-    detail: str = "",
-    now: datetime | None = None,
+    job: VideoAnalysisJob, *, give_up_code: ErrorCode, message: str, detail: str = ""
 ) -> dict[str, Any]:
     """The one retry policy: queue the job again after a backoff while it has attempts left, otherwise
     fail it with ``give_up_code``. Returns the fields to write; ``message`` and ``detail`` (see
     ``error_fields``) are kept either way."""
-    now = now or timezone.now()
     if job.attempts >= job.max_attempts:
-        return failed_fields(give_up_code, message, now, detail=detail)
-    fields = queued_fields(now)
-    fields["run_after"] = now + backoff_delay(job.attempts)
+        return failed_fields(give_up_code, message, detail=detail)
+    fields = queued_fields()
+    fields["run_after"] = DatabaseNow(backoff_delay(job.attempts))
     fields.update(error_fields(message, detail))
     return fields

@@ -8,13 +8,17 @@ taken from the model's ``_meta`` (never typed by hand), and run as prepared stat
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
+from ..clock import POSTGRESQL_NOW, DatabaseNow
 from ..models import VideoAnalysisJob
 
 Status = VideoAnalysisJob.Status
@@ -87,38 +91,102 @@ def run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[A
 
 # --- the fenced write --------------------------------------------------------------------------------------
 
-# One UPDATE statement per set of columns written, built once with the fields whose values need Django's
-# conversion for the database: the worker writes the same few shapes for every job.
-_FENCED_SQL: dict[tuple[str, ...], tuple[str, list[models.Field[Any, Any] | None]]] = {}
-# Values of these pass to the driver as they are: str, int, None, and on PostgreSQL the aware datetimes
-# the worker writes (timezone.now() and sums of it).
+# Values of these pass to the driver as they are: str, int, None (and on PostgreSQL, datetimes).
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField)
 _PLAIN_FIELDS_POSTGRES = (*_PLAIN_FIELDS, models.DateTimeField)
 
 
-def fenced_update(job: VideoAnalysisJob, fields: dict[str, Any]) -> tuple[str, list[Any]]:
+@dataclass(frozen=True)
+class _FencedShape:
+    sql: str
+    # Per column: None (the value as it is), the model field (its get_db_prep_save), or _CLOCK (a
+    # DatabaseNow, rendered by ``clock``).
+    preps: list[models.Field[Any, Any] | str | None]
+    clock: Callable[[DatabaseNow, Any, Any], tuple[str, list[Any]]]
+    clock_names: tuple[str, ...]
+    converters: list[Any]
+
+
+@dataclass(frozen=True)
+class FencedUpdate:
+    """A fenced UPDATE ready to run: ``sql`` ends in ``RETURNING 1`` and the columns it set from the
+    database's clock (``clock_names``, in that order)."""
+
+    sql: str
+    params: list[Any]
+    clock_names: tuple[str, ...]
+    converters: list[Any]
+
+    @property
+    def width(self) -> int:
+        """How many columns the RETURNING clause answers."""
+        return 1 + len(self.clock_names)
+
+    def written(self, row: Sequence[Any] | None) -> dict[str, Any] | None:
+        """The times the UPDATE wrote, by field name, from its RETURNING row; None when it wrote nothing
+        (the fence failed)."""
+        if row is None or row[0] is None:
+            return None
+        db = connections[DEFAULT_DB_ALIAS]
+        times = {}
+        for name, value in zip(self.clock_names, row[1 : self.width], strict=True):
+            for convert in self.converters:  # SQLite answers text; PostgreSQL needs none
+                value = convert(value, _NOW, db)
+            times[name] = value
+        return times
+
+
+_NOW = DatabaseNow()
+_CLOCK = "clock"
+# One UPDATE statement per shape of write (the columns, and which of them take the database's clock), built
+# once with what each value needs on its way to the database: the worker writes the same few shapes for
+# every job.
+_FENCED_SQL: dict[tuple[tuple[str, bool], ...], _FencedShape] = {}
+
+
+def fenced_update(job: VideoAnalysisJob, fields: dict[str, Any]) -> FencedUpdate:
     """The UPDATE of ``fields`` WHERE the lease fence holds (``id``, ``status='processing'``,
-    ``worker_id``, ``attempts``), with its parameters. Portable SQL: it runs on SQLite too."""
-    names = tuple(fields)
-    compiled = _FENCED_SQL.get(names)
-    if compiled is None:
-        quote = connection.ops.quote_name
-        assignments = ", ".join(f"{quote(_field(name).column)} = %s" for name in names)
-        fence_names = ("id", "status", "worker_id", "attempts")
-        fence = " AND ".join(f"{quote(_field(name).column)} = %s" for name in fence_names)
-        sql = f"UPDATE {quote(_META.db_table)} SET {assignments} WHERE {fence}"
-        plain = _PLAIN_FIELDS_POSTGRES if is_postgresql() else _PLAIN_FIELDS
-        preps = [None if isinstance(field, plain) else field for field in map(_field, names)]
-        compiled = _FENCED_SQL[names] = (sql, preps)
-    sql, preps = compiled
+    ``worker_id``, ``attempts``), with its parameters. A ``DatabaseNow`` value is computed in the statement,
+    and returned by it. Portable SQL: it runs on SQLite too."""
+    shape_key = tuple((name, isinstance(value, DatabaseNow)) for name, value in fields.items())
+    shape = _FENCED_SQL.get(shape_key)
+    if shape is None:
+        shape = _FENCED_SQL[shape_key] = _fenced_shape(shape_key)
     db = connections[DEFAULT_DB_ALIAS]
-    params = [
-        value if prep is None else prep.get_db_prep_save(value, db)
-        for prep, value in zip(preps, fields.values(), strict=True)
-    ]
+    params = []
+    for prep, value in zip(shape.preps, fields.values(), strict=True):
+        if prep is None:
+            params.append(value)
+        elif prep is _CLOCK:
+            params += shape.clock(value, None, db)[1]
+        else:
+            assert isinstance(prep, models.Field)
+            params.append(prep.get_db_prep_save(value, db))
     params += [_META.pk.get_db_prep_value(job.pk, db), Status.PROCESSING.value]
     params += [job.worker_id, job.attempts]
-    return sql, params
+    return FencedUpdate(shape.sql, params, shape.clock_names, shape.converters)
+
+
+def _fenced_shape(shape_key: tuple[tuple[str, bool], ...]) -> _FencedShape:
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
+    postgresql = is_postgresql()
+    clock = DatabaseNow.as_postgresql if postgresql else DatabaseNow.as_sqlite
+    clock_sql = clock(_NOW, None, db)[0]
+    plain = _PLAIN_FIELDS_POSTGRES if postgresql else _PLAIN_FIELDS
+    assignments = ", ".join(
+        f"{quote(_field(name).column)} = {clock_sql if is_clock else '%s'}" for name, is_clock in shape_key
+    )
+    fence_names = ("id", "status", "worker_id", "attempts")
+    fence = " AND ".join(f"{quote(_field(name).column)} = %s" for name in fence_names)
+    clock_names = tuple(name for name, is_clock in shape_key if is_clock)
+    returning = ", ".join(["1", *(quote(_field(name).column) for name in clock_names)])
+    sql = f"UPDATE {quote(_META.db_table)} SET {assignments} WHERE {fence} RETURNING {returning}"
+    preps: list[models.Field[Any, Any] | str | None] = [
+        _CLOCK if is_clock else None if isinstance(_field(name), plain) else _field(name)
+        for name, is_clock in shape_key
+    ]
+    return _FencedShape(sql, preps, clock, clock_names, db.ops.get_db_converters(_NOW))
 
 
 # --- the claim (PostgreSQL) --------------------------------------------------------------------------------
@@ -150,16 +218,18 @@ def _statement(template: str, **extra: str) -> str:
     return template.format(table=_q(_META.db_table), **names, **extra)
 
 
+# Every time in it is the database's: the lease ends an interval (the parameter) after the statement started.
 CLAIM_SQL = _statement(
     """
 UPDATE {table}
    SET {status} = {processing}, {stage} = {downloading}, {progress} = 0, {worker_id} = %s,
-       {attempts} = {attempts} + 1, {lease_expires_at} = %s, {started_at} = %s, {updated_at} = %s
+       {attempts} = {attempts} + 1, {lease_expires_at} = {now} + %s,
+       {started_at} = {now}, {updated_at} = {now}
  WHERE {id} = (
        SELECT {id} FROM {table}
         -- A literal, not a parameter: a prepared statement's generic plan can only use the partial
         -- index (WHERE status = 'queued') when the planner sees the value itself.
-        WHERE {status} = {queued} AND {run_after} <= %s
+        WHERE {status} = {queued} AND {run_after} <= {now}
         ORDER BY {run_after}, {created_at}
         LIMIT 1
         FOR UPDATE SKIP LOCKED)
@@ -167,19 +237,22 @@ RETURNING {returning}""",
     processing=_literal(Status.PROCESSING),
     downloading=_literal(Stage.DOWNLOADING),
     queued=_literal(Status.QUEUED),
+    now=POSTGRESQL_NOW,
     returning=", ".join(_q(field.column) for field in _CLAIMED),
 )
 
 # Both UPDATEs in one statement, so one round trip and one commit. A finish that does not go through (the
-# fence failed) still claims, as the worker would have anyway. The LEFT JOIN always answers one row: the
-# finish's row count, then the claimed row's columns (NULLs when nothing was claimable).
+# fence failed) still claims, as the worker would have anyway. The LEFT JOINs always answer one row: the
+# finish's RETURNING columns (NULLs when the fence failed), then the claimed row's (NULLs when nothing was
+# claimable).
 _FINISH_AND_CLAIM_SQL = """
-WITH finished AS ({finish} RETURNING 1),
+WITH finished AS ({finish}),
      claimed AS ({claim})
-SELECT (SELECT count(*) FROM finished), claimed.* FROM (SELECT 1) AS one LEFT JOIN claimed ON true
+SELECT finished.*, claimed.* FROM (SELECT 1) AS one LEFT JOIN finished ON true LEFT JOIN claimed ON true
 """
 
 
+@functools.cache
 def finish_and_claim(finish_sql: str) -> str:
-    """The combined statement for a fenced finish (``fenced_update``'s SQL) followed by CLAIM_SQL."""
+    """The combined statement for a fenced finish (``FencedUpdate.sql``) followed by CLAIM_SQL."""
     return _FINISH_AND_CLAIM_SQL.format(finish=finish_sql, claim=CLAIM_SQL)

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from .. import metrics, storage
+from ..clock import DatabaseNow
 from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
-from . import quotas
-from .machinery import failed_fields, move_or_show_winner, queued_fields
+from . import multipart, quotas
+from .machinery import database_times, failed_fields, move_or_show_winner, queued_fields
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class VerifyResult:
     # True only for the one caller whose UPDATE moved the job.
     changed: bool
     detail: str = ""
+    # A multipart upload that S3 does not hold whole yet (outcome INCOMPLETE): the parts to send again.
+    missing_parts: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,6 @@ class _Verification:
     """What HeadObject showed of a job's object, classified."""
 
     outcome: Outcome
-    now: datetime
     info: storage.ObjectInfo | None = None
     code: ErrorCode | None = None  # for an object that is missing or not what was declared
     detail: str = ""  # for staff and the log
@@ -111,19 +112,27 @@ def initiate_upload(
         if found:
             return found
 
-    now = timezone.now()
     job_id = uuid.uuid4()
+    # The deadline the reconciler compares with, and the age the stuck-upload filter reads, by the database's
+    # clock; read back after the INSERT, which cannot return them.
+    times = {
+        "created_at": DatabaseNow(),
+        "updated_at": DatabaseNow(),
+        "run_after": DatabaseNow(),
+        "upload_deadline": DatabaseNow(timedelta(seconds=settings.VIDEO_JOBS_UPLOAD_DEADLINE)),
+    }
     job = VideoAnalysisJob(
         id=job_id,
         owner=owner,
         status=Status.AWAITING_UPLOAD,
         stage=Stage.AWAITING_UPLOAD,
+        # The bucket of today's settings, kept with the job: every later S3 call about it uses this one.
         s3_bucket=storage.bucket_name(),
         s3_key=storage.video_key(job_id),
         idempotency_key=idempotency_key or None,
         max_attempts=settings.VIDEO_JOBS_MAX_ATTEMPTS,
-        created_at=now,
-        upload_deadline=now + timedelta(seconds=settings.VIDEO_JOBS_UPLOAD_DEADLINE),
+        **multipart.plan_fields(size_bytes),
+        **times,
         **declared,
     )
     try:
@@ -139,6 +148,8 @@ def initiate_upload(
             if found:
                 return found
         raise
+    for name, value in database_times(job, list(times)).items():
+        setattr(job, name, value)
     logger.info("job %s initiated by user %s (%s bytes)", job.pk, owner.pk, size_bytes)
     return job, True
 
@@ -162,30 +173,24 @@ def _verify(job: VideoAnalysisJob) -> _Verification:
     which its caller counts once the job is claimable (a metric write before that would delay pickup)."""
     max_bytes = int(settings.VIDEO_JOBS_MAX_UPLOAD_BYTES)
     try:
-        info = storage.head(key=job.s3_key)
+        info = storage.head(bucket=job.s3_bucket, key=job.s3_key)
     except storage.ObjectMissing as exc:
-        verification = _Verification(
-            Outcome.MISSING, timezone.now(), code=ErrorCode.UPLOAD_MISSING, detail=str(exc)
-        )
+        verification = _Verification(Outcome.MISSING, code=ErrorCode.UPLOAD_MISSING, detail=str(exc))
     except storage.StorageUnavailable as exc:
+        # A configuration fault (a missing bucket, access denied) was logged as an ERROR by storage.
         logger.warning("job %s: verification could not reach S3: %s", job.pk, exc)
-        verification = _Verification(Outcome.TRANSIENT, timezone.now(), detail=str(exc))
+        verification = _Verification(Outcome.TRANSIENT, detail=str(exc))
     else:
-        # Stamped once S3 has answered, not before the HeadObject: queued_at is when the job became
-        # claimable (pickup latency is measured from it).
-        now = timezone.now()
         if info.size > max_bytes:
             detail = f"The uploaded file is {info.size} bytes; the maximum is {max_bytes} bytes."
-            verification = _Verification(
-                Outcome.TOO_LARGE, now, info, ErrorCode.UPLOAD_TOO_LARGE, detail, detail
-            )
+            verification = _Verification(Outcome.TOO_LARGE, info, ErrorCode.UPLOAD_TOO_LARGE, detail, detail)
         elif info.size != job.size_bytes:
             detail = f"The uploaded file is {info.size} bytes; {job.size_bytes} were declared."
             verification = _Verification(
-                Outcome.SIZE_MISMATCH, now, info, ErrorCode.UPLOAD_SIZE_MISMATCH, detail, detail
+                Outcome.SIZE_MISMATCH, info, ErrorCode.UPLOAD_SIZE_MISMATCH, detail, detail
             )
         else:
-            return _Verification(Outcome.QUEUED, now, info)
+            return _Verification(Outcome.QUEUED, info)
     _count(verification.outcome)
     return verification
 
@@ -199,9 +204,11 @@ def _count(outcome: Outcome) -> None:
 
 def _queue(job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attempts: bool) -> VerifyResult:
     assert seen.info is not None
-    fields = queued_fields(seen.now)
+    # Stamped by the UPDATE, after S3 answered: queued_at is when the job became claimable (pickup latency
+    # is measured from it).
+    fields = queued_fields()
     fields.update(
-        verified_at=seen.now,
+        verified_at=DatabaseNow(),
         object_size=seen.info.size,
         object_etag=seen.info.etag,
         error_code="",
@@ -224,6 +231,11 @@ def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyR
     refused = _ineligible(job, AWAITING)
     if refused:
         return refused
+    return _settle(job, missing_code=missing_code)
+
+
+def _settle(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
+    """``_settle_upload`` once the job was found eligible."""
     seen = _verify(job)
     if seen.outcome == Outcome.QUEUED:
         return _queue(job, AWAITING, seen, reset_attempts=False)
@@ -232,10 +244,10 @@ def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyR
     code = missing_code if seen.outcome == Outcome.MISSING else seen.code
     assert code is not None
     message = _NOT_THERE[code] if seen.outcome == Outcome.MISSING else seen.message
-    fields = failed_fields(code, message, seen.now, detail=seen.detail)
-    moved = move_or_show_winner(job, AWAITING, **fields)
+    moved = move_or_show_winner(job, AWAITING, **failed_fields(code, message, detail=seen.detail))
     if moved:
         logger.info("job %s failed verification: %s (%s)", job.pk, code, seen.detail)
+        multipart.abort_quietly(job)
     return VerifyResult(seen.outcome, job, changed=moved, detail=seen.detail)
 
 
@@ -256,11 +268,27 @@ def _staff_requeue(job: VideoAnalysisJob, eligible: Q) -> VerifyResult:
 
 
 def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
-    """The client says its PUT finished: verify the object and queue the job, exactly once.
+    """The client says its upload finished: verify the object and queue the job, exactly once. A multipart
+    upload is first assembled from its parts (``multipart.assemble``); while any part is missing the job
+    stays awaiting its upload (outcome INCOMPLETE, with the missing part numbers).
 
     Idempotent: a job already past ``awaiting_upload`` is returned unchanged without touching S3.
     """
-    return _settle_upload(job, missing_code=ErrorCode.UPLOAD_MISSING)
+    refused = _ineligible(job, AWAITING)
+    if refused:
+        return refused
+    if job.upload_id:
+        assembly = multipart.assemble(job)
+        if assembly.missing:
+            _count(Outcome.INCOMPLETE)
+            detail = f"{len(assembly.missing)} of {job.part_count} parts missing"
+            return VerifyResult(
+                Outcome.INCOMPLETE, job, changed=False, detail=detail, missing_parts=assembly.missing
+            )
+        if assembly.unavailable:
+            _count(Outcome.TRANSIENT)
+            return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=assembly.unavailable)
+    return _settle(job, missing_code=ErrorCode.UPLOAD_MISSING)
 
 
 def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:
@@ -277,22 +305,23 @@ def retry_failed_job(*, job: VideoAnalysisJob) -> VerifyResult:
 def cancel_job(*, job: VideoAnalysisJob) -> bool:
     """Cancel a job that no worker has started. Returns False (job unchanged) from any other status."""
     moved = move_or_show_winner(
-        job, CANCELLABLE, status=Status.CANCELLED, stage=Stage.CANCELLED, finished_at=timezone.now()
+        job, CANCELLABLE, status=Status.CANCELLED, stage=Stage.CANCELLED, finished_at=DatabaseNow()
     )
     if moved:
         logger.info("job %s cancelled", job.pk)
+        multipart.abort_quietly(job)
     return moved
 
 
-def reconcile_expired_uploads(*, now: datetime | None = None, limit: int = 100) -> dict[Outcome, int]:
+def reconcile_expired_uploads(*, limit: int = 100) -> dict[Outcome, int]:
     """Settle uploads past their deadline: HeadObject first; present → queued, absent → upload_expired.
 
-    When S3 cannot answer the job stays as it is, to be tried on the next sweep, and the sweep stops there:
-    with S3 down, each further HeadObject would only hold the worker for another timeout.
+    When S3 cannot answer (or answers with a configuration fault, such as a missing bucket) the job stays as
+    it is, to be tried on the next sweep, and the sweep stops there: with S3 down, each further HeadObject
+    would only hold the worker for another timeout.
     """
-    now = now or timezone.now()
     counts: dict[Outcome, int] = {}
-    for job in VideoAnalysisJob.objects.upload_deadline_passed(now=now).order_by("upload_deadline")[:limit]:
+    for job in VideoAnalysisJob.objects.upload_deadline_passed().order_by("upload_deadline")[:limit]:
         result = _settle_upload(job, missing_code=ErrorCode.UPLOAD_EXPIRED)
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
         if result.outcome == Outcome.TRANSIENT:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pytest
 from django.core.cache import cache
@@ -19,7 +20,11 @@ from video_jobs.synthetic_video import write_test_video
 from video_jobs.worker import Worker
 
 from .s3_proxy import FaultyS3Proxy
+from .s3rver import S3rver
 from .webhook_receiver import Receiver
+
+if TYPE_CHECKING:
+    from .worker_processes import Workers
 
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -183,6 +188,19 @@ def make_worker() -> Iterator[Callable[..., Worker]]:
 
 
 @pytest.fixture
+def workers(moto_server: MotoServer, tmp_path: Path) -> Iterator[Workers]:
+    """Real worker processes (``worker_processes.Workers``), killed after the test."""
+    from .worker_processes import Workers  # it imports this module's helpers
+
+    running = Workers(moto_server, tmp_path)
+    yield running
+    running.cleanup()
+    for log in running.logs:
+        # Shown by pytest only when the test failed.
+        print(f"--- {log.name} ---\n{log.read_text()}")
+
+
+@pytest.fixture
 def s3_proxy(moto_server: MotoServer) -> Iterator[FaultyS3Proxy]:
     """The app's S3 endpoint becomes a proxy to moto that can inject faults."""
     proxy = FaultyS3Proxy(moto_server.endpoint).start()
@@ -206,3 +224,22 @@ def allow_private() -> Iterator[None]:
     """Webhooks may go to 127.0.0.1 (the receiver), as VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=1 allows."""
     with override_settings(VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=True):
         yield
+
+
+@pytest.fixture(scope="session")
+def _s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3rver]:
+    server = S3rver(tmp_path_factory.mktemp("s3rver"), bucket=BUCKET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def signature_checking_s3(_s3rver: S3rver) -> Iterator[S3rver]:
+    """The app's S3 becomes s3rver, which refuses requests whose SigV4 signature does not match (moto
+    accepts any), with the one key pair it knows."""
+    with override_settings(
+        AWS_S3_ENDPOINT_URL=_s3rver.endpoint,
+        AWS_S3_ACCESS_KEY_ID=S3rver.ACCESS_KEY_ID,
+        AWS_S3_SECRET_ACCESS_KEY=S3rver.SECRET_ACCESS_KEY,
+    ):
+        yield _s3rver

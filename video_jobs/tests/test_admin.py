@@ -105,9 +105,9 @@ def heads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
     calls: list[tuple[str, object]] = []
     real_head = storage.head
 
-    def recording_head(*, key: str) -> storage.ObjectInfo:
+    def recording_head(*, bucket: str, key: str) -> storage.ObjectInfo:
         try:
-            info = real_head(key=key)
+            info = real_head(bucket=bucket, key=key)
         except storage.StorageError as exc:
             calls.append((key, exc))
             raise

@@ -31,9 +31,9 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     real_head, real_delete = storage.head, storage.delete_folder
 
-    def head(*, key: str) -> storage.ObjectInfo:
+    def head(*, bucket: str, key: str) -> storage.ObjectInfo:
         calls.append(key)
-        return real_head(key=key)
+        return real_head(bucket=bucket, key=key)
 
     def delete_folder(*, bucket: str, prefix: str) -> int:
         calls.append(prefix)

@@ -24,9 +24,10 @@ from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 from .conftest import wait_for
 from .jobs import make_job
-from .test_run_worker import backends, database_url
+from .test_run_worker import backends
 from .webhook_helpers import RESULT, finish, make_endpoint
 from .webhook_receiver import Receiver, Reply
+from .worker_processes import database_url
 
 pytestmark = pytest.mark.postgres
 

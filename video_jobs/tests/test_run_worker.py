@@ -7,16 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -25,101 +22,17 @@ from django.db.models import Max, Min
 from django.test import override_settings
 
 from video_jobs import services
-from video_jobs.embedded_s3 import MotoServer
+from video_jobs.clock import DatabaseNow
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.synthetic_video import write_test_video
 
-from .analyzers import CONTROL_DIR, RELEASE, read_calls
-from .conftest import BUCKET, wait_for
+from .conftest import wait_for
+from .worker_processes import FAST_RECOVERY, HOLD, Workers, hold_a_job
 
 pytestmark = pytest.mark.postgres
 
 Job = VideoAnalysisJob
 QueueJob = Callable[..., VideoAnalysisJob]
-RECORD = "video_jobs.tests.analyzers.record"
-HOLD = "video_jobs.tests.analyzers.hold"
-# Fast recovery for the tests: a 2 s lease (renewed every 2/3 s), sweeps five times a second, short backoff.
-FAST_RECOVERY = {
-    "VIDEO_JOBS_LEASE_SECONDS": "2",
-    "VIDEO_JOBS_SWEEP_INTERVAL": "0.2",
-    "VIDEO_JOBS_RETRY_BACKOFF_BASE": "0.1",
-    "VIDEO_JOBS_POLL_INTERVAL": "0.1",
-}
-
-
-def database_url() -> str:
-    """The URL of the test database (pytest-django's test_<name>), for worker processes."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"])
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-class Workers:
-    """Starts ``manage.py run_worker`` processes wired to the test database, bucket and control directory;
-    kills whatever is still running after the test and shows the logs of a failed one."""
-
-    def __init__(self, moto: MotoServer, directory: Path) -> None:
-        self.moto = moto
-        self.control = directory / "control"
-        self.tmp = directory / "tmp"
-        self.control.mkdir()
-        self.tmp.mkdir()
-        self.logs: list[Path] = []
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str, analyzer: str = RECORD, **env: str) -> subprocess.Popen[bytes]:
-        log = self.control.parent / f"worker-{len(self.logs) + 1}.log"
-        environment = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "AWS_S3_ENDPOINT_URL": self.moto.endpoint,
-            "AWS_STORAGE_BUCKET_NAME": BUCKET,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "VIDEO_JOBS_ANALYZER": analyzer,
-            CONTROL_DIR: str(self.control),
-            # Temporary downloads land here, so tests can see that none is left behind.
-            "TMPDIR": str(self.tmp),
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, str(settings.BASE_DIR / "manage.py"), "run_worker", *args],
-                env=environment,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        self.logs.append(log)
-        self.processes.append(process)
-        return process
-
-    def log(self, index: int = 0) -> str:
-        return self.logs[index].read_text()
-
-    def calls(self) -> list[tuple[str, str, int, int]]:
-        return read_calls(self.control)
-
-    def release(self) -> None:
-        (self.control / RELEASE).touch()
-
-    def cleanup(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-@pytest.fixture
-def workers(moto_server: MotoServer, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Workers]:
-    running = Workers(moto_server, tmp_path)
-    yield running
-    running.cleanup()
-    for log in running.logs:
-        # Shown by pytest only when the test failed.
-        print(f"--- {log.name} ---\n{log.read_text()}")
 
 
 def fresh(job: VideoAnalysisJob) -> VideoAnalysisJob:
@@ -144,16 +57,6 @@ def backends(application_name_like: str) -> list[int]:
 
 def listening_workers() -> list[int]:
     return backends("video_jobs listen %")
-
-
-def hold_a_job(
-    workers: Workers, queue_job: QueueJob, *args: str, **env: str
-) -> tuple[VideoAnalysisJob, subprocess.Popen[bytes]]:
-    """Queue a job and start a worker that holds it mid-analysis until ``workers.release()``."""
-    job = queue_job(b"x" * 2000)
-    worker = workers.start(*args, analyzer=HOLD, **env)
-    wait_for(workers.calls, what="the worker to start analysing")
-    return job, worker
 
 
 # --- exactly once ----------------------------------------------------------------------------------------
@@ -256,7 +159,10 @@ def test_a_second_signal_exits_at_once_and_the_lease_brings_the_job_back(
     assert job.status == "processing"
     assert list(workers.tmp.iterdir()) == []  # even the immediate exit removes its download
     assert job.lease_expires_at is not None
-    assert services.requeue_expired_leases(now=job.lease_expires_at + timedelta(seconds=1)) == 1
+    assert services.requeue_expired_leases() == 0  # the lease outlives its worker...
+    # ...until it ends.
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=DatabaseNow(-timedelta(seconds=1)))
+    assert services.requeue_expired_leases() == 1
     assert (fresh(job).status, fresh(job).attempts) == ("queued", 1)
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import urllib.request
 import uuid
 from typing import Any
 
 import pytest
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from video_jobs import storage
 from video_jobs.models import VideoAnalysisJob
+
+from .presigned import signed_headers
 
 
 def _stage_of(status: str) -> str:
@@ -78,13 +82,32 @@ def test_initiate_creates_a_job_awaiting_upload_with_a_presigned_put(api: APICli
     assert body["size_bytes"] == len(VIDEO)
     upload = body["upload"]
     assert upload["method"] == "PUT"
-    assert upload["headers"] == {"Content-Type": "video/mp4"}
-    assert "X-Amz-Signature=" in upload["url"]
-    assert "content-type" in upload["url"].lower()  # the signature covers the content type
+    # S3 itself holds the PUT to what was declared: the signature covers these headers, with these values.
+    assert upload["headers"] == {
+        "Content-Type": "video/mp4",
+        "Content-Length": str(len(VIDEO)),
+        "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex("ab" * 32)).decode(),
+    }
+    signed = {"host", "content-type", "content-length", "x-amz-checksum-sha256"}
+    assert signed_headers(upload["url"]) == signed
     assert upload["expires_at"]
     job = VideoAnalysisJob.objects.get(pk=body["id"])
     assert job.s3_key == f"videos/{job.pk}/source"
     assert job.sha256 == "ab" * 32
+
+
+def test_initiate_answers_503_rather_than_hand_out_a_url_that_binds_nothing(api: APIClient) -> None:
+    # A client set to sign SigV2-style URLs (botocore's default for us-east-1) could bind neither the size
+    # nor the checksum.
+    with override_settings(AWS_S3_CLIENT_CONFIG=BotoConfig(s3={"addressing_style": "path"})):
+        response = initiate(api, idempotency_key="retry-me")
+
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "storage_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    retried = initiate(api, idempotency_key="retry-me")
+    assert retried.status_code == 200  # the same job, now with a URL
+    assert signed_headers(retried.json()["upload"]["url"]) == {"host", "content-type", "content-length"}
 
 
 def test_filename_is_never_used_as_a_storage_path(api: APIClient) -> None:
@@ -127,7 +150,7 @@ def test_the_whole_flow_initiate_put_complete_queues_the_job(api: APIClient) -> 
         ({"size_bytes": "lots"}, "size_bytes"),
         ({"size_bytes": 1.5}, "size_bytes"),
         ({"size_bytes": None}, "size_bytes"),
-        ({"size_bytes": 5 * 1024**3 + 1}, "size_bytes"),
+        ({"size_bytes": 50 * 1024**3 + 1}, "size_bytes"),
         ({"size_bytes": 10**40}, "size_bytes"),
         ({"size_bytes": [1]}, "size_bytes"),
         ({"sha256": "AB" * 32}, "sha256"),
@@ -330,6 +353,21 @@ def test_upload_complete_when_s3_is_unreachable_answers_503_and_leaves_the_job(
     job.refresh_from_db()
     assert job.status == "awaiting_upload"
     assert complete(api, job.pk).json()["status"] == "queued"  # S3 back: the retry succeeds
+
+
+def test_upload_complete_answers_503_when_the_service_points_at_a_bucket_that_does_not_exist(
+    api: APIClient,
+) -> None:
+    bucket = f"cricksy-no-such-bucket-{uuid.uuid4().hex[:12]}"
+    with override_settings(AWS_STORAGE_BUCKET_NAME=bucket):
+        job = new_job(api)
+        response = complete(api, job.pk)
+
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "storage_unavailable"
+    assert bucket not in response.content.decode()  # the detail is for the log, not the client
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == ("awaiting_upload", "")
 
 
 @pytest.mark.parametrize("http_status", [403, 500, 503])

@@ -293,6 +293,56 @@ def test_an_analyzer_that_returns_something_else_is_a_bug_not_a_crash(
     assert "TypeError" in job.error_detail
 
 
+# --- each job's own bucket -------------------------------------------------------------------------------
+
+
+def test_a_job_is_processed_in_its_own_bucket_whatever_the_setting_says_later(
+    make_worker: MakeWorker, queue_job: QueueJob, s3: Any
+) -> None:
+    job = queue_job(b"x" * 1000)
+    poster = Artifact("poster.jpg", b"a poster", "image/jpeg")
+    worker = make_worker(analyzer=Recorder(artifacts=(poster,)))
+
+    with override_settings(AWS_STORAGE_BUCKET_NAME=f"cricksy-elsewhere-{job.pk.hex[:8]}"):
+        worker.run_once()
+
+    assert fresh(job).status == "done"
+    stored = s3.get_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, "poster.jpg"))
+    assert stored["Body"].read() == b"a poster"
+
+
+@override_settings(VIDEO_JOBS_RETRY_BACKOFF_MAX=120)
+def test_a_job_whose_bucket_is_gone_waits_without_spending_its_attempts(
+    make_worker: MakeWorker, queue_job: QueueJob, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A configuration fault (a bucket deleted or misnamed, access revoked) is no fault of the job's: it must
+    # neither fail the job as upload_missing nor use up its attempts while someone fixes the settings.
+    job = queue_job(b"x" * 1000)
+    missing = f"cricksy-no-such-bucket-{job.pk.hex[:8]}"
+    Job.objects.filter(pk=job.pk).update(s3_bucket=missing)
+    recorder = Recorder()
+    worker = make_worker(analyzer=recorder)
+
+    before = timezone.now()
+    worker.run_once()
+
+    job = fresh(job)
+    assert (job.status, job.attempts, job.error_code) == ("queued", 0, "")
+    assert "NoSuchBucket" in job.error_detail
+    assert missing not in job.error_message  # the client is not told which bucket
+    # It waits out the longest backoff (equal jitter: at least half of it) before anyone tries again.
+    assert job.run_after >= before + timedelta(seconds=60)
+    assert worker.run_once() is False
+    for _ in range(2):
+        make_claimable(job)
+        worker.run_once()
+    assert (fresh(job).status, fresh(job).attempts) == ("queued", 0)
+    assert recorder.calls == []
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 3
+    assert all(missing in error for error in errors)
+
+
 # --- fences: a worker that lost the job writes nothing ----------------------------------------------------
 
 

@@ -216,6 +216,7 @@ class Attempt:
             self.temp_path = handle.name
             try:
                 download = storage.download(
+                    bucket=job.s3_bucket,
                     key=job.s3_key,
                     destination=handle,
                     if_match=job.object_etag,
@@ -237,7 +238,9 @@ class Attempt:
         for artifact in analysis.artifacts:
             self.check()  # a worker that lost the job must not overwrite the new owner's files either
             key = storage.artifact_key(job.pk, artifact.name)
-            storage.put_artifact(key=key, data=artifact.data, content_type=artifact.content_type)
+            storage.put_artifact(
+                bucket=job.s3_bucket, key=key, data=artifact.data, content_type=artifact.content_type
+            )
             artifacts[artifact.name] = {
                 "key": key,
                 "content_type": artifact.content_type,
@@ -277,6 +280,11 @@ class Attempt:
                 permanent = code
                 moved = write_reconnecting(
                     lambda: services.fail_job(job=job, code=permanent, message=message, detail=detail)
+                )
+            elif isinstance(exc, storage.StorageMisconfigured):
+                # This service's S3 settings or permissions, not the job: its attempts are not spent on it.
+                moved = write_reconnecting(
+                    lambda: services.postpone_job(job=job, message=message, detail=detail)
                 )
             else:
                 moved = write_reconnecting(

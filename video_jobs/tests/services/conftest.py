@@ -45,9 +45,9 @@ def heads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = storage.head
 
-    def recording(*, key: str) -> storage.ObjectInfo:
+    def recording(*, bucket: str, key: str) -> storage.ObjectInfo:
         seen.append(key)
-        return real(key=key)
+        return real(bucket=bucket, key=key)
 
     monkeypatch.setattr(storage, "head", recording)
     return seen

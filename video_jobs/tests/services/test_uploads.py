@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from video_jobs import services
+from video_jobs.clock import DatabaseNow
 from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
 from video_jobs.services import Outcome
 
@@ -225,6 +228,49 @@ def test_a_verified_upload_clears_the_last_error_and_its_detail(make_job: Any, p
     services.reverify_upload(job=job)
     job.refresh_from_db()
     assert (job.status, job.error_message, job.error_detail) == (Status.QUEUED, "", "")
+
+
+# --- each job's own bucket --------------------------------------------------------------------------------
+
+
+def a_missing_bucket() -> str:
+    return f"cricksy-no-such-bucket-{uuid.uuid4().hex[:12]}"
+
+
+def test_a_job_is_verified_in_its_own_bucket_whatever_the_setting_says_later(
+    make_job: Any, put_video: Any
+) -> None:
+    job = make_job()
+    put_video(job, DATA)
+    with override_settings(AWS_STORAGE_BUCKET_NAME=a_missing_bucket()):
+        result = services.complete_upload(job=job)
+    assert (result.outcome, job.status) == (Outcome.QUEUED, Status.QUEUED)
+
+
+def test_a_service_pointed_at_a_bucket_that_does_not_exist_fails_no_job(
+    make_job: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket = a_missing_bucket()
+    with override_settings(AWS_STORAGE_BUCKET_NAME=bucket):
+        awaited = make_job()
+        abandoned = make_job(upload_deadline=DatabaseNow(-timedelta(minutes=1)))
+        failed = make_job(status=Status.FAILED, error_code=ErrorCode.INVALID_VIDEO)
+        assert awaited.s3_bucket == bucket
+
+        assert services.complete_upload(job=awaited).outcome == Outcome.TRANSIENT
+        assert services.reverify_upload(job=awaited).outcome == Outcome.TRANSIENT
+        assert services.retry_failed_job(job=failed).outcome == Outcome.TRANSIENT
+        assert services.reconcile_expired_uploads() == {Outcome.TRANSIENT: 1}
+
+    for job, status in ((awaited, Status.AWAITING_UPLOAD), (abandoned, Status.AWAITING_UPLOAD)):
+        job.refresh_from_db()
+        assert (job.status, job.error_code, job.error_message) == (status, "", "")
+    failed.refresh_from_db()
+    assert (failed.status, failed.error_code) == (Status.FAILED, ErrorCode.INVALID_VIDEO)
+    # Loudly, for whoever runs the service: every call, with the bucket named.
+    errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
+    assert len(errors) == 4
+    assert all(bucket in error for error in errors)
 
 
 # --- cancel ------------------------------------------------------------------------------------------------

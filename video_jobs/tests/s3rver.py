@@ -1,0 +1,62 @@
+"""npm's @20minutes/s3rver as a child process: an S3 server that checks SigV4 signatures, which moto does
+not. ``make setup`` installs it from package.json (``npm ci``). It listens on a free 127.0.0.1 port and keeps
+its objects in a directory of the test's."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+PACKAGE = Path(settings.BASE_DIR) / "node_modules" / "@20minutes" / "s3rver"
+# The package ships its command line as a module without the bin script: run that module.
+_LAUNCH = "require(process.argv[1]).parseAsync(process.argv.slice(2), {from: 'user'})"
+_LISTENING = "S3rver listening on "
+
+
+class S3rver:
+    # The one key pair s3rver knows; a request signed with any other is refused.
+    ACCESS_KEY_ID = SECRET_ACCESS_KEY = "S3RVER"
+
+    def __init__(self, directory: Path, *, bucket: str) -> None:
+        self.directory = directory
+        self.bucket = bucket
+        self.endpoint = ""
+        self.log = directory / "s3rver.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> S3rver:
+        cli = PACKAGE / "lib" / "cli.js"
+        if not cli.exists():
+            raise RuntimeError(f"{cli} is missing: run `make setup` (npm ci) first")
+        # Its output goes to a file, not a pipe that nobody reads once it has started (a full pipe would
+        # stall the server).
+        data = self.directory / "data"
+        options = ["--directory", str(data), "--address", "127.0.0.1", "--port", "0", "--silent"]
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                ["node", "-e", _LAUNCH, "--", str(cli), *options, "--configure-bucket", self.bucket],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        # Port 0: the server takes a free port and says which once it listens.
+        while self.process.poll() is None and time.monotonic() < deadline:
+            for line in self.log.read_text().splitlines():
+                if line.startswith(_LISTENING):
+                    self.endpoint = f"http://{line[len(_LISTENING) :].strip()}"
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"s3rver did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
