@@ -91,7 +91,7 @@ def truncate_jobs() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE video_jobs_videoanalysisjob")
+        cursor.execute("TRUNCATE video_jobs_videoanalysisjob CASCADE")  # and its webhook deliveries
 
 
 def bench_user() -> Any:
