@@ -118,7 +118,7 @@ def complete(*, bucket: str, key: str, upload_id: str, parts: list[Part], size: 
     call(
         bucket,
         key,
-        lambda: client().complete_multipart_upload(
+        lambda: storage.assembling_client().complete_multipart_upload(
             Bucket=bucket,
             Key=key,
             UploadId=upload_id,

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
@@ -83,16 +84,33 @@ def _storage() -> S3Storage:
     return S3Storage(bucket_name=settings.AWS_STORAGE_BUCKET_NAME)
 
 
+# CompleteMultipartUpload answers once S3 has assembled the object: for tens of gigabytes that may take
+# minutes, far past AWS_S3_READ_TIMEOUT. One try: a retry while the first is still assembling helps nobody.
+ASSEMBLY_CLIENT_CONFIG = BotoConfig(read_timeout=600, retries={"max_attempts": 1, "mode": "standard"})
+
+
+@functools.cache
+def _assembling_storage() -> S3Storage:
+    config = settings.AWS_S3_CLIENT_CONFIG.merge(ASSEMBLY_CLIENT_CONFIG)
+    return S3Storage(bucket_name=settings.AWS_STORAGE_BUCKET_NAME, client_config=config)
+
+
 @receiver(setting_changed)
 def _reset_storage(*, setting: str, **kwargs: Any) -> None:
     # Tests point the app at another endpoint or bucket with override_settings.
     if setting.startswith("AWS_"):
         _storage.cache_clear()
+        _assembling_storage.cache_clear()
 
 
 def client() -> Any:
     """The boto3 S3 client (thread-local in django-storages, so safe to use from worker threads)."""
     return _storage().connection.meta.client
+
+
+def assembling_client() -> Any:
+    """``client()`` with a read timeout long enough for CompleteMultipartUpload (ASSEMBLY_CLIENT_CONFIG)."""
+    return _assembling_storage().connection.meta.client
 
 
 def bucket_name() -> str:

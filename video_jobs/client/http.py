@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds to wait for a connection and for each read of an answer.
 TIMEOUT = (10.0, 120.0)
+# upload-complete assembles the parts in S3 before it answers: minutes for tens of gigabytes.
+ASSEMBLY_TIMEOUT = (10.0, 900.0)
 
 
 class ClientError(Exception):
@@ -111,10 +113,11 @@ class Api:
         json: Any = None,
         headers: dict[str, str] | None = None,
         accept: tuple[int, ...] = (),
+        timeout: tuple[float, float] = TIMEOUT,
     ) -> requests.Response:
         url = self.base + path
 
         def request() -> requests.Response:
-            return self.session.request(method, url, json=json, headers=headers, timeout=TIMEOUT)
+            return self.session.request(method, url, json=json, headers=headers, timeout=timeout)
 
         return send(f"{method} {url}", request, retry=self.retry, accept=accept)

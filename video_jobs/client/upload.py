@@ -1,7 +1,7 @@
 """Upload one file: hash it, initiate (idempotently, so a rerun resumes the same job), send the bytes in one
 PUT or in parallel parts (only the parts S3 does not hold yet), and call upload-complete.
 
-Memory stays at about ``parallel`` parts whatever the file's size: each part is read when its turn comes.
+Memory stays flat whatever the file's size: every body is read from the file as it is sent.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from .http import TIMEOUT, Api, Refused, Retry, send
+from .http import ASSEMBLY_TIMEOUT, TIMEOUT, Api, Refused, Retry, send
 
 logger = logging.getLogger(__name__)
 
@@ -70,23 +70,31 @@ def content_type_of(path: Path) -> str:
 
 
 class _Counting:
-    """A part's bytes as a file-like body whose reads advance the progress bar (requests streams it).
+    """``length`` bytes of a file from ``offset``, as a body that requests streams: read from the file as
+    they are sent (memory stays flat whatever the size), each read advancing the progress bar.
 
-    Reads answer at least READ_AT_LEAST bytes, whatever urllib3 asks for (16 KiB): a progress update and a
-    copy per 16 KiB cost the upload a third of its speed with parallel parts (bench/client_upload.py)."""
+    Reads answer at least READ_AT_LEAST bytes, whatever urllib3 asks for (16 KiB): a progress update per
+    16 KiB held parallel parts back."""
 
-    def __init__(self, data: bytes, advance: Callable[[int], None]) -> None:
-        self._data = memoryview(data)
-        self._offset = 0
+    def __init__(self, path: Path, offset: int, length: int, advance: Callable[[int], None]) -> None:
+        self._file = path.open("rb")
+        self._file.seek(offset)
+        self._left = length
         self._advance = advance
 
+    def __enter__(self) -> _Counting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
     def __len__(self) -> int:
-        return len(self._data) - self._offset
+        return self._left
 
     def read(self, size: int = -1) -> bytes:
-        end = len(self._data) if size < 0 else min(len(self._data), self._offset + max(size, READ_AT_LEAST))
-        chunk = bytes(self._data[self._offset : end])
-        self._offset = end
+        wanted = self._left if size < 0 else min(self._left, max(size, READ_AT_LEAST))
+        chunk = self._file.read(wanted)
+        self._left -= len(chunk)
         self._advance(len(chunk))
         return chunk
 
@@ -152,9 +160,6 @@ class Uploader:
         what: str,
     ) -> None:
         """PUT ``length`` bytes of ``path`` from ``offset`` to a presigned URL, with its headers."""
-        with path.open("rb") as source:
-            source.seek(offset)
-            data = source.read(length)
         sent = [0]
 
         def counted(count: int) -> None:
@@ -165,7 +170,8 @@ class Uploader:
             # A retry sends the part again from its start: take back what the failed try counted.
             advance(-sent[0])
             sent[0] = 0
-            return self._s3.put(url, data=_Counting(data, counted), headers=headers, timeout=TIMEOUT)
+            with _Counting(path, offset, length, counted) as body:
+                return self._s3.put(url, data=body, headers=headers, timeout=TIMEOUT)
 
         send(what, request, retry=self.retry)
 
@@ -188,9 +194,10 @@ class Uploader:
         missing = [number for number in plan.numbers() if number not in done]
         for _ in range(COMPLETE_ROUNDS):
             restart()
-            advance(sum(plan.length(number) for number in plan.numbers() if number not in set(missing)))
+            already = set(plan.numbers()) - set(missing)
+            advance(sum(plan.length(number) for number in already))
             self._send_parts(path, job_id, missing, plan, advance)
-            answer = self.api.call("POST", f"{job_id}/upload-complete/", accept=(409,)).json()
+            answer = self._complete(job)
             if answer.get("error_code") != "upload_incomplete":
                 return dict(answer)
             missing = list(answer["missing_parts"])
@@ -225,7 +232,8 @@ class Uploader:
         return list(answer.json()["parts"])
 
     def _complete(self, job: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.api.call("POST", f"{job['id']}/upload-complete/", accept=(409,)).json())
+        path = f"{job['id']}/upload-complete/"
+        return dict(self.api.call("POST", path, accept=(409,), timeout=ASSEMBLY_TIMEOUT).json())
 
 
 @dataclass(frozen=True)

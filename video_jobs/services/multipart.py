@@ -70,6 +70,8 @@ def upload_instructions(job: VideoAnalysisJob) -> dict[str, Any] | None:
             "expires_at": presigned.expires_at,
         }
     _ensure_upload(job)
+    if job.status != Status.AWAITING_UPLOAD:  # cancelled meanwhile
+        return None
     return {
         "method": "multipart",
         "part_size": job.part_size,

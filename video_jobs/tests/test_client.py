@@ -188,3 +188,32 @@ def test_manage_py_upload_video_is_the_same_client(live_server: Any, token: str,
     assert finished.returncode == 0, finished.stderr
     assert json.loads(finished.stdout)["status"] == "queued"
     assert run_client(*manage, str(tmp_path / "none.mp4"), "--server", "x", "--token", "t").returncode == 2
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_6_gb_video_uploads_and_is_analysed(
+    live_server: Any, token: str, tmp_path: Path, workers: Workers
+) -> None:
+    """Past the single PUT's 5 GB: the default threshold and part size (16 MiB, 358 parts).
+
+    Needs about 25 GB of disk and, for moto's CompleteMultipartUpload (which assembles the object in
+    memory, several copies of it), more than 20 GB of free memory: moto was killed by the kernel's OOM
+    killer on the 23 GB development machine, after the client had sent all 6 GB."""
+    video = tmp_path / "whole match.mp4"
+    write_test_video(video, seconds=20, width=320, height=180, fps=25)
+    pad_video(video, 6 * 1000**3)
+    digest = hashlib.sha256()
+    with video.open("rb") as source:
+        while chunk := source.read(8 * MIB):
+            digest.update(chunk)
+    workers.start(analyzer=ANALYZER, VIDEO_JOBS_LEASE_SECONDS="120")
+
+    finished = run_client(*client_command(video, live_server.url, token, "--wait", "--json"), timeout=3600)
+
+    assert finished.returncode == 0, finished.stderr
+    job = json.loads(finished.stdout)
+    assert (job["status"], job["size_bytes"]) == ("done", 6 * 1000**3)
+    assert job["result"]["source"]["sha256"] == digest.hexdigest()
+    assert job["result"]["video"]["duration_seconds"] == pytest.approx(20, abs=0.2)
