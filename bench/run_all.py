@@ -22,6 +22,7 @@ FULL = [
     ["claim_scaling.py"],
     ["worker_memory.py", "--sizes-mb", "10", "100", "1024"],
     ["download.py", "--megabytes", "256", "--rounds", "3"],
+    ["client_upload.py", "--size-mib", "1024", "--rounds", "3"],
 ]
 QUICK = [
     ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2", "--rounds", "1"],
@@ -30,6 +31,7 @@ QUICK = [
     ["claim_scaling.py", "--claims", "100", "--big", "20000"],
     ["worker_memory.py", "--sizes-mb", "10", "50"],
     ["download.py", "--megabytes", "32", "--rounds", "1"],
+    ["client_upload.py", "--size-mib", "128", "--rounds", "1"],
 ]
 
 
@@ -86,6 +88,16 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
     for key, value in download.items():
         if key.endswith("_mb_per_s"):
             rows.append((f"download, {key[:-9]}", f"{value} MB/s"))
+    upload = results.get("client_upload", {}).get("figures", {})  # type: ignore[union-attr]
+    if upload:
+        rows.append(
+            (
+                f"upload {upload['size_mib']} MiB, client vs boto3 upload_file",
+                f"{upload['client_mib_per_s']} vs {upload['boto3_upload_file_mib_per_s']} MiB/s "
+                f"({upload['client_over_boto3']:.2f}x; the client also hashes, "
+                f"{upload['client_sha256_seconds']} s)",
+            )
+        )
     return rows
 
 
