@@ -31,10 +31,11 @@ SQLITE_NOW = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW', %s)"
 class DatabaseNow(Expression):
     """The database server's time when the statement runs, plus ``offset`` (which may be negative)."""
 
+    # One field for every instance: building a field per instance cost more than the worker's whole write.
     output_field = DateTimeField()
 
     def __init__(self, offset: timedelta = timedelta(0)) -> None:
-        super().__init__(output_field=DateTimeField())
+        super().__init__()
         self.offset = offset
 
     def __repr__(self) -> str:

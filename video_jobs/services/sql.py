@@ -107,7 +107,7 @@ class _FencedShape:
     converters: list[Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs microseconds on every write
 class FencedUpdate:
     """A fenced UPDATE ready to run: ``sql`` ends in ``RETURNING 1`` and the columns it set from the
     database's clock (``clock_names``, in that order)."""
@@ -127,12 +127,13 @@ class FencedUpdate:
         (the fence failed)."""
         if row is None or row[0] is None:
             return None
-        db = connections[DEFAULT_DB_ALIAS]
-        times = {}
-        for name, value in zip(self.clock_names, row[1 : self.width], strict=True):
-            for convert in self.converters:  # SQLite answers text; PostgreSQL needs none
-                value = convert(value, _NOW, db)
-            times[name] = value
+        times = dict(zip(self.clock_names, row[1 : self.width], strict=True))
+        if self.converters:  # SQLite answers text; PostgreSQL needs none
+            db = connections[DEFAULT_DB_ALIAS]
+            for name, value in times.items():
+                for convert in self.converters:
+                    value = convert(value, _NOW, db)
+                times[name] = value
         return times
 
 
@@ -148,7 +149,7 @@ def fenced_update(job: VideoAnalysisJob, fields: dict[str, Any]) -> FencedUpdate
     """The UPDATE of ``fields`` WHERE the lease fence holds (``id``, ``status='processing'``,
     ``worker_id``, ``attempts``), with its parameters. A ``DatabaseNow`` value is computed in the statement,
     and returned by it. Portable SQL: it runs on SQLite too."""
-    shape_key = tuple((name, isinstance(value, DatabaseNow)) for name, value in fields.items())
+    shape_key = tuple([(name, type(value) is DatabaseNow) for name, value in fields.items()])
     shape = _FENCED_SQL.get(shape_key)
     if shape is None:
         shape = _FENCED_SQL[shape_key] = _fenced_shape(shape_key)

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.utils import timezone
-
 from video_jobs.analysis import Analysis, Artifact, ProgressCallback
+from video_jobs.clock import DatabaseNow
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker import Worker
 
@@ -51,5 +50,6 @@ def fresh(job: VideoAnalysisJob) -> VideoAnalysisJob:
 
 
 def make_claimable(job: VideoAnalysisJob) -> None:
-    """Time passes: the retry's backoff is over."""
-    Job.objects.filter(pk=job.pk).update(run_after=timezone.now())
+    """Time passes: the retry's backoff is over, by the database's clock (which the claim reads: on SQLite
+    to the millisecond, so this process's own now could still lie a fraction of a millisecond ahead)."""
+    Job.objects.filter(pk=job.pk).update(run_after=DatabaseNow())
