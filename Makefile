@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 # key and the SQLite file) explicitly. The test suite does the same in pytest.ini.
 DEV := DJANGO_DEBUG=1
 
-.PHONY: setup run test test-sqlite test-postgres lint postgres browser clean
+.PHONY: setup run test test-sqlite test-postgres test-slow lint postgres browser clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,10 +51,14 @@ $(CHROMIUM):
 
 # SQLite (the embedded default) runs everything but the PostgreSQL-only proofs; PostgreSQL runs it all.
 test-sqlite: setup browser
-	$(PY) -m pytest -m "not postgres" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not postgres and not slow" $(PYTEST_ARGS)
 
 test-postgres: setup postgres browser
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The slow tests (a 6 GB upload end to end: about 25 GB of disk, several minutes), never part of `make test`.
+test-slow: setup postgres
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 test: lint test-sqlite test-postgres
 

@@ -23,6 +23,7 @@ FULL = [
     ["worker_memory.py", "--sizes-mb", "10", "100", "1024"],
     ["download.py", "--megabytes", "256", "--rounds", "3"],
     ["analysis_child.py", "--rounds", "5", "--empty", "50"],
+    ["client_upload.py", "--size-mib", "1024", "--rounds", "3"],
 ]
 QUICK = [
     ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2", "--rounds", "1"],
@@ -32,6 +33,7 @@ QUICK = [
     ["worker_memory.py", "--sizes-mb", "10", "50"],
     ["download.py", "--megabytes", "32", "--rounds", "1"],
     ["analysis_child.py", "--rounds", "1", "--empty", "10"],
+    ["client_upload.py", "--size-mib", "128", "--rounds", "1"],
 ]
 
 
@@ -96,6 +98,16 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                 f"{child['child_over_in_process'] - 1:+.1%} against in-process (medians "
                 f"{child['in_child_s']} vs {child['in_process_s']} s); "
                 f"an empty child {child['empty_child']['p50_ms']} ms (p50)",
+            )
+        )
+    upload = results.get("client_upload", {}).get("figures", {})  # type: ignore[union-attr]
+    if upload:
+        rows.append(
+            (
+                f"upload {upload['size_mib']} MiB, client vs boto3 upload_file",
+                f"{upload['client_mib_per_s']} vs {upload['boto3_upload_file_mib_per_s']} MiB/s "
+                f"({upload['client_over_boto3']:.2f}x; the client also hashes, "
+                f"{upload['client_sha256_seconds']} s)",
             )
         )
     return rows

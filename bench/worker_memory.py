@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import subprocess
 import tempfile
 import time
@@ -21,23 +20,12 @@ from typing import Any
 
 import common
 
-FREE_BOX_CHUNK = 8 * 1024 * 1024
-
 
 def padded_video(path: Path, size: int) -> None:
-    from video_jobs.synthetic_video import write_test_video
+    from video_jobs.synthetic_video import pad_video, write_test_video
 
     write_test_video(path, seconds=20, width=320, height=180, fps=25)
-    padding = size - path.stat().st_size
-    if padding < 8:
-        raise ValueError(f"{size} bytes is smaller than the clip itself")
-    with path.open("ab") as handle:
-        handle.write(struct.pack(">I4s", padding, b"free"))
-        left = padding - 8
-        block = os.urandom(min(FREE_BOX_CHUNK, left))  # incompressible, like real video data
-        while left > 0:
-            handle.write(block[:left])
-            left -= min(len(block), left)
+    pad_video(path, size)
 
 
 def peak_rss_of(process: subprocess.Popen[bytes]) -> int:

@@ -281,7 +281,11 @@ AWS_S3_CLIENT_CONFIG = BotoConfig(
 
 VIDEO_JOBS_UPLOAD_URL_EXPIRES = env_int("VIDEO_JOBS_UPLOAD_URL_EXPIRES", 3600, minimum=1)
 VIDEO_JOBS_UPLOAD_DEADLINE = env_int("VIDEO_JOBS_UPLOAD_DEADLINE", 86400, minimum=1)
-VIDEO_JOBS_MAX_UPLOAD_BYTES = env_int("VIDEO_JOBS_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1)
+VIDEO_JOBS_MAX_UPLOAD_BYTES = env_int("VIDEO_JOBS_MAX_UPLOAD_BYTES", 50 * 1024**3, minimum=1)
+# Above the threshold a video goes up as an S3 multipart upload (parallel, resumable parts); below, in one
+# presigned PUT. Parts are VIDEO_JOBS_PART_SIZE (S3's minimum is 5 MiB), raised for files over 10,000 parts.
+VIDEO_JOBS_MULTIPART_THRESHOLD = env_int("VIDEO_JOBS_MULTIPART_THRESHOLD", 100 * 1024**2, minimum=1)
+VIDEO_JOBS_PART_SIZE = env_int("VIDEO_JOBS_PART_SIZE", 16 * 1024**2, minimum=5 * 1024**2)
 VIDEO_JOBS_ALLOWED_CONTENT_TYPES = env_list(
     "VIDEO_JOBS_ALLOWED_CONTENT_TYPES",
     [

@@ -47,6 +47,7 @@ class Outcome(enum.StrEnum):
     TOO_LARGE = "too_large"
     TRANSIENT = "transient"
     NOT_ELIGIBLE = "not_eligible"
+    INCOMPLETE = "incomplete"  # a multipart upload with parts missing: the client resumes
 
 
 # Failures that are about the uploaded object rather than its processing: staff may re-verify these.
@@ -165,6 +166,12 @@ class VideoAnalysisJob(models.Model):
     idempotency_key = models.CharField(  # noqa: DJ001
         max_length=255, null=True, blank=True, editable=False
     )
+
+    # A multipart upload (above VIDEO_JOBS_MULTIPART_THRESHOLD): S3's upload id, set once S3 created it, and
+    # the part plan, fixed at initiate (every part but the last is exactly part_size bytes).
+    upload_id = models.CharField(max_length=1024, blank=True, default="", db_default="", editable=False)
+    part_size = models.BigIntegerField(null=True, blank=True, editable=False)
+    part_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     # What verification saw.
     verified_at = models.DateTimeField(null=True, blank=True)

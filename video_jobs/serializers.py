@@ -50,13 +50,56 @@ class JobSummarySerializer(JobSerializer):
 
 
 class UploadInstructionsSerializer(serializers.Serializer[Any]):
-    method = serializers.CharField(help_text="Always PUT.")
-    url = serializers.URLField(help_text="Presigned URL: send the file's bytes as the request body.")
+    method = serializers.CharField(
+        help_text="PUT: one presigned PUT to url; multipart: PUT parts to the URLs of POST .../parts/."
+    )
+    url = serializers.URLField(
+        required=False, help_text="PUT: presigned URL; send the file's bytes as the request body."
+    )
     headers = serializers.DictField(
         child=serializers.CharField(),
-        help_text="Headers the PUT must carry (the signature covers them).",
+        required=False,
+        help_text="PUT: headers the request must carry (the signature covers them).",
+    )
+    part_size = serializers.IntegerField(
+        required=False, help_text="multipart: bytes of every part but the last."
+    )
+    part_count = serializers.IntegerField(required=False, help_text="multipart: how many parts.")
+    expires_at = serializers.DateTimeField(
+        help_text="PUT: when the URL expires; multipart: until when part URLs may be asked for."
+    )
+
+
+class PartNumbersSerializer(serializers.Serializer[Any]):
+    part_numbers = serializers.ListField(
+        child=serializers.IntegerField(),
+        min_length=1,
+        max_length=100,
+        help_text="The parts to upload, 1..part_count, at most 100 a call.",
+    )
+
+
+class PartUrlSerializer(serializers.Serializer[Any]):
+    part_number = serializers.IntegerField()
+    url = serializers.URLField(help_text="Presigned URL: PUT the part's bytes as the request body.")
+    headers = serializers.DictField(
+        child=serializers.CharField(), help_text="Headers the PUT must carry (its exact Content-Length)."
     )
     expires_at = serializers.DateTimeField()
+
+
+class PartUrlsSerializer(serializers.Serializer[Any]):
+    parts = PartUrlSerializer(many=True)
+
+
+class HeldPartSerializer(serializers.Serializer[Any]):
+    part_number = serializers.IntegerField()
+    size = serializers.IntegerField()
+    etag = serializers.CharField()
+
+
+class HeldPartsSerializer(serializers.Serializer[Any]):
+    parts = HeldPartSerializer(many=True)
 
 
 class InitiatedJobSerializer(JobSerializer):
@@ -117,3 +160,9 @@ class QuotaExceededSerializer(ErrorSerializer):
         choices=["pending_uploads", "active_jobs"], help_text="Which of your limits was reached."
     )
     limit = serializers.IntegerField(help_text="That limit.")
+
+
+class UploadIncompleteSerializer(ErrorSerializer):
+    missing_parts = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Parts S3 does not hold (or holds with another size)."
+    )

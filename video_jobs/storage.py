@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
@@ -53,6 +54,10 @@ class StorageUnavailable(StorageError):
     """S3 could not answer: 5xx, throttling, timeouts, connection errors; or a configuration fault."""
 
 
+class UploadMissing(StorageError):
+    """The multipart upload is gone: completed or aborted (S3's NoSuchUpload)."""
+
+
 class StorageMisconfigured(StorageUnavailable):
     """S3 answered, about this service's configuration rather than the object: the bucket does not exist,
     access is denied (S3 answers 403 for a missing key without s3:ListBucket), bad credentials, another
@@ -79,16 +84,33 @@ def _storage() -> S3Storage:
     return S3Storage(bucket_name=settings.AWS_STORAGE_BUCKET_NAME)
 
 
+# CompleteMultipartUpload answers once S3 has assembled the object: for tens of gigabytes that may take
+# minutes, far past AWS_S3_READ_TIMEOUT. One try: a retry while the first is still assembling helps nobody.
+ASSEMBLY_CLIENT_CONFIG = BotoConfig(read_timeout=600, retries={"max_attempts": 1, "mode": "standard"})
+
+
+@functools.cache
+def _assembling_storage() -> S3Storage:
+    config = settings.AWS_S3_CLIENT_CONFIG.merge(ASSEMBLY_CLIENT_CONFIG)
+    return S3Storage(bucket_name=settings.AWS_STORAGE_BUCKET_NAME, client_config=config)
+
+
 @receiver(setting_changed)
 def _reset_storage(*, setting: str, **kwargs: Any) -> None:
     # Tests point the app at another endpoint or bucket with override_settings.
     if setting.startswith("AWS_"):
         _storage.cache_clear()
+        _assembling_storage.cache_clear()
 
 
 def client() -> Any:
     """The boto3 S3 client (thread-local in django-storages, so safe to use from worker threads)."""
     return _storage().connection.meta.client
+
+
+def assembling_client() -> Any:
+    """``client()`` with a read timeout long enough for CompleteMultipartUpload (ASSEMBLY_CLIENT_CONFIG)."""
+    return _assembling_storage().connection.meta.client
 
 
 def bucket_name() -> str:
@@ -110,6 +132,8 @@ def _classify(exc: Exception, *, bucket: str, key: str) -> StorageError:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         # Only an answer about the key itself: a GET names NoSuchKey; a HEAD's 404 has no body to name
         # anything (``head`` then asks whether the bucket exists). NoSuchBucket is a configuration fault.
+        if code == "NoSuchUpload":
+            return UploadMissing(f"no multipart upload in progress for {where}")
         if code == "NoSuchKey" or (key and status == 404 and code in {"404", "NotFound"}):
             return ObjectMissing(f"{where} does not exist")
         if status == 412 or code in {"412", "PreconditionFailed"}:
@@ -138,7 +162,8 @@ def timed() -> Iterator[list[float]]:
         _s3_seconds.reset(token)
 
 
-def _call(bucket: str, key: str, operation: Callable[[], Any]) -> Any:
+def call(bucket: str, key: str, operation: Callable[[], Any]) -> Any:
+    """Run one S3 call about ``key`` in ``bucket``; botocore's errors come out classified (StorageError)."""
     started = time.perf_counter()
     try:
         return operation()
@@ -153,9 +178,13 @@ def _call(bucket: str, key: str, operation: Callable[[], Any]) -> Any:
             durations.append(time.perf_counter() - started)
 
 
+# Every job's objects live under this prefix.
+VIDEOS_PREFIX = "videos/"
+
+
 def job_folder(job_id: object) -> str:
     """The prefix of every object of a job: its video and its artifacts."""
-    return f"videos/{job_id}/"
+    return f"{VIDEOS_PREFIX}{job_id}/"
 
 
 def video_key(job_id: object) -> str:
@@ -222,7 +251,7 @@ def _binding(url: str, headers: dict[str, str]) -> datetime:
 def head(*, bucket: str, key: str) -> ObjectInfo:
     """HeadObject on ``key``. Raises ObjectMissing (the key, never the bucket) or StorageUnavailable."""
     try:
-        response = _call(bucket, key, lambda: client().head_object(Bucket=bucket, Key=key))
+        response = call(bucket, key, lambda: client().head_object(Bucket=bucket, Key=key))
     except ObjectMissing:
         # A HEAD's 404 has no body, so it cannot say whether the key or the whole bucket is missing, and
         # only a missing key may fail a job: a missing bucket raises StorageMisconfigured here instead.
@@ -258,14 +287,14 @@ def download(
     params: dict[str, str] = {"Bucket": bucket, "Key": key}
     if if_match:
         params["IfMatch"] = if_match
-    response = _call(bucket, key, lambda: client().get_object(**params))
+    response = call(bucket, key, lambda: client().get_object(**params))
     expected = int(response.get("ContentLength", -1))
     body = response["Body"]
     digest = hashlib.sha256()
     written = 0
     try:
         while True:
-            chunk = _call(bucket, key, lambda: body.read(DOWNLOAD_CHUNK_BYTES))
+            chunk = call(bucket, key, lambda: body.read(DOWNLOAD_CHUNK_BYTES))
             if not chunk:
                 break
             digest.update(chunk)
@@ -282,7 +311,7 @@ def download(
 
 
 def put_artifact(*, bucket: str, key: str, data: bytes, content_type: str) -> None:
-    _call(
+    call(
         bucket,
         key,
         lambda: client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type),
@@ -306,7 +335,7 @@ def ensure_bucket() -> bool:
     if region and region != "us-east-1":
         # us-east-1 is the one region that rejects an explicit LocationConstraint.
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    _call(name, "", lambda: client().create_bucket(**kwargs))
+    call(name, "", lambda: client().create_bucket(**kwargs))
     return True
 
 
@@ -314,12 +343,12 @@ def check_bucket(*, bucket: str = "") -> None:
     """Raise StorageUnavailable (StorageMisconfigured for a missing bucket) unless ``bucket`` (by default
     the configured one) answers HeadBucket."""
     name = bucket or bucket_name()
-    _call(name, "", lambda: client().head_bucket(Bucket=name))
+    call(name, "", lambda: client().head_bucket(Bucket=name))
 
 
 def delete_object(*, bucket: str, key: str) -> None:
     """Delete one object; deleting an absent key succeeds (S3 answers 204 either way)."""
-    _call(bucket, key, lambda: client().delete_object(Bucket=bucket, Key=key))
+    call(bucket, key, lambda: client().delete_object(Bucket=bucket, Key=key))
 
 
 # DeleteObjects takes at most this many keys per request (and ListObjectsV2 answers at most as many).
@@ -336,11 +365,11 @@ def delete_folder(*, bucket: str, prefix: str) -> int:
     deleted = 0
     params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": _DELETE_BATCH}
     while True:
-        page = _call(bucket, prefix, functools.partial(client().list_objects_v2, **params))
+        page = call(bucket, prefix, functools.partial(client().list_objects_v2, **params))
         keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
         if keys:
             delete = {"Objects": keys, "Quiet": True}
-            response = _call(
+            response = call(
                 bucket, prefix, functools.partial(client().delete_objects, Bucket=bucket, Delete=delete)
             )
             if response.get("Errors"):

@@ -7,6 +7,8 @@ bursts as its high-activity segments, so tests can compare what it found with wh
 
 from __future__ import annotations
 
+import os
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -102,3 +104,24 @@ def write_test_video(
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
     return path
+
+
+# Padding is written in blocks of this size (random once, then repeated).
+_PAD_BLOCK = 8 * 1024 * 1024
+
+
+def pad_video(path: Path, size: int) -> None:
+    """Grow the MP4 at ``path`` to exactly ``size`` bytes with a trailing ``free`` box, which players and
+    PyAV skip: a large file that is still a real video. Past 4 GiB the box uses its 64-bit size field."""
+    padding = size - path.stat().st_size
+    large = padding > 0xFFFFFFFF
+    header = struct.pack(">I4sQ", 1, b"free", padding) if large else struct.pack(">I4s", padding, b"free")
+    if padding < len(header):
+        raise ValueError(f"{size} bytes is smaller than the clip itself")
+    with path.open("ab") as handle:
+        handle.write(header)
+        left = padding - len(header)
+        block = os.urandom(min(_PAD_BLOCK, left))  # incompressible, like real video data
+        while left > 0:
+            handle.write(block[:left])
+            left -= min(len(block), left)

@@ -13,6 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -28,11 +29,15 @@ from . import services, storage
 from .models import VideoAnalysisJob
 from .serializers import (
     ErrorSerializer,
+    HeldPartsSerializer,
     InitiatedJobSerializer,
     InitiateSerializer,
     JobSerializer,
     JobSummarySerializer,
+    PartNumbersSerializer,
+    PartUrlsSerializer,
     QuotaExceededSerializer,
+    UploadIncompleteSerializer,
 )
 from .throttling import InitiateThrottle
 
@@ -41,22 +46,7 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
-    upload = None
-    if job.status == VideoAnalysisJob.Status.AWAITING_UPLOAD:
-        # Signed for the job's own bucket and exactly what the client declared: S3 refuses anything else.
-        presigned = storage.presign_upload(
-            bucket=job.s3_bucket,
-            key=job.s3_key,
-            content_length=job.size_bytes,
-            sha256=job.sha256,
-            content_type=job.content_type,
-        )
-        upload = {
-            "method": presigned.method,
-            "url": presigned.url,
-            "headers": presigned.headers,
-            "expires_at": presigned.expires_at,
-        }
+    upload = services.upload_instructions(job)
     return dict(InitiatedJobSerializer(job, context={"upload": upload}).data)
 
 
@@ -203,8 +193,13 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             200: OpenApiResponse(JobSerializer, description="Queued, or already past verification."),
             404: OpenApiResponse(description="No such job of yours."),
             409: OpenApiResponse(
-                JobSerializer,
-                description="The job failed (see error_code) or was cancelled.",
+                PolymorphicProxySerializer(
+                    component_name="UploadCompleteConflict",
+                    serializers=[JobSerializer, UploadIncompleteSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The job failed (see error_code) or was cancelled; or upload_incomplete: "
+                "parts of a multipart upload are missing and the job still awaits them.",
             ),
             503: OpenApiResponse(
                 ErrorSerializer,
@@ -227,6 +222,16 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             return _storage_unavailable(
                 "The upload could not be verified because S3 did not answer; retry later.", timing
             )
+        if result.outcome == services.Outcome.INCOMPLETE:
+            return Response(
+                {
+                    "error_code": "upload_incomplete",
+                    "detail": "Some parts are missing: upload them, then call upload-complete again.",
+                    "missing_parts": result.missing_parts,
+                },
+                status=status.HTTP_409_CONFLICT,
+                headers=timing,
+            )
         job = result.job
         ended_badly = job.status in (
             VideoAnalysisJob.Status.FAILED,
@@ -237,6 +242,54 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             status=status.HTTP_409_CONFLICT if ended_badly else status.HTTP_200_OK,
             headers=timing,
         )
+
+    @extend_schema(
+        methods=["POST"],
+        summary="Presigned URLs for parts of a multipart upload",
+        request=PartNumbersSerializer,
+        responses={
+            200: PartUrlsSerializer,
+            400: OpenApiResponse(description="Part numbers outside 1..part_count, or more than 100."),
+            404: OpenApiResponse(description="No such job of yours."),
+            409: OpenApiResponse(ErrorSerializer, description="parts_closed: the job takes no parts."),
+            503: OpenApiResponse(ErrorSerializer, description="No URL could be made; retry later."),
+        },
+    )
+    @extend_schema(
+        methods=["GET"],
+        summary="The parts S3 holds for a multipart upload",
+        responses={
+            200: HeldPartsSerializer,
+            404: OpenApiResponse(description="No such job of yours."),
+            409: OpenApiResponse(ErrorSerializer, description="parts_closed: the job takes no parts."),
+            503: OpenApiResponse(ErrorSerializer, description="S3 could not answer; retry later."),
+        },
+    )
+    @action(detail=True, methods=["get", "post"])
+    def parts(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        try:
+            if request.method == "GET":
+                held = services.held_parts(job)
+                body = {"parts": [{"part_number": p.number, "size": p.size, "etag": p.etag} for p in held]}
+                return Response(HeldPartsSerializer(body).data)
+            asked = PartNumbersSerializer(data=request.data)
+            asked.is_valid(raise_exception=True)
+            parts = services.presign_parts(job, asked.validated_data["part_numbers"])
+            return Response(PartUrlsSerializer({"parts": parts}).data)
+        except services.PartsClosed:
+            return Response(
+                {
+                    "error_code": "parts_closed",
+                    "detail": "This job takes no parts: it is not a multipart upload, no longer awaits its "
+                    "upload, or its parts were assembled. Call upload-complete or get the job.",
+                },
+                status=status.HTTP_409_CONFLICT,
+            )
+        except services.PartOutOfRange as exc:
+            raise ValidationError({"part_numbers": [str(exc)]}) from None
+        except storage.StorageUnavailable:
+            return _storage_unavailable("S3 did not answer; retry later.")
 
     @extend_schema(
         summary="Cancel a job that has not started processing",

@@ -5,7 +5,8 @@ lease fence), so two concurrent callers can never both move a job: a row count o
 there first. S3 calls happen before the UPDATE, never inside a transaction.
 
 Rooms: ``machinery`` (the guarded UPDATE and its NOTIFY, field sets, backoff, the retry policy),
-``uploads`` (transitions that ask S3 first), ``leases`` (a running job's lease protocol), ``quotas`` (the
+``uploads`` (transitions that ask S3 first), ``multipart`` (large uploads in parts: plan, part URLs,
+assembly, aborting), ``leases`` (a running job's lease protocol), ``quotas`` (the
 per-user limits initiate enforces), ``deletion`` (a job's objects and row on request, its source video after
 the retention period) and ``sql`` (the hand-built PostgreSQL statements, the only place that asks which
 database this is).
@@ -27,6 +28,15 @@ from .leases import (
     retry_job,
 )
 from .machinery import backoff_delay
+from .multipart import (
+    MAX_PARTS_A_CALL,
+    PartOutOfRange,
+    PartsClosed,
+    held_parts,
+    presign_parts,
+    sweep_orphan_uploads,
+    upload_instructions,
+)
 from .quotas import QuotaExceeded, limits_for
 from .sql import QUEUED_CHANNEL
 from .uploads import (
@@ -45,12 +55,15 @@ from .uploads import (
 
 __all__ = [
     "CANCELLABLE",
+    "MAX_PARTS_A_CALL",
     "QUEUED_CHANNEL",
     "RETRYABLE",
     "REVERIFIABLE",
     "Deletion",
     "IdempotencyKeyReused",
     "Outcome",
+    "PartOutOfRange",
+    "PartsClosed",
     "QuotaExceeded",
     "VerifyResult",
     "backoff_delay",
@@ -62,9 +75,11 @@ __all__ = [
     "fail_job",
     "finish_job",
     "finish_job_and_claim_next",
+    "held_parts",
     "initiate_upload",
     "limits_for",
     "postpone_job",
+    "presign_parts",
     "reconcile_expired_uploads",
     "release_job",
     "renew_lease",
@@ -74,4 +89,6 @@ __all__ = [
     "retry_failed_job",
     "retry_job",
     "reverify_upload",
+    "sweep_orphan_uploads",
+    "upload_instructions",
 ]

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from .. import storage
 from ..models import ENDED_STATUSES, VideoAnalysisJob
+from .multipart import abort_upload
 from .uploads import cancel_job
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,10 @@ def delete_job(*, job: VideoAnalysisJob) -> Deletion:
 
 
 def _delete_stored_objects(job: VideoAnalysisJob) -> int:
-    """Everything S3 holds for the job, in the bucket recorded on it: the video (or whatever part of an
-    upload arrived) and the artifacts, all under the job's folder. The one place that knows what a job
-    stores: an unfinished multipart upload, once uploads can be multipart, is aborted here too."""
+    """Everything S3 holds for the job, in the bucket recorded on it: the parts of an unfinished multipart
+    upload (aborted), the video (or whatever part of an upload arrived) and the artifacts, all under the
+    job's folder. The one place that knows what a job stores."""
+    abort_upload(job)
     return storage.delete_folder(bucket=job.s3_bucket, prefix=storage.job_folder(job.pk))
 
 

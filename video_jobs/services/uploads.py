@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from django.db.models import Q
 from .. import metrics, storage
 from ..clock import DatabaseNow
 from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
-from . import quotas
+from . import multipart, quotas
 from .machinery import database_times, failed_fields, move_or_show_winner, queued_fields
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ class VerifyResult:
     # True only for the one caller whose UPDATE moved the job.
     changed: bool
     detail: str = ""
+    # A multipart upload that S3 does not hold whole yet (outcome INCOMPLETE): the parts to send again.
+    missing_parts: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def initiate_upload(
         s3_key=storage.video_key(job_id),
         idempotency_key=idempotency_key or None,
         max_attempts=settings.VIDEO_JOBS_MAX_ATTEMPTS,
+        **multipart.plan_fields(size_bytes),
         **times,
         **declared,
     )
@@ -228,6 +231,11 @@ def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyR
     refused = _ineligible(job, AWAITING)
     if refused:
         return refused
+    return _settle(job, missing_code=missing_code)
+
+
+def _settle(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
+    """``_settle_upload`` once the job was found eligible."""
     seen = _verify(job)
     if seen.outcome == Outcome.QUEUED:
         return _queue(job, AWAITING, seen, reset_attempts=False)
@@ -240,6 +248,7 @@ def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyR
     moved = move_or_show_winner(job, AWAITING, **fields)
     if moved:
         logger.info("job %s failed verification: %s (%s)", job.pk, code, seen.detail)
+        multipart.abort_quietly(job)
     return VerifyResult(seen.outcome, job, changed=moved, detail=seen.detail)
 
 
@@ -260,11 +269,27 @@ def _staff_requeue(job: VideoAnalysisJob, eligible: Q) -> VerifyResult:
 
 
 def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
-    """The client says its PUT finished: verify the object and queue the job, exactly once.
+    """The client says its upload finished: verify the object and queue the job, exactly once. A multipart
+    upload is first assembled from its parts (``multipart.assemble``); while any part is missing the job
+    stays awaiting its upload (outcome INCOMPLETE, with the missing part numbers).
 
     Idempotent: a job already past ``awaiting_upload`` is returned unchanged without touching S3.
     """
-    return _settle_upload(job, missing_code=ErrorCode.UPLOAD_MISSING)
+    refused = _ineligible(job, AWAITING)
+    if refused:
+        return refused
+    if job.upload_id:
+        assembly = multipart.assemble(job)
+        if assembly.missing:
+            _count(Outcome.INCOMPLETE)
+            detail = f"{len(assembly.missing)} of {job.part_count} parts missing"
+            return VerifyResult(
+                Outcome.INCOMPLETE, job, changed=False, detail=detail, missing_parts=assembly.missing
+            )
+        if assembly.unavailable:
+            _count(Outcome.TRANSIENT)
+            return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=assembly.unavailable)
+    return _settle(job, missing_code=ErrorCode.UPLOAD_MISSING)
 
 
 def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:
@@ -285,6 +310,7 @@ def cancel_job(*, job: VideoAnalysisJob) -> bool:
     )
     if moved:
         logger.info("job %s cancelled", job.pk)
+        multipart.abort_quietly(job)
     return moved
 
 

@@ -1,6 +1,7 @@
 """An HTTP proxy in front of moto's S3 server that injects the faults real S3 has: 5xx answers and bodies
 cut short. The app reaches it like any S3 endpoint (AWS_S3_ENDPOINT_URL), so faults travel the real
-botocore code path."""
+botocore code path. It also counts what it forwarded (``requests``, ``part_puts``) and can stall uploads
+(``stall_parts_after``), for the client's resume tests."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ class FaultyS3Proxy:
         self._fail: dict[str, int] = {}  # method -> HTTP status to answer every such request with
         self._truncate: dict[str, int] = {}  # method -> how many responses to cut short
         self._lock = threading.Lock()
+        # Part numbers of the UploadPart requests that S3 answered 200, in order.
+        self.part_puts: list[int] = []
+        self._stall_after: int | None = None
+        self._stalled = threading.Event()
+        self._released = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,7 +69,45 @@ class FaultyS3Proxy:
         with self._lock:
             self._truncate[method] = self._truncate.get(method, 0) + times
 
+    def stall_parts_after(self, count: int) -> None:
+        """Forward ``count`` part PUTs, then hold every further one until ``release_stalled``, which drops
+        them unanswered and unforwarded (as a connection that died with its client)."""
+        with self._lock:
+            self._stall_after = count
+            self._released.clear()
+
+    def release_stalled(self) -> None:
+        with self._lock:
+            self._stall_after = None
+        self._released.set()
+
+    @property
+    def stalled(self) -> bool:
+        """Whether a part PUT is being held."""
+        return self._stalled.is_set()
+
+    def _hold(self, request: BaseHTTPRequestHandler) -> bool:
+        """True when this part PUT is held and then dropped."""
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        if request.command != "PUT" or "partNumber" not in query:
+            return False
+        with self._lock:
+            stalling = self._stall_after is not None and len(self.part_puts) >= self._stall_after
+        if stalling:
+            self._stalled.set()
+            self._released.wait(timeout=60)
+            request.close_connection = True
+        return stalling
+
+    def _count_part(self, request: BaseHTTPRequestHandler, status: int) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
+        if request.command == "PUT" and "partNumber" in query and status == 200:
+            with self._lock:
+                self.part_puts.append(int(query["partNumber"][0]))
+
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        if self._hold(request):
+            return
         method = request.command
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else None
@@ -89,6 +133,7 @@ class FaultyS3Proxy:
             upstream.request(method, request.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
+            self._count_part(request, response.status)
             request.send_response(response.status)
             for key, value in response.getheaders():
                 if key.lower() not in _HOP_BY_HOP:

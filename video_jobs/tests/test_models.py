@@ -57,4 +57,5 @@ def test_outcome_values_are_the_verification_metric_labels() -> None:
         "too_large",
         "transient",
         "not_eligible",
+        "incomplete",
     ]

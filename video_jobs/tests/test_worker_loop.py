@@ -3,6 +3,7 @@ stops, claiming ahead, metrics batches, and the recovery sweeps."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from django.utils import timezone
 from video_jobs import metrics, services, storage
 from video_jobs.analysis import ProgressCallback
 from video_jobs.models import MetricCounter, VideoAnalysisJob
+from video_jobs.worker import loop as worker_loop
 
 from .s3_proxy import FaultyS3Proxy
 from .worker_support import Job, MakeWorker, QueueJob, Recorder, fresh
@@ -234,6 +236,29 @@ def test_the_sweep_fails_an_abandoned_upload_whose_object_never_came_as_upload_e
 
     job = fresh(job)
     assert (job.status, job.error_code) == ("failed", "upload_expired")
+
+
+def test_the_sweep_aborts_orphaned_multipart_uploads_about_once_an_hour(
+    make_worker: MakeWorker, s3: Any
+) -> None:
+    # moto dates every multipart upload 2010-11-10: it is more than a day old.
+    key = storage.video_key("job-that-never-was")
+    upload_id = s3.create_multipart_upload(Bucket=storage.bucket_name(), Key=key)["UploadId"]
+
+    def in_progress() -> bool:
+        listed = s3.list_multipart_uploads(Bucket=storage.bucket_name(), Prefix=key).get("Uploads", [])
+        return upload_id in [upload["UploadId"] for upload in listed]
+
+    worker = make_worker(analyzer=Recorder())
+    assert worker._next_orphan_sweep <= time.monotonic() + worker_loop.ORPHAN_SWEEP_INTERVAL
+    worker._next_orphan_sweep = time.monotonic() + 60
+    worker.sweep()
+    assert in_progress()  # not due yet
+
+    worker._next_orphan_sweep = 0.0
+    worker.sweep()
+    assert not in_progress()
+    assert worker._next_orphan_sweep > time.monotonic() + worker_loop.ORPHAN_SWEEP_INTERVAL - 60
 
 
 def test_the_sweep_leaves_abandoned_uploads_alone_while_s3_cannot_answer(

@@ -38,6 +38,8 @@ T = TypeVar("T")
 
 # Seconds a busy worker holds metric observations in memory before writing them (see metrics._Buffer).
 METRICS_FLUSH_INTERVAL = 5.0
+# Seconds between two listings of orphaned multipart uploads by one worker.
+ORPHAN_SWEEP_INTERVAL = 3600.0
 
 
 def load_analyzer(path: str | None = None) -> Analyzer:
@@ -85,6 +87,9 @@ class Worker:
         self.stop_requested = False
         self.stop_deadline: float | None = None
         self._next_sweep = 0.0
+        # Orphaned multipart uploads only matter after a day, so each worker lists them about once an hour,
+        # starting at a random moment of its first hour (workers started together do not list together).
+        self._next_orphan_sweep = time.monotonic() + random.uniform(0, ORPHAN_SWEEP_INTERVAL)
         self._next_flush = 0.0
         # A job claimed by the previous job's finish (finish_job_and_claim_next), to run next.
         self._next_job: VideoAnalysisJob | None = None
@@ -121,7 +126,7 @@ class Worker:
 
     def sweep(self) -> None:
         """The housekeeping every worker runs: expired leases back to the queue, abandoned uploads settled,
-        source videos past their retention period deleted.
+        source videos past their retention period deleted, multipart uploads no awaiting job owns aborted.
 
         Concurrent sweeps by many workers are safe (each move is guarded); the jittered schedule spreads them.
         """
@@ -130,14 +135,19 @@ class Worker:
         none: dict[services.Outcome, int] = {}
         reconciled = self._sweep_step("upload reconciliation", services.reconcile_expired_uploads, none)
         expired = self._sweep_step("source video retention", services.expire_source_videos, 0)
-        if requeued or reconciled or expired:
+        orphans = 0
+        if time.monotonic() >= self._next_orphan_sweep:
+            self._next_orphan_sweep = time.monotonic() + ORPHAN_SWEEP_INTERVAL
+            orphans = self._sweep_step("orphaned multipart uploads", services.sweep_orphan_uploads, 0)
+        if requeued or reconciled or expired or orphans:
             outcomes = ", ".join(f"{outcome}: {count}" for outcome, count in reconciled.items()) or "none"
             logger.info(
                 "sweep: %s expired lease(s) taken back; uploads past deadline: %s; "
-                "%s old source video(s) deleted",
+                "%s old source video(s) deleted; %s orphaned multipart upload(s) aborted",
                 requeued,
                 outcomes,
                 expired,
+                orphans,
             )
 
     def _sweep_step(self, name: str, step: Callable[[], T], nothing: T) -> T:

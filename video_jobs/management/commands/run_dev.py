@@ -101,6 +101,10 @@ class Command(BaseCommand):
                         str(options["web_workers"]),
                         "--access-logfile",
                         "-",
+                        # upload-complete of a multipart upload waits for S3 to assemble the object: up to
+                        # storage.ASSEMBLY_CLIENT_CONFIG's read timeout, not gunicorn's default 30 s.
+                        "--timeout",
+                        "620",
                     ],
                     cwd=settings.BASE_DIR,
                 )

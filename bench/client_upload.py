@@ -1,0 +1,116 @@
+"""Upload throughput of the command-line client against boto3's own ``upload_file``, same file, same moto.
+
+    .venv/bin/python bench/client_upload.py [--size-mib 1024] [--rounds 2]
+
+The client (``python -m video_jobs.client upload``, a process of its own, 4 parts in parallel) talks to
+gunicorn for initiate, part URLs and upload-complete and PUTs 16 MiB parts straight to moto's S3 server;
+boto3's ``upload_file`` (its default TransferConfig: 8 MiB parts, 10 threads) PUTs to the same server with
+no API in between. The client's time includes what boto3 does not do: hashing the file (SHA-256, timed
+separately here too), the API calls and upload-complete's assembly and HeadObject. Rounds alternate the
+two; the figures are the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+from api_latency import start_gunicorn
+
+from video_jobs.embedded_s3 import free_port
+
+BLOCK = 8 * 1024**2
+
+
+def write_file(path: Path, size: int) -> None:
+    block = os.urandom(BLOCK)  # incompressible, like video
+    with path.open("wb") as handle:
+        left = size
+        while left > 0:
+            handle.write(block[: min(left, BLOCK)])
+            left -= BLOCK
+
+
+def time_hash(path: Path) -> float:
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(BLOCK):
+            digest.update(chunk)
+    return time.perf_counter() - started
+
+
+def time_client(path: Path, port: int, token: str, parallel: int) -> float:
+    command = [sys.executable, "-m", "video_jobs.client", "upload", str(path), "--parallel", str(parallel)]
+    command += ["--server", f"http://127.0.0.1:{port}", "--token", token, "--json"]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=common.ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def time_boto3(path: Path, round_number: int) -> float:
+    from video_jobs import storage
+
+    started = time.perf_counter()
+    storage.client().upload_file(str(path), storage.bucket_name(), f"bench/boto3-{round_number}")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=4, help="the client's --parallel")
+    args = parser.parse_args()
+    size = args.size_mib * 1024**2
+    common.setup_django()
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.get_or_create(user=common.bench_user())[0].key
+    client_s: list[float] = []
+    boto3_s: list[float] = []
+    hash_s: list[float] = []
+    with common.moto_s3() as endpoint, tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "match.mp4"
+        write_file(path, size)
+        port = free_port()
+        server = start_gunicorn(port, endpoint)
+        try:
+            for round_number in range(args.rounds):
+                common.truncate_jobs()  # the same file would otherwise resume (replay) the same job
+                hash_s.append(time_hash(path))
+                client_s.append(time_client(path, port, token, args.parallel))
+                boto3_s.append(time_boto3(path, round_number))
+        finally:
+            server.kill()
+            server.wait()
+    mib = size / 1024**2
+    figures: dict[str, Any] = {
+        "size_mib": args.size_mib,
+        "rounds": args.rounds,
+        "client_parallel": args.parallel,
+        "client_seconds": round(statistics.median(client_s), 2),
+        "client_mib_per_s": round(mib / statistics.median(client_s), 1),
+        "client_sha256_seconds": round(statistics.median(hash_s), 2),
+        "boto3_upload_file_seconds": round(statistics.median(boto3_s), 2),
+        "boto3_upload_file_mib_per_s": round(mib / statistics.median(boto3_s), 1),
+        "client_over_boto3": round(statistics.median(boto3_s) / statistics.median(client_s), 2),
+    }
+    common.save(
+        "client_upload",
+        figures,
+        command=f".venv/bin/python bench/client_upload.py --size-mib {args.size_mib}",
+    )
+
+
+if __name__ == "__main__":
+    main()

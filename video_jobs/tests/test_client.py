@@ -1,0 +1,219 @@
+"""The command-line client, end to end: a real process (``python -m video_jobs.client``) against the live
+API (pytest-django's live server), its parts over real HTTP to moto's S3 through a counting proxy, and a
+real worker analysing the video to ``done``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from rest_framework.authtoken.models import Token
+
+from video_jobs.embedded_s3 import free_port
+from video_jobs.models import VideoAnalysisJob
+from video_jobs.synthetic_video import pad_video, write_test_video
+
+from .conftest import wait_for
+from .s3_proxy import FaultyS3Proxy
+from .worker_processes import Workers
+
+MIB = 1024**2
+PART = 5 * MIB
+Status = VideoAnalysisJob.Status
+ANALYZER = "video_jobs.analysis.analyze_video"
+
+
+def client_command(path: Path, server: str, token: str, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "video_jobs.client",
+        "upload",
+        str(path),
+        "--server",
+        server,
+        "--token",
+        token,
+        *args,
+    ]
+
+
+def run_client(*command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=settings.BASE_DIR)
+
+
+@pytest.fixture
+def token(user: Any) -> str:
+    return str(Token.objects.create(user=user).key)
+
+
+@pytest.fixture
+def match_video(tmp_path: Path) -> Path:
+    """A real clip padded to six parts and a bit (over the test threshold of 1 MiB)."""
+    path = tmp_path / "match.mp4"
+    write_test_video(path, seconds=4, width=160, height=90, fps=10)
+    pad_video(path, 6 * PART + 12345)
+    return path
+
+
+@pytest.fixture
+def multipart_s3(s3_proxy: FaultyS3Proxy) -> Iterator[FaultyS3Proxy]:
+    """Small parts, and part URLs that point at the counting proxy (the API signs for its endpoint)."""
+    with override_settings(VIDEO_JOBS_MULTIPART_THRESHOLD=MIB, VIDEO_JOBS_PART_SIZE=PART):
+        yield s3_proxy
+
+
+def test_the_client_imports_nothing_of_django() -> None:
+    code = "import sys, video_jobs.client.cli; sys.exit(any(m.startswith('django') for m in sys.modules))"
+    environment = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    assert (
+        subprocess.run([sys.executable, "-c", code], env=environment, cwd=settings.BASE_DIR).returncode == 0
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_multipart_upload_by_the_client_ends_done_through_a_real_worker(
+    live_server: Any, token: str, match_video: Path, multipart_s3: FaultyS3Proxy, workers: Workers
+) -> None:
+    workers.start(analyzer=ANALYZER)
+
+    finished = run_client(*client_command(match_video, live_server.url, token, "--wait", "--json"))
+
+    assert finished.returncode == 0, finished.stderr
+    job = json.loads(finished.stdout)
+    assert job["status"] == "done"
+    assert job["result"]["source"]["sha256"] == hashlib.sha256(match_video.read_bytes()).hexdigest()
+    assert sorted(multipart_s3.part_puts) == [1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_client_resumes_and_sends_only_the_missing_parts(
+    live_server: Any, token: str, match_video: Path, multipart_s3: FaultyS3Proxy, workers: Workers
+) -> None:
+    command = client_command(match_video, live_server.url, token, "--parallel", "2")
+    multipart_s3.stall_parts_after(3)
+    first = subprocess.Popen(
+        command, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(lambda: multipart_s3.stalled, timeout=60, what="the client to be halfway")
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    finally:
+        multipart_s3.release_stalled()
+    sent_before = list(multipart_s3.part_puts)
+    assert 3 <= len(sent_before) < 7
+    job = VideoAnalysisJob.objects.get()
+    assert job.status == Status.AWAITING_UPLOAD
+    workers.start(analyzer=ANALYZER)
+
+    again = run_client(*command, "--wait", "--json")
+
+    assert again.returncode == 0, again.stderr
+    sent_after = multipart_s3.part_puts[len(sent_before) :]
+    assert sorted(sent_before + sent_after) == [1, 2, 3, 4, 5, 6, 7]  # each part sent once
+    body = json.loads(again.stdout)
+    assert (body["id"], body["status"]) == (str(job.pk), "done")
+    assert body["result"]["source"]["sha256"] == hashlib.sha256(match_video.read_bytes()).hexdigest()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_fails_exits_1(live_server: Any, token: str, tmp_path: Path, workers: Workers) -> None:
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_bytes(b"not a video at all" * 100)
+    workers.start(analyzer=ANALYZER)
+
+    finished = run_client(*client_command(not_a_video, live_server.url, token, "--wait"))
+
+    assert finished.returncode == 1, finished.stderr
+    assert "failed invalid_video" in finished.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_wait_an_upload_exits_0_once_the_job_is_queued(
+    live_server: Any, token: str, tmp_path: Path
+) -> None:
+    small = tmp_path / "short.mp4"
+    small.write_bytes(b"x" * 5000)
+
+    finished = run_client(*client_command(small, live_server.url, token, "--json"))
+
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["status"] == "queued"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_request_exits_2(live_server: Any, tmp_path: Path) -> None:
+    small = tmp_path / "short.mp4"
+    small.write_bytes(b"x" * 5000)
+    finished = run_client(*client_command(small, live_server.url, "not-a-token"))
+    assert finished.returncode == 2
+    assert "401" in finished.stderr
+
+
+def test_bad_usage_exits_2(tmp_path: Path) -> None:
+    assert run_client(sys.executable, "-m", "video_jobs.client", "upload").returncode == 2
+    missing = run_client(*client_command(tmp_path / "none.mp4", "http://127.0.0.1:1", "t"))
+    assert missing.returncode == 2
+
+
+def test_a_server_that_cannot_be_reached_exits_3(tmp_path: Path) -> None:
+    small = tmp_path / "short.mp4"
+    small.write_bytes(b"x" * 5000)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    finished = run_client(*client_command(small, nowhere, "t", "--tries", "2"))
+    assert finished.returncode == 3
+    assert "unreachable" in finished.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_upload_video_is_the_same_client(live_server: Any, token: str, tmp_path: Path) -> None:
+    small = tmp_path / "short.mp4"
+    small.write_bytes(b"x" * 5000)
+    manage = [sys.executable, str(settings.BASE_DIR / "manage.py"), "upload_video"]
+    finished = run_client(*manage, str(small), "--server", live_server.url, "--token", token, "--json")
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["status"] == "queued"
+    assert run_client(*manage, str(tmp_path / "none.mp4"), "--server", "x", "--token", "t").returncode == 2
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_6_gb_video_uploads_and_is_analysed(
+    live_server: Any, token: str, tmp_path: Path, workers: Workers
+) -> None:
+    """Past the single PUT's 5 GB: the default threshold and part size (16 MiB, 358 parts).
+
+    Needs about 25 GB of disk and, for moto's CompleteMultipartUpload (which assembles the object in
+    memory, several copies of it), more than 20 GB of free memory: moto was killed by the kernel's OOM
+    killer on the 23 GB development machine, after the client had sent all 6 GB."""
+    video = tmp_path / "whole match.mp4"
+    write_test_video(video, seconds=20, width=320, height=180, fps=25)
+    pad_video(video, 6 * 1000**3)
+    digest = hashlib.sha256()
+    with video.open("rb") as source:
+        while chunk := source.read(8 * MIB):
+            digest.update(chunk)
+    workers.start(analyzer=ANALYZER, VIDEO_JOBS_LEASE_SECONDS="120")
+
+    finished = run_client(*client_command(video, live_server.url, token, "--wait", "--json"), timeout=3600)
+
+    assert finished.returncode == 0, finished.stderr
+    job = json.loads(finished.stdout)
+    assert (job["status"], job["size_bytes"]) == ("done", 6 * 1000**3)
+    assert job["result"]["source"]["sha256"] == digest.hexdigest()
+    assert job["result"]["video"]["duration_seconds"] == pytest.approx(20, abs=0.2)
