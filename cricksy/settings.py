@@ -286,6 +286,8 @@ VIDEO_JOBS_MAX_UPLOAD_BYTES = env_int("VIDEO_JOBS_MAX_UPLOAD_BYTES", 50 * 1024**
 # presigned PUT. Parts are VIDEO_JOBS_PART_SIZE (S3's minimum is 5 MiB), raised for files over 10,000 parts.
 VIDEO_JOBS_MULTIPART_THRESHOLD = env_int("VIDEO_JOBS_MULTIPART_THRESHOLD", 100 * 1024**2, minimum=1)
 VIDEO_JOBS_PART_SIZE = env_int("VIDEO_JOBS_PART_SIZE", 16 * 1024**2, minimum=5 * 1024**2)
+# How long the Uppy endpoint a page hands its uploader stays valid (its token, video_jobs/uppy/tokens.py).
+VIDEO_JOBS_UPPY_TOKEN_MAX_AGE = env_int("VIDEO_JOBS_UPPY_TOKEN_MAX_AGE", 24 * 3600, minimum=60)
 VIDEO_JOBS_ALLOWED_CONTENT_TYPES = env_list(
     "VIDEO_JOBS_ALLOWED_CONTENT_TYPES",
     [
