@@ -26,8 +26,8 @@ from rest_framework.viewsets import GenericViewSet
 
 from . import services, storage
 from .models import VideoAnalysisJob
+from .openapi import error_responses
 from .serializers import (
-    ErrorSerializer,
     InitiatedJobSerializer,
     InitiateSerializer,
     JobSerializer,
@@ -71,17 +71,18 @@ def _storage_unavailable(detail: str, headers: dict[str, str] | None = None) -> 
                 description="Only jobs in this status.",
             )
         ],
+        responses={
+            200: JobSerializer(many=True),
+            **error_responses({400: "An unknown status, or a page_size that is not a positive integer."}),
+        },
     ),
-    retrieve=extend_schema(summary="Get one of your jobs", responses={200: JobSerializer, 404: None}),
+    retrieve=extend_schema(summary="Get one of your jobs"),
     destroy=extend_schema(
         summary="Delete a job with its video and artifacts",
         responses={
             204: OpenApiResponse(description="Deleted, with everything stored for it."),
-            404: OpenApiResponse(description="No such job of yours."),
             409: OpenApiResponse(JobSerializer, description="A worker is processing the job."),
-            503: OpenApiResponse(
-                ErrorSerializer, description="S3 could not delete its objects; retry after Retry-After."
-            ),
+            **error_responses({503: "S3 could not delete its objects; retry after Retry-After."}),
         },
     ),
 )
@@ -132,11 +133,16 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         responses={
             201: InitiatedJobSerializer,
             200: OpenApiResponse(InitiatedJobSerializer, description="Replay of an Idempotency-Key."),
-            400: OpenApiResponse(description="Field errors."),
-            409: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with other data."),
-            429: OpenApiResponse(
-                QuotaExceededSerializer,
-                description="Quota exceeded (quota_exceeded), or too many requests; retry after Retry-After.",
+            **error_responses(
+                {
+                    400: "Field errors (the Idempotency-Key header's too).",
+                    409: "Idempotency-Key reused with other data (idempotency_key_reused).",
+                    429: (
+                        QuotaExceededSerializer,
+                        "Quota exceeded (quota_exceeded), or too many requests (throttled); retry after "
+                        "Retry-After.",
+                    ),
+                }
             ),
         },
     )
@@ -184,15 +190,11 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         request=None,
         responses={
             200: OpenApiResponse(JobSerializer, description="Queued, or already past verification."),
-            404: OpenApiResponse(description="No such job of yours."),
             409: OpenApiResponse(
                 JobSerializer,
                 description="The job failed (see error_code) or was cancelled.",
             ),
-            503: OpenApiResponse(
-                ErrorSerializer,
-                description="S3 could not answer; retry after Retry-After.",
-            ),
+            **error_responses({503: "S3 could not answer (storage_unavailable); retry after Retry-After."}),
         },
     )
     @action(detail=True, methods=["post"], url_path="upload-complete")
@@ -226,7 +228,6 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         request=None,
         responses={
             200: JobSerializer,
-            404: OpenApiResponse(description="No such job of yours."),
             409: OpenApiResponse(JobSerializer, description="Too late: the job is past queued."),
         },
     )
