@@ -239,6 +239,28 @@ def ensure_bucket() -> bool:
     return True
 
 
+def browser_upload_cors_rule(origins: list[str]) -> dict[str, Any]:
+    """The bucket CORS rule a browser on one of ``origins`` needs to PUT to presigned URLs (README shows it).
+
+    PUT for the upload (and its parts), GET and HEAD to read results back; any request header, since the
+    signature may cover Content-Type and checksum headers; ETag exposed, so that a browser uploading parts
+    can read each part's ETag.
+    """
+    return {
+        "AllowedOrigins": origins,
+        "AllowedMethods": ["PUT", "GET", "HEAD"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+
+
+def allow_browser_uploads(origins: list[str]) -> None:
+    """Set the bucket's CORS configuration to the browser upload rule (``make run`` does, on its moto)."""
+    rule = browser_upload_cors_rule(origins)
+    _call("", lambda: client().put_bucket_cors(Bucket=bucket_name(), CORSConfiguration={"CORSRules": [rule]}))
+
+
 def check_bucket() -> None:
     """Raise StorageUnavailable (or ObjectMissing for a missing bucket) unless the bucket answers."""
     _call("", lambda: client().head_bucket(Bucket=bucket_name()))
