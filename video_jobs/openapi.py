@@ -2,8 +2,9 @@
 operations that generated clients and stateful tests follow.
 
 Every error answers the shared body (``serializers.ErrorSerializer``, or ``FieldErrorsSerializer`` for a 400).
-``ContractSchema`` adds the errors that follow from how a view is built: 401 when it needs a user, 429 when it
-is throttled, 404 when its path names an object, 400 when it takes a body, 400 and 404 when it pages a list.
+``ContractSchema`` adds the errors that follow from how a view is built: 401 when it needs a user (and 403
+for a session's missing CSRF token on a change), 429 when it is throttled, 404 when its path names an
+object, 400 when it takes a body, 400 and 404 when it pages a list.
 ``error_responses`` declares the others (409, 503, a list's filters...) in ``extend_schema(responses=...)``.
 """
 
@@ -15,6 +16,7 @@ from django.db import models
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.fields import CharField, Field
 from rest_framework.serializers import Serializer
 
@@ -22,6 +24,7 @@ from .serializers import ErrorSerializer, FieldErrorsSerializer
 
 UNAUTHENTICATED = "Not authenticated: send `Authorization: Token <key>` (error_code not_authenticated or "
 "authentication_failed)."
+CSRF_FAILED = "A call authenticated by a session cookie without its CSRF token (permission_denied)."
 THROTTLED = "Too many requests (error_code throttled); retry after Retry-After seconds."
 NOT_FOUND = "No such object of yours (error_code not_found); another user's id answers the same."
 BAD_PAGE_SIZE = "A page_size that is not a positive integer (error_code invalid)."
@@ -56,6 +59,9 @@ class ContractSchema(AutoSchema):
             implied[400] = INVALID
         if any(not isinstance(check, permissions.AllowAny) for check in self.view.get_permissions()):
             implied[401] = UNAUTHENTICATED
+            sessions = any(isinstance(way, SessionAuthentication) for way in self.view.get_authenticators())
+            if sessions and self.method in (*UNSAFE_METHODS, "DELETE"):
+                implied[403] = CSRF_FAILED
         if "{" in self.path:
             implied[404] = NOT_FOUND
         # drf-spectacular's helpers are untyped; they are the ones its own list handling uses.
