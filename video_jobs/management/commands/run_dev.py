@@ -154,6 +154,7 @@ class Command(BaseCommand):
             f"""
 Cricksy video jobs is running.
   API:    {base}/api/video-jobs/        schema: {base}/api/schema/
+  Docs:   {base}/api/docs/ (Swagger UI: Authorize with "Token <the demo token>")   {base}/api/redoc/
   Admin:  {base}/admin/   user {ADMIN_USER!r}, password {admin_password!r} (new every run)
   Demo API token (user {DEMO_USER!r}): {token}
 
