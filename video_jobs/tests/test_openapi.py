@@ -60,7 +60,9 @@ def resolve_no_names(host: str, port: int) -> tuple[ssrf.IPAddress, ...]:
 
 
 @pytest.fixture
-def api_schema(db: None, auth: dict[str, str], settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def api_schema(
+    db: None, auth: dict[str, str], settings: Any, monkeypatch: pytest.MonkeyPatch, wsgi_app: WSGIHandler
+) -> Any:
     monkeypatch.setattr(ssrf, "resolve", resolve_no_names)
     # Throttling off, so that generated requests explore the endpoints rather than the 429 (which the schema
     # declares, and test_throttling proves).
@@ -68,7 +70,7 @@ def api_schema(db: None, auth: dict[str, str], settings: Any, monkeypatch: pytes
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"user": None, "initiate": None},
     }
-    return schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler(), headers=auth)
+    return schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app, headers=auth)
 
 
 def check_operation(cases: Any, auth: dict[str, str], *, excluded: list[Any]) -> None:

@@ -57,7 +57,11 @@ def load(package: ModuleType, name: str) -> Any:
 
 
 def test_a_generated_client_uploads_a_video_end_to_end(
-    generated: ModuleType, user: Any, sample_video: bytes, make_worker: Callable[..., Any]
+    generated: ModuleType,
+    user: Any,
+    sample_video: bytes,
+    make_worker: Callable[..., Any],
+    wsgi_app: WSGIHandler,
 ) -> None:
     models = load(generated, "models")
     jobs = "api.video_jobs."
@@ -69,7 +73,7 @@ def test_a_generated_client_uploads_a_video_end_to_end(
         base_url="http://localhost",
         token=token.key,
         prefix="Token",
-        httpx_args={"transport": httpx.WSGITransport(app=WSGIHandler())},
+        httpx_args={"transport": httpx.WSGITransport(app=wsgi_app)},
     )
 
     created = initiate.sync(
@@ -116,7 +120,7 @@ def test_a_generated_client_uploads_a_video_end_to_end(
     assert result.source.sha256 == hashlib.sha256(sample_video).hexdigest()
 
 
-def test_its_errors_come_back_typed(generated: ModuleType, user: Any) -> None:
+def test_its_errors_come_back_typed(generated: ModuleType, user: Any, wsgi_app: WSGIHandler) -> None:
     models = load(generated, "models")
     retrieve = load(generated, "api.video_jobs.video_jobs_retrieve")
     token, _ = Token.objects.get_or_create(user=user)
@@ -124,7 +128,7 @@ def test_its_errors_come_back_typed(generated: ModuleType, user: Any) -> None:
         base_url="http://localhost",
         token=token.key,
         prefix="Token",
-        httpx_args={"transport": httpx.WSGITransport(app=WSGIHandler())},
+        httpx_args={"transport": httpx.WSGITransport(app=wsgi_app)},
     )
     missing = retrieve.sync(id="00000000-0000-4000-8000-000000000000", client=client)
     assert isinstance(missing, models.Error)
