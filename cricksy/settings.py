@@ -16,6 +16,7 @@ from typing import Literal, TypeVar
 
 import dj_database_url
 from botocore.config import Config as BotoConfig
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 N = TypeVar("N", int, float)
@@ -127,6 +128,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's and Redoc's files, served from here rather than a CDN.
+    "drf_spectacular_sidecar",
+    "corsheaders",
     "video_jobs",
 ]
 
@@ -135,6 +139,9 @@ MIDDLEWARE = [
     # Serves the admin's static files under gunicorn without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware, so that its redirects carry the CORS headers too. Inert while
+    # VIDEO_JOBS_CORS_ALLOWED_ORIGINS is empty.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -231,7 +238,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "video_jobs.pagination.JobPagination",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "video_jobs.openapi.ContractSchema",
+    # Every error body carries a stable error_code, DRF's own errors included.
+    "EXCEPTION_HANDLER": "video_jobs.api_errors.exception_handler",
     # Per-user request rates (429 with Retry-After beyond them): every API call, and initiate on its own.
     # Counted in Django's cache, which is per process here (local memory): each API process counts alone.
     "DEFAULT_THROTTLE_CLASSES": ["video_jobs.throttling.UserThrottle"],
@@ -246,7 +255,24 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upload cricket videos straight to S3, verify them, and follow their analysis.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "video_jobs.openapi.add_links",
+    ],
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+
+# --- CORS (django-cors-headers): browser clients on other origins -----------------------------------------
+# Off unless origins are listed (scheme://host[:port], comma-separated). Only the API answers them, and
+# never with credentials: browsers on other origins authenticate with a token, not the session cookie.
+CORS_ALLOWED_ORIGINS = env_list("VIDEO_JOBS_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (*default_cors_headers, "idempotency-key")
+CORS_EXPOSE_HEADERS = ["Retry-After", "Server-Timing"]
 
 # --- S3 (django-storages settings; credentials come from boto3's usual chain) ------------------------------
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import VideoAnalysisJob
+from .models import ErrorCode, VideoAnalysisJob
+from .result_serializers import AnalysisResultSerializer
+
+SHA256_PATTERN = r"^([0-9a-f]{64})?$"
 
 JOB_FIELDS = (
     "id",
@@ -33,7 +37,27 @@ JOB_FIELDS = (
 )
 
 
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    """A choice stored as "" when there is none, sent as null: clients test for null, not for a blank code."""
+
+    def to_representation(self, value: Any) -> Any:
+        return None if value == "" else super().to_representation(value)
+
+
+@extend_schema_field(AnalysisResultSerializer(allow_null=True))
+class ResultField(serializers.JSONField):
+    """The analysis result as stored (null until the job is done); its schema is AnalysisResult."""
+
+
 class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
+    error_code = BlankAsNullChoiceField(
+        choices=ErrorCode.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="Why the job failed (a stable code); null unless it failed.",
+    )
+    result = ResultField(read_only=True)
+
     class Meta:
         model = VideoAnalysisJob
         fields: tuple[str, ...] = JOB_FIELDS
@@ -121,20 +145,37 @@ class InitiatedJobSerializer(JobSerializer):
 
 class InitiateSerializer(serializers.Serializer[Any]):
     filename = serializers.CharField(
+        min_length=1,
         max_length=255,
         trim_whitespace=False,
         help_text="The client's name for the file; shown back, never used as a storage path.",
     )
-    content_type = serializers.CharField(max_length=100, help_text="One of the allowed video types.")
+    content_type = serializers.CharField(
+        max_length=100, help_text="One of the allowed video types (compared case-insensitively)."
+    )
     size_bytes = serializers.IntegerField(min_value=1, help_text="Exact size of the file in bytes.")
+    # "" (or leaving it out) means no checksum; the pattern says so, so that the default matches it.
     sha256 = serializers.RegexField(
-        r"^[0-9a-f]{64}$",
+        SHA256_PATTERN,
         required=False,
         allow_blank=True,
         default="",
         help_text="Optional lowercase hex SHA-256 of the file; checked by the worker after download.",
         error_messages={"invalid": "Must be 64 lowercase hexadecimal characters."},
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The limits are settings, so the schema's enum and maximum are set with each instance (the schema
+        # generator makes one too); validate_* below enforce them with messages that name the limit.
+        allowed = list(settings.VIDEO_JOBS_ALLOWED_CONTENT_TYPES)
+        set_override(self.fields["content_type"], "field", {"type": "string", "enum": allowed})
+        # DRF needs allow_blank to let "" reach the pattern; drf-spectacular would then drop the pattern.
+        set_override(
+            self.fields["sha256"], "field", {"type": "string", "pattern": SHA256_PATTERN, "default": ""}
+        )
+        size_bytes = cast(serializers.IntegerField, self.fields["size_bytes"])
+        size_bytes.max_value = settings.VIDEO_JOBS_MAX_UPLOAD_BYTES
 
     def validate_content_type(self, value: str) -> str:
         value = value.strip().lower()
@@ -151,15 +192,39 @@ class InitiateSerializer(serializers.Serializer[Any]):
 
 
 class ErrorSerializer(serializers.Serializer[Any]):
-    error_code = serializers.CharField()
+    """The body of every error: a stable code to branch on and a message for people."""
+
+    error_code = serializers.CharField(
+        help_text="Stable code: the API's own (storage_unavailable, idempotency_key_reused, quota_exceeded, "
+        "webhook_endpoint_limit, webhook_endpoint_disabled...) or DRF's (invalid, parse_error, "
+        "not_authenticated, authentication_failed, permission_denied, not_found, throttled...)."
+    )
     detail = serializers.CharField()
 
 
+class FieldErrorsSerializer(serializers.Serializer[Any]):
+    """400: ``error_code`` (invalid, or parse_error with ``detail``) beside each refused field's messages."""
+
+    error_code = serializers.CharField(help_text="invalid, or parse_error for a body that is not JSON.")
+    detail = serializers.CharField(required=False, help_text="Only when the body could not be parsed.")
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+    class Meta:
+        # Every other key is a field (or header) name with its messages (or, for a list, messages by index).
+        additional_properties: dict[str, Any] = {
+            "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]
+        }
+
+
 class QuotaExceededSerializer(ErrorSerializer):
+    """429 from initiate: quota_exceeded (with quota and limit), or throttled (too many requests)."""
+
     quota = serializers.ChoiceField(
-        choices=["pending_uploads", "active_jobs"], help_text="Which of your limits was reached."
+        choices=["pending_uploads", "active_jobs"],
+        required=False,
+        help_text="Which of your limits was reached (quota_exceeded only).",
     )
-    limit = serializers.IntegerField(help_text="That limit.")
+    limit = serializers.IntegerField(required=False, help_text="That limit (quota_exceeded only).")
 
 
 class UploadIncompleteSerializer(ErrorSerializer):

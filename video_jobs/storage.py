@@ -339,6 +339,29 @@ def ensure_bucket() -> bool:
     return True
 
 
+def browser_upload_cors_rule(origins: list[str]) -> dict[str, Any]:
+    """The bucket CORS rule a browser on one of ``origins`` needs for presigned uploads (README shows it).
+
+    PUT for the upload (and its parts), POST for a presigned form upload (Uppy's small files), GET and HEAD
+    to read results back; any request header, since the signature may cover Content-Type and checksum
+    headers; ETag exposed, so that a browser uploading parts can read each part's ETag.
+    """
+    return {
+        "AllowedOrigins": origins,
+        "AllowedMethods": ["PUT", "POST", "GET", "HEAD"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+
+
+def allow_browser_uploads(origins: list[str]) -> None:
+    """Set the bucket's CORS configuration to the browser upload rule (``make run`` does, on its moto)."""
+    rule = browser_upload_cors_rule(origins)
+    name = bucket_name()
+    call(name, "", lambda: client().put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [rule]}))
+
+
 def check_bucket(*, bucket: str = "") -> None:
     """Raise StorageUnavailable (StorageMisconfigured for a missing bucket) unless ``bucket`` (by default
     the configured one) answers HeadBucket."""

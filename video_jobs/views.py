@@ -27,8 +27,8 @@ from rest_framework.viewsets import GenericViewSet
 
 from . import services, storage
 from .models import VideoAnalysisJob
+from .openapi import error_responses
 from .serializers import (
-    ErrorSerializer,
     HeldPartsSerializer,
     InitiatedJobSerializer,
     InitiateSerializer,
@@ -43,6 +43,7 @@ from .throttling import InitiateThrottle
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+PARTS_CLOSED = "parts_closed: the job takes no parts (a single PUT, assembled, or no longer awaiting)."
 
 
 def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
@@ -70,17 +71,18 @@ def _storage_unavailable(detail: str, headers: dict[str, str] | None = None) -> 
                 description="Only jobs in this status.",
             )
         ],
+        responses={
+            200: JobSummarySerializer(many=True),
+            **error_responses({400: "An unknown status, or a page_size that is not a positive integer."}),
+        },
     ),
-    retrieve=extend_schema(summary="Get one of your jobs", responses={200: JobSerializer, 404: None}),
+    retrieve=extend_schema(summary="Get one of your jobs"),
     destroy=extend_schema(
         summary="Delete a job with its video and artifacts",
         responses={
             204: OpenApiResponse(description="Deleted, with everything stored for it."),
-            404: OpenApiResponse(description="No such job of yours."),
             409: OpenApiResponse(JobSerializer, description="A worker is processing the job."),
-            503: OpenApiResponse(
-                ErrorSerializer, description="S3 could not delete its objects; retry after Retry-After."
-            ),
+            **error_responses({503: "S3 could not delete its objects; retry after Retry-After."}),
         },
     ),
 )
@@ -135,13 +137,18 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         responses={
             201: InitiatedJobSerializer,
             200: OpenApiResponse(InitiatedJobSerializer, description="Replay of an Idempotency-Key."),
-            400: OpenApiResponse(description="Field errors."),
-            409: OpenApiResponse(ErrorSerializer, description="Idempotency-Key reused with other data."),
-            429: OpenApiResponse(
-                QuotaExceededSerializer,
-                description="Quota exceeded (quota_exceeded), or too many requests; retry after Retry-After.",
+            **error_responses(
+                {
+                    400: "Field errors (the Idempotency-Key header's too).",
+                    409: "Idempotency-Key reused with other data (idempotency_key_reused).",
+                    429: (
+                        QuotaExceededSerializer,
+                        "Quota exceeded (quota_exceeded), or too many requests (throttled); retry after "
+                        "Retry-After.",
+                    ),
+                    503: "No upload URL could be made (storage_unavailable); retry after Retry-After.",
+                }
             ),
-            503: OpenApiResponse(ErrorSerializer, description="No upload URL could be made; retry later."),
         },
     )
     @action(detail=False, methods=["post"])
@@ -191,7 +198,6 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         request=None,
         responses={
             200: OpenApiResponse(JobSerializer, description="Queued, or already past verification."),
-            404: OpenApiResponse(description="No such job of yours."),
             409: OpenApiResponse(
                 PolymorphicProxySerializer(
                     component_name="UploadCompleteConflict",
@@ -201,10 +207,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                 description="The job failed (see error_code) or was cancelled; or upload_incomplete: "
                 "parts of a multipart upload are missing and the job still awaits them.",
             ),
-            503: OpenApiResponse(
-                ErrorSerializer,
-                description="S3 could not answer; retry after Retry-After.",
-            ),
+            **error_responses({503: "S3 could not answer (storage_unavailable); retry after Retry-After."}),
         },
     )
     @action(detail=True, methods=["post"], url_path="upload-complete")
@@ -249,10 +252,13 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         request=PartNumbersSerializer,
         responses={
             200: PartUrlsSerializer,
-            400: OpenApiResponse(description="Part numbers outside 1..part_count, or more than 100."),
-            404: OpenApiResponse(description="No such job of yours."),
-            409: OpenApiResponse(ErrorSerializer, description="parts_closed: the job takes no parts."),
-            503: OpenApiResponse(ErrorSerializer, description="No URL could be made; retry later."),
+            **error_responses(
+                {
+                    400: "Part numbers outside 1..part_count, or more than 100 (error_code invalid).",
+                    409: PARTS_CLOSED,
+                    503: "No URL could be made (storage_unavailable); retry after Retry-After.",
+                }
+            ),
         },
     )
     @extend_schema(
@@ -260,9 +266,12 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         summary="The parts S3 holds for a multipart upload",
         responses={
             200: HeldPartsSerializer,
-            404: OpenApiResponse(description="No such job of yours."),
-            409: OpenApiResponse(ErrorSerializer, description="parts_closed: the job takes no parts."),
-            503: OpenApiResponse(ErrorSerializer, description="S3 could not answer; retry later."),
+            **error_responses(
+                {
+                    409: PARTS_CLOSED,
+                    503: "S3 could not answer (storage_unavailable); retry after Retry-After.",
+                }
+            ),
         },
     )
     @action(detail=True, methods=["get", "post"])
@@ -296,7 +305,6 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         request=None,
         responses={
             200: JobSerializer,
-            404: OpenApiResponse(description="No such job of yours."),
             409: OpenApiResponse(JobSerializer, description="Too late: the job is past queued."),
         },
     )

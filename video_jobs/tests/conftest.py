@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from django.test import Client, override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -113,6 +115,22 @@ def api(user: Any) -> APIClient:
 @pytest.fixture
 def other_api(other_user: Any) -> APIClient:
     return token_client(other_user)
+
+
+@pytest.fixture
+def wsgi_app() -> Iterator[WSGIHandler]:
+    """The project's WSGI app, called in this process (schemathesis, httpx's WSGI transport).
+
+    Like Django's test client, it keeps the test's database connection open across requests: the handler
+    would otherwise close it at each request's end, and with it the test's transaction on PostgreSQL.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield WSGIHandler()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import sys
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.test import Client, override_settings
 
 from cricksy.settings import env_rate
 
@@ -89,3 +90,43 @@ def test_a_bad_throttle_rate_stops_start_up(monkeypatch: pytest.MonkeyPatch, raw
     monkeypatch.setenv("RATE", raw)
     with pytest.raises(ImproperlyConfigured, match="RATE must look like 120/minute"):
         env_rate("RATE", "1/day")
+
+
+@pytest.mark.parametrize(
+    ("raw", "origins"),
+    [(None, "[]"), ("https://a.example, https://b.example", "['https://a.example', 'https://b.example']")],
+)
+def test_cors_is_off_unless_origins_are_listed(raw: str | None, origins: str) -> None:
+    env = {name: value for name, value in os.environ.items() if name != "VIDEO_JOBS_CORS_ALLOWED_ORIGINS"}
+    if raw is not None:
+        env["VIDEO_JOBS_CORS_ALLOWED_ORIGINS"] = raw
+    shown = "from django.conf import settings as s; print(s.CORS_ALLOWED_ORIGINS)"
+    loaded = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {shown}"],
+        env={**env, "DJANGO_DEBUG": "1", "DJANGO_SETTINGS_MODULE": "cricksy.settings"},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert loaded.stdout.strip() == origins
+
+
+@pytest.mark.parametrize(
+    ("allowed", "answered"), [([], None), (["https://coach.example"], "https://coach.example")]
+)
+def test_a_browser_on_an_allowed_origin_may_call_the_api_with_a_token(
+    client: Client, allowed: list[str], answered: str | None
+) -> None:
+    with override_settings(CORS_ALLOWED_ORIGINS=allowed):
+        response = client.options(
+            "/api/video-jobs/initiate/",
+            HTTP_ORIGIN="https://coach.example",
+            HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+            HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, idempotency-key",
+        )
+    assert response.headers.get("Access-Control-Allow-Origin") == answered
+    if answered:
+        assert "idempotency-key" in response.headers["Access-Control-Allow-Headers"]
+        assert "Access-Control-Allow-Credentials" not in response.headers

@@ -416,3 +416,28 @@ def test_ensure_bucket_creates_a_missing_bucket_once() -> None:
 def test_check_bucket_reports_an_unreachable_s3_as_unavailable() -> None:
     with s3_down(), pytest.raises(storage.StorageUnavailable):
         storage.check_bucket()
+
+
+def test_the_browser_upload_rule_lets_a_browser_on_an_allowed_origin_put_to_a_presigned_url(s3: Any) -> None:
+    origin = "https://coach.example"
+    storage.allow_browser_uploads([origin])
+    try:
+        rules = s3.get_bucket_cors(Bucket=BUCKET)["CORSRules"]
+        assert [rule["AllowedOrigins"] for rule in rules] == [[origin]]
+        url = storage.presign_upload(
+            bucket=BUCKET, key=a_key(), content_length=10, content_type="video/mp4"
+        ).url
+        preflight = urllib.request.Request(
+            url,
+            method="OPTIONS",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PUT",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        with urllib.request.urlopen(preflight, timeout=10) as response:
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+            assert "PUT" in response.headers["Access-Control-Allow-Methods"]
+    finally:
+        s3.delete_bucket_cors(Bucket=BUCKET)

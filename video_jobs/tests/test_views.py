@@ -426,7 +426,7 @@ def test_other_users_unknown_and_malformed_ids_all_answer_404(
     is_action = url.endswith(("/upload-complete/", "/cancel/"))
     response = api.post(url) if is_action else api.get(url)
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"error_code": "not_found", "detail": "Not found."}
     theirs.refresh_from_db()
     assert theirs.status == "awaiting_upload"
 

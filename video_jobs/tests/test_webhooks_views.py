@@ -80,7 +80,10 @@ def test_another_users_endpoint_is_not_found(api: APIClient, other_api: APIClien
         lambda: api.get(f"{BASE}not-a-uuid/"),
     ):
         response = call()
-        assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+        assert (response.status_code, response.json()) == (
+            404,
+            {"error_code": "not_found", "detail": "Not found."},
+        )
     assert other_api.get(BASE).json()["results"] == []
     assert WebhookEndpoint.objects.get().description == ""
 

@@ -7,7 +7,7 @@ import uuid
 
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -15,12 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from ..serializers import ErrorSerializer
+from ..openapi import error_responses
 from . import endpoints, outbox
 from .models import EventType, WebhookEndpoint
 from .serializers import (
     EndpointInputSerializer,
     EndpointSerializer,
+    EndpointUpdateSerializer,
     EndpointWithSecretSerializer,
     PingSerializer,
 )
@@ -59,8 +60,12 @@ class WebhookEndpointViewSet(
         request=EndpointInputSerializer,
         responses={
             201: EndpointWithSecretSerializer,
-            400: OpenApiResponse(description="Field errors, such as a URL that is not public."),
-            409: OpenApiResponse(ErrorSerializer, description="You have the most endpoints allowed."),
+            **error_responses(
+                {
+                    400: "Field errors, such as a URL that is not public.",
+                    409: "You have the most endpoints allowed (webhook_endpoint_limit).",
+                }
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -77,12 +82,12 @@ class WebhookEndpointViewSet(
 
     @extend_schema(
         summary="Change a webhook endpoint's url, description, events, or turn it off or back on",
-        request=EndpointInputSerializer,
-        responses={200: EndpointSerializer, 400: OpenApiResponse(description="Field errors.")},
+        request=EndpointUpdateSerializer,
+        responses={200: EndpointSerializer},
     )
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         endpoint = self.get_object()
-        serializer = EndpointInputSerializer(data=request.data, partial=True)
+        serializer = EndpointUpdateSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         endpoints.update_endpoint(endpoint=endpoint, **serializer.validated_data)
         return Response(EndpointSerializer(endpoint).data)
@@ -102,7 +107,7 @@ class WebhookEndpointViewSet(
         request=None,
         responses={
             202: PingSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="The endpoint is off."),
+            **error_responses({409: "The endpoint is off (webhook_endpoint_disabled)."}),
         },
     )
     @action(detail=True, methods=["post"])

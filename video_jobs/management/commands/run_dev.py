@@ -85,6 +85,9 @@ class Command(BaseCommand):
             moto.start()
             self.stdout.write(f"S3 (moto) listening on {s3_endpoint}")
             storage.ensure_bucket()
+            # Browsers on the API's pages (or on the origins allowed to call the API) PUT straight to S3.
+            own = [f"http://{options['bind']}", f"http://localhost:{port}"]
+            storage.allow_browser_uploads([*own, *settings.CORS_ALLOWED_ORIGINS])
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             token, admin_password = self._demo_users()
@@ -155,6 +158,7 @@ class Command(BaseCommand):
             f"""
 Cricksy video jobs is running.
   API:    {base}/api/video-jobs/        schema: {base}/api/schema/
+  Docs:   {base}/api/docs/ (Swagger UI: Authorize with "Token <the demo token>")   {base}/api/redoc/
   Admin:  {base}/admin/   user {ADMIN_USER!r}, password {admin_password!r} (new every run)
   Demo API token (user {DEMO_USER!r}): {token}
 

@@ -1,0 +1,138 @@
+"""The OpenAPI schema's shared parts: the error responses every endpoint declares, and the links between
+operations that generated clients and stateful tests follow.
+
+Every error answers the shared body (``serializers.ErrorSerializer``, or ``FieldErrorsSerializer`` for a 400).
+``ContractSchema`` adds the errors that follow from how a view is built: 401 when it needs a user (and 403
+for a session's missing CSRF token on a change), 429 when it is throttled, 404 when its path names an
+object, 400 when it takes a body, 400 and 404 when it pages a list.
+``error_responses`` declares the others (409, 503, a list's filters...) in ``extend_schema(responses=...)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import permissions
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.fields import CharField, Field
+from rest_framework.serializers import Serializer
+
+from .serializers import ErrorSerializer, FieldErrorsSerializer
+
+UNAUTHENTICATED = "Not authenticated: send `Authorization: Token <key>` (error_code not_authenticated or "
+"authentication_failed)."
+CSRF_FAILED = "A call authenticated by a session cookie without its CSRF token (permission_denied)."
+THROTTLED = "Too many requests (error_code throttled); retry after Retry-After seconds."
+NOT_FOUND = "No such object of yours (error_code not_found); another user's id answers the same."
+BAD_PAGE_SIZE = "A page_size that is not a positive integer (error_code invalid)."
+NO_SUCH_PAGE = "No such page (error_code not_found): a page past the last, or not a positive number."
+INVALID = "The request was refused: error_code invalid with each field's messages, or parse_error."
+UNSAFE_METHODS = ("POST", "PUT", "PATCH")
+# The viewsets' lookup_value_regex: every path segment reaches get_object.
+ANY_SEGMENT = "[^/]+"
+# Django refuses NUL characters in every text field (ProhibitNullCharactersValidator); the schema says so.
+NO_NUL = "^[^\\x00]*$"
+
+
+def error_responses(errors: dict[int, str | tuple[type[Serializer[Any]], str]]) -> dict[int, OpenApiResponse]:
+    """``{status: description}`` (or ``(body serializer, description)``) as extend_schema responses."""
+    responses = {}
+    for code, said in errors.items():
+        body, description = said if isinstance(said, tuple) else (_default_body(code), said)
+        responses[code] = OpenApiResponse(body, description=description)
+    return responses
+
+
+def _default_body(code: int) -> type[Serializer[Any]]:
+    return FieldErrorsSerializer if code == 400 else ErrorSerializer
+
+
+class ContractSchema(AutoSchema):
+    """drf-spectacular's AutoSchema plus the error responses every endpoint of its kind can answer."""
+
+    def _implied_errors(self) -> dict[int, str]:
+        implied = {}
+        if self.method in UNSAFE_METHODS and self.get_request_serializer() is not None:
+            implied[400] = INVALID
+        if any(not isinstance(check, permissions.AllowAny) for check in self.view.get_permissions()):
+            implied[401] = UNAUTHENTICATED
+            sessions = any(isinstance(way, SessionAuthentication) for way in self.view.get_authenticators())
+            if sessions and self.method in (*UNSAFE_METHODS, "DELETE"):
+                implied[403] = CSRF_FAILED
+        if "{" in self.path:
+            implied[404] = NOT_FOUND
+        # drf-spectacular's helpers are untyped; they are the ones its own list handling uses.
+        elif self._is_list_view() and self._get_paginator() is not None:  # type: ignore[no-untyped-call]
+            implied[400] = BAD_PAGE_SIZE
+            implied[404] = NO_SUCH_PAGE
+        if self.view.get_throttles():
+            implied[429] = THROTTLED
+        return implied
+
+    def _resolve_path_parameters(self, variables: list[str]) -> list[dict[str, Any]]:
+        # Our viewsets match any path segment as the id (lookup_value_regex), so that a malformed id answers
+        # the same JSON 404 as an unknown one; the id a client sends is still a UUID, and the schema says so.
+        parameters: list[dict[str, Any]] = super()._resolve_path_parameters(variables)  # type: ignore[no-untyped-call]
+        # The viewsets build their querysets from the request's user, so the model is their serializer's.
+        serializer_class = getattr(self.view, "serializer_class", None)
+        model = getattr(getattr(serializer_class, "Meta", None), "model", None)
+        uuid_keyed = model is not None and isinstance(model._meta.pk, models.UUIDField)
+        for parameter in parameters:
+            if uuid_keyed and parameter["schema"].get("pattern") == f"^{ANY_SEGMENT}$":
+                parameter["schema"] = {"type": "string", "format": "uuid"}
+        return parameters
+
+    def _map_serializer_field(
+        self, field: Field[Any, Any, Any, Any], direction: Any, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_serializer_field(  # type: ignore[no-untyped-call]
+            field, direction, bypass_extensions
+        )
+        text = isinstance(field, CharField) and schema.get("type") == "string"
+        if direction == "request" and text and "pattern" not in schema and "enum" not in schema:
+            schema["pattern"] = NO_NUL
+        return schema
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        # The private hook is the one place that sees the declared responses as status codes; extending
+        # get_response_serializers instead would have to redo its defaults (201 for create, 204 for delete).
+        responses: dict[str, Any] = super()._get_response_bodies(direction)
+        for code, description in self._implied_errors().items():
+            if str(code) not in responses:
+                response = OpenApiResponse(_default_body(code), description=description)
+                responses[str(code)] = self._get_response_for_code(  # type: ignore[no-untyped-call]
+                    response, str(code), direction=direction
+                )
+        return responses
+
+
+# OpenAPI links: after initiate, a client (or schemathesis' stateful phase) follows the job's id to the calls
+# that act on it. operationIds are drf-spectacular's (``<path words>_<method>``); a test checks each exists.
+JOB_LINKS = {
+    "GetJob": "video_jobs_retrieve",
+    "UploadComplete": "video_jobs_upload_complete_create",
+    "CancelJob": "video_jobs_cancel_create",
+    "DeleteJob": "video_jobs_destroy",
+    "SignParts": "video_jobs_parts_create",
+    "ListParts": "video_jobs_parts_retrieve",
+}
+LINKS_FROM = {"video_jobs_initiate_create": ("200", "201")}
+
+
+def add_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the links from initiate's answers to the job's own calls."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            codes = LINKS_FROM.get(operation.get("operationId"), ())
+            for code in codes:
+                response = operation["responses"].get(code)
+                if response is None:
+                    continue
+                response["links"] = {
+                    name: {"operationId": target, "parameters": {"id": "$response.body#/id"}}
+                    for name, target in JOB_LINKS.items()
+                }
+    return result
