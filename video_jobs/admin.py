@@ -45,7 +45,7 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "error_code",
         "age",
     )
-    list_filter = ("status", "stage", StuckUploadFilter, StaleProcessingFilter)
+    list_filter = ("status", "stage", "error_code", StuckUploadFilter, StaleProcessingFilter)
     list_select_related = ("owner",)
     # The id is matched exactly (see get_search_results); the S3 key holds it too, so a part of it works.
     search_fields = ("s3_key", "filename", "owner__username", "owner__email")

@@ -455,6 +455,18 @@ def test_status_and_stage_filters(staff: Client, population: dict[str, VideoAnal
     assert listed(staff, "status__exact=processing&stale_processing=yes") == pks(population, "stale")
 
 
+def test_the_error_code_filter_lists_the_jobs_that_failed_that_way(
+    staff: Client, population: dict[str, VideoAnalysisJob], admin_user: Any
+) -> None:
+    lost = make_job(admin_user, Status.FAILED, error_code=ErrorCode.LOST, error_message="lost")
+
+    assert listed(staff, "error_code__exact=invalid_video") == pks(population, "failed")
+    assert listed(staff, "error_code__exact=lost") == {lost.pk}
+    # The filter panel offers every code, whether or not a job has it now.
+    page = staff.get(CHANGELIST).content.decode()
+    assert all(f"?error_code__exact={code}" in page for code in ErrorCode.values)
+
+
 def test_the_list_shows_every_job_with_its_columns(
     staff: Client, population: dict[str, VideoAnalysisJob]
 ) -> None:
