@@ -14,11 +14,11 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Value
+from django.db.models import F
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from .. import storage
+from ..clock import DatabaseNow, database_now
 from ..models import ENDED_STATUSES, VideoAnalysisJob
 from .multipart import abort_upload
 from .uploads import cancel_job
@@ -48,9 +48,8 @@ def delete_job(*, job: VideoAnalysisJob) -> Deletion:
     """
     if job.status in (Status.AWAITING_UPLOAD, Status.QUEUED):
         cancel_job(job=job)  # when a worker claimed the job first, step 2 refuses it
-    now = timezone.now()
     marked = VideoAnalysisJob.objects.filter(pk=job.pk, status__in=ENDED_STATUSES).update(
-        source_deleted_at=Coalesce(F("source_deleted_at"), Value(now)), updated_at=now
+        source_deleted_at=Coalesce(F("source_deleted_at"), DatabaseNow()), updated_at=DatabaseNow()
     )
     if not marked:
         if VideoAnalysisJob.objects.filter(pk=job.pk).exists():
@@ -87,7 +86,9 @@ def expire_source_videos(*, now: datetime | None = None, limit: int = 100) -> in
     days = int(settings.VIDEO_JOBS_RETAIN_SOURCE_DAYS)
     if days == 0:
         return 0
-    now = now or timezone.now()
+    # The database's clock, as for every time that other processes compare (video_jobs/clock.py): read once,
+    # so that a mark can be taken back by its exact value.
+    now = now or database_now()
     jobs = VideoAnalysisJob.objects.source_retention_passed(ended_before=now - timedelta(days=days))
     expired = 0
     for job in jobs.order_by("finished_at")[:limit]:

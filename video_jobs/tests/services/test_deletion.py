@@ -7,10 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import override_settings
 from django.utils import timezone
 
 from video_jobs import services, storage
+from video_jobs.clock import database_now
 from video_jobs.models import ErrorCode, VideoAnalysisJob
 from video_jobs.services import Deletion, Outcome
 
@@ -124,7 +126,7 @@ def test_retention_deletes_only_the_source_of_jobs_that_ended_long_enough_ago(ma
     running = processing(make_job)
     for job in [*old, recent, running]:
         store(s3, job, "source", "poster.jpg")
-    before = timezone.now()
+    before = database_now()  # the clock that writes source_deleted_at (SQLite: to the millisecond)
 
     assert services.expire_source_videos() == 3
 
@@ -139,6 +141,26 @@ def test_retention_deletes_only_the_source_of_jobs_that_ended_long_enough_ago(ma
         assert job.source_deleted_at is None
         assert len(keys(s3, job)) == 2
     assert services.expire_source_videos() == 0  # done once
+
+
+@override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=30)
+@pytest.mark.parametrize("skew", [timedelta(days=40), timedelta(days=-40)])
+def test_retention_ages_jobs_by_the_databases_clock_not_the_workers(
+    make_job: Any, s3: Any, skew: timedelta
+) -> None:
+    young, old = ended(make_job, days_ago=1), ended(make_job, days_ago=31)
+    for job in (young, old):
+        store(s3, job, "source")
+
+    # A worker whose clock runs 40 days fast would delete a day-old video; one 40 days slow, none at all.
+    with time_machine.travel(timezone.now() + skew):
+        assert services.expire_source_videos() == 1
+
+    young.refresh_from_db()
+    old.refresh_from_db()
+    assert young.source_deleted_at is None
+    assert old.source_deleted_at is not None
+    assert abs(old.source_deleted_at - timezone.now()) < timedelta(minutes=1)
 
 
 @override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=0)
