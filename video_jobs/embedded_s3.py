@@ -44,10 +44,15 @@ class MotoServer:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_server(self.process)
+
+
+def stop_server(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a server process we started, SIGKILL it if it has not gone 10 s later, and reap it."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

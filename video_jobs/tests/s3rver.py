@@ -10,6 +10,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from video_jobs.embedded_s3 import stop_server
+
 PACKAGE = Path(settings.BASE_DIR) / "node_modules" / "@20minutes" / "s3rver"
 # The package ships its command line as a module without the bin script: run that module.
 _LAUNCH = "require(process.argv[1]).parseAsync(process.argv.slice(2), {from: 'user'})"
@@ -53,10 +55,4 @@ class S3rver:
         raise RuntimeError(f"s3rver did not start: {self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_server(self.process)
