@@ -9,6 +9,7 @@ from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from . import artifacts
 from .models import ErrorCode, VideoAnalysisJob
 from .result_serializers import AnalysisResultSerializer
 
@@ -37,6 +38,14 @@ JOB_FIELDS = (
 )
 
 
+class JobArtifactSerializer(serializers.Serializer[Any]):
+    """A file of the job's to download through the API (the result's own `artifacts` name them in S3)."""
+
+    name = serializers.CharField(help_text="poster.jpg, source (the video, until retention deletes it), ...")
+    content_type = serializers.CharField()
+    url = serializers.CharField(help_text="GET it: 302 to a presigned S3 URL valid for a few minutes.")
+
+
 class BlankAsNullChoiceField(serializers.ChoiceField):
     """A choice stored as "" when there is none, sent as null: clients test for null, not for a blank code."""
 
@@ -57,11 +66,24 @@ class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
         help_text="Why the job failed (a stable code); null unless it failed.",
     )
     result = ResultField(read_only=True)
+    artifacts = serializers.SerializerMethodField(help_text="What the finished job offers to download.")
 
     class Meta:
         model = VideoAnalysisJob
-        fields: tuple[str, ...] = JOB_FIELDS
-        read_only_fields: tuple[str, ...] = JOB_FIELDS
+        fields: tuple[str, ...] = (*JOB_FIELDS, "artifacts")
+        read_only_fields: tuple[str, ...] = fields
+
+    @extend_schema_field(JobArtifactSerializer(many=True))
+    def get_artifacts(self, job: VideoAnalysisJob) -> list[dict[str, str]]:
+        # Absolute when a request is at hand (the API); a path in webhook payloads, which have none.
+        request = self.context.get("request")
+        listed = []
+        for artifact in artifacts.of_job(job):
+            url = artifacts.path(job, artifact.name)
+            if request is not None:
+                url = request.build_absolute_uri(url)
+            listed.append({"name": artifact.name, "content_type": artifact.content_type, "url": url})
+        return listed
 
 
 class JobSummarySerializer(JobSerializer):
@@ -134,7 +156,7 @@ class InitiatedJobSerializer(JobSerializer):
     )
 
     class Meta(JobSerializer.Meta):
-        fields: tuple[str, ...] = (*JOB_FIELDS, "upload")
+        fields: tuple[str, ...] = (*JOB_FIELDS, "artifacts", "upload")
         read_only_fields: tuple[str, ...] = fields
 
     @extend_schema_field(UploadInstructionsSerializer(allow_null=True))
