@@ -16,7 +16,13 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-setup: $(VENV)/.installed
+# Node packages pinned in package-lock.json (the signature-checking S3 server of the tests), installed again
+# whenever the lock changes. `npm ci` starts from an empty node_modules, so the stamp goes with it.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed
 
 run: setup
 	$(DEV) $(PY) manage.py run_dev
@@ -60,4 +66,4 @@ bench-quick: setup postgres
 	$(PY) bench/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules staticfiles db.sqlite3 .pytest_cache .ruff_cache
