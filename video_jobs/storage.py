@@ -339,6 +339,30 @@ def ensure_bucket() -> bool:
     return True
 
 
+def browser_upload_cors_rule(origins: list[str]) -> dict[str, Any]:
+    """The bucket CORS rule a browser on one of ``origins`` needs to upload straight to S3 (README shows it).
+
+    PUT for presigned uploads and multipart parts, POST for the presigned form upload Uppy sends small files
+    with, GET and HEAD to read results back; any request header, since a signature may cover Content-Type
+    and checksum headers; ETag exposed, because a browser uploading parts must read each part's ETag.
+    """
+    return {
+        "AllowedOrigins": origins,
+        "AllowedMethods": ["PUT", "POST", "GET", "HEAD"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+
+
+def allow_browser_uploads(origins: list[str]) -> None:
+    """Set the configured bucket's CORS configuration to the browser upload rule (``make run`` does, on its
+    moto; the tests, for their live server)."""
+    name = bucket_name()
+    rules = {"CORSRules": [browser_upload_cors_rule(origins)]}
+    call(name, "", lambda: client().put_bucket_cors(Bucket=name, CORSConfiguration=rules))
+
+
 def check_bucket(*, bucket: str = "") -> None:
     """Raise StorageUnavailable (StorageMisconfigured for a missing bucket) unless ``bucket`` (by default
     the configured one) answers HeadBucket."""
