@@ -205,6 +205,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# The coaches' pages (/app/) log in with Django's own views; the admin keeps its login page.
+LOGIN_URL = "coach:login"
+LOGIN_REDIRECT_URL = "coach:home"
+LOGOUT_REDIRECT_URL = "coach:login"
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

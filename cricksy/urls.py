@@ -7,6 +7,7 @@ from video_jobs.ops_views import live_view, metrics_view, ready_view
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("video_jobs.urls")),
+    path("app/", include("video_jobs.app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("metrics", metrics_view, name="metrics"),
     path("healthz", ready_view, name="healthz"),
