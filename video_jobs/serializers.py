@@ -8,6 +8,7 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from . import artifacts
 from .models import VideoAnalysisJob
 
 JOB_FIELDS = (
@@ -33,11 +34,31 @@ JOB_FIELDS = (
 )
 
 
+class ArtifactSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(help_text="poster.jpg, source (the video, until retention deletes it), ...")
+    content_type = serializers.CharField()
+    url = serializers.CharField(help_text="GET it: 302 to a presigned S3 URL valid for a few minutes.")
+
+
 class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
+    artifacts = serializers.SerializerMethodField(help_text="What the finished job offers to download.")
+
     class Meta:
         model = VideoAnalysisJob
-        fields: tuple[str, ...] = JOB_FIELDS
-        read_only_fields: tuple[str, ...] = JOB_FIELDS
+        fields: tuple[str, ...] = (*JOB_FIELDS, "artifacts")
+        read_only_fields: tuple[str, ...] = fields
+
+    @extend_schema_field(ArtifactSerializer(many=True))
+    def get_artifacts(self, job: VideoAnalysisJob) -> list[dict[str, str]]:
+        # Absolute when a request is at hand (the API); a path in webhook payloads, which have none.
+        request = self.context.get("request")
+        listed = []
+        for artifact in artifacts.of_job(job):
+            url = artifacts.path(job, artifact.name)
+            if request is not None:
+                url = request.build_absolute_uri(url)
+            listed.append({"name": artifact.name, "content_type": artifact.content_type, "url": url})
+        return listed
 
 
 class JobSummarySerializer(JobSerializer):
@@ -110,7 +131,7 @@ class InitiatedJobSerializer(JobSerializer):
     )
 
     class Meta(JobSerializer.Meta):
-        fields: tuple[str, ...] = (*JOB_FIELDS, "upload")
+        fields: tuple[str, ...] = (*JOB_FIELDS, "artifacts", "upload")
         read_only_fields: tuple[str, ...] = fields
 
     @extend_schema_field(UploadInstructionsSerializer(allow_null=True))

@@ -248,6 +248,50 @@ def _binding(url: str, headers: dict[str, str]) -> datetime:
     return signed_at + timedelta(seconds=int(query["X-Amz-Expires"]))
 
 
+@dataclass(frozen=True)
+class PresignedPost:
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+def presign_post(*, bucket: str, key: str, content_length: int, content_type: str) -> PresignedPost:
+    """A short-lived SigV4 POST policy for a browser form upload (Uppy's small files): the policy pins the
+    exact key, ``Content-Type`` and a ``content-length-range`` of exactly ``content_length`` bytes. A POST
+    policy cannot carry a checksum or If-None-Match: the HeadObject gate checks the size after it."""
+    expires = int(settings.VIDEO_JOBS_UPLOAD_URL_EXPIRES)
+    fields = {"Content-Type": content_type, "success_action_status": "201"}
+    conditions: list[Any] = [
+        {"Content-Type": content_type},
+        {"success_action_status": "201"},
+        ["content-length-range", content_length, content_length],
+    ]
+    post = client().generate_presigned_post(
+        Bucket=bucket, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires
+    )
+    signed = {name.lower(): value for name, value in post["fields"].items()}
+    if signed.get("x-amz-algorithm") != "AWS4-HMAC-SHA256" or signed.get("key") != key:
+        error = StorageMisconfigured("presigned POST is not SigV4 (is the client set to SigV4?)")
+        logger.error("S3 configuration fault: %s", error)
+        raise error
+    signed_at = datetime.strptime(signed["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return PresignedPost(
+        url=post["url"], fields=post["fields"], expires_at=signed_at + timedelta(seconds=expires)
+    )
+
+
+# Artifact links are handed out on every GET of an artifact: short-lived, since anyone holding one may read.
+DOWNLOAD_URL_SECONDS = 300
+
+
+def presign_download(*, bucket: str, key: str, content_type: str) -> str:
+    """A SigV4 GET URL for ``key``, valid DOWNLOAD_URL_SECONDS, answering with ``content_type``."""
+    params = {"Bucket": bucket, "Key": key, "ResponseContentType": content_type}
+    url = client().generate_presigned_url("get_object", Params=params, ExpiresIn=DOWNLOAD_URL_SECONDS)
+    _binding(url, {})
+    return str(url)
+
+
 def head(*, bucket: str, key: str) -> ObjectInfo:
     """HeadObject on ``key``. Raises ObjectMissing (the key, never the bucket) or StorageUnavailable."""
     try:

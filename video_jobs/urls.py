@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .views import VideoJobViewSet
@@ -7,4 +8,11 @@ router = SimpleRouter()
 router.register("video-jobs", VideoJobViewSet, basename="video-job")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path(
+        "video-jobs/<str:pk>/artifacts/<str:name>",
+        VideoJobViewSet.as_view({"get": "artifact"}, detail=True, basename="video-job"),
+        name="video-job-artifact",
+    ),
+    *router.urls,
+]

@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.viewsets import GenericViewSet
 
-from . import services, storage
+from . import artifacts, services, storage
 from .models import VideoAnalysisJob
 from .serializers import (
     ErrorSerializer,
@@ -45,9 +45,9 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
-def _initiated_body(job: VideoAnalysisJob) -> dict[str, Any]:
+def _initiated_body(job: VideoAnalysisJob, request: Request) -> dict[str, Any]:
     upload = services.upload_instructions(job)
-    return dict(InitiatedJobSerializer(job, context={"upload": upload}).data)
+    return dict(InitiatedJobSerializer(job, context={"upload": upload, "request": request}).data)
 
 
 def _storage_unavailable(detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -179,7 +179,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                 headers={"Retry-After": str(settings.VIDEO_JOBS_QUOTA_RETRY_AFTER)},
             )
         try:
-            body = _initiated_body(job)
+            body = _initiated_body(job, request)
         except storage.StorageUnavailable:
             # No URL that binds the upload could be made (logged as a configuration fault). The job waits:
             # a retry with the same Idempotency-Key gets it with a fresh URL.
@@ -238,7 +238,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             VideoAnalysisJob.Status.CANCELLED,
         )
         return Response(
-            JobSerializer(job).data,
+            JobSerializer(job, context=self.get_serializer_context()).data,
             status=status.HTTP_409_CONFLICT if ended_badly else status.HTTP_200_OK,
             headers=timing,
         )
@@ -292,6 +292,34 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             return _storage_unavailable("S3 did not answer; retry later.")
 
     @extend_schema(
+        summary="Download an artifact of a finished job (poster.jpg, source, ...)",
+        responses={
+            302: OpenApiResponse(description="Location: a presigned S3 GET, valid for a few minutes."),
+            404: OpenApiResponse(ErrorSerializer, description="No such job of yours, or no such artifact."),
+            503: OpenApiResponse(ErrorSerializer, description="No URL could be made; retry later."),
+        },
+    )
+    # Routed in urls.py (no trailing slash: the name is a file name, as in <img src=".../poster.jpg">).
+    def artifact(self, request: Request, pk: str | None = None, name: str = "") -> Response:
+        job = self.get_object()
+        found = artifacts.find(job, name)
+        if found is None:
+            return Response(
+                {"error_code": "not_found", "detail": "This job has no artifact of that name."},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        try:
+            url = storage.presign_download(
+                bucket=job.s3_bucket, key=found.key, content_type=found.content_type
+            )
+        except storage.StorageUnavailable:
+            return _storage_unavailable("No download URL could be made; retry later.")
+        # A cached redirect must not outlive its URL (storage.DOWNLOAD_URL_SECONDS).
+        return Response(
+            status=status.HTTP_302_FOUND, headers={"Location": url, "Cache-Control": "private, max-age=60"}
+        )
+
+    @extend_schema(
         summary="Cancel a job that has not started processing",
         request=None,
         responses={
@@ -306,7 +334,7 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         services.cancel_job(job=job)
         ok = job.status == VideoAnalysisJob.Status.CANCELLED
         return Response(
-            JobSerializer(job).data,
+            JobSerializer(job, context=self.get_serializer_context()).data,
             status=status.HTTP_200_OK if ok else status.HTTP_409_CONFLICT,
         )
 
@@ -316,7 +344,10 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         if outcome == services.Deletion.DELETED:
             return Response(status=status.HTTP_204_NO_CONTENT)
         if outcome == services.Deletion.PROCESSING:
-            return Response(JobSerializer(job).data, status=status.HTTP_409_CONFLICT)
+            return Response(
+                JobSerializer(job, context=self.get_serializer_context()).data,
+                status=status.HTTP_409_CONFLICT,
+            )
         return _storage_unavailable(
             "The job's files could not be deleted because S3 did not answer; retry later."
         )
