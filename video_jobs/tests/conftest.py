@@ -200,6 +200,19 @@ def make_worker() -> Iterator[Callable[..., Worker]]:
 
 
 @pytest.fixture
+def done_job(
+    make_worker: Callable[..., Worker], queue_job: Callable[..., VideoAnalysisJob], sample_video: bytes
+) -> VideoAnalysisJob:
+    """A job of ``user`` analysed by the default (PyAV) analyzer in this process: it has a poster frame, a
+    motion timeline with its segments, and its source video."""
+    job = queue_job(sample_video)
+    assert make_worker().run_once() is True
+    job = VideoAnalysisJob.objects.get(pk=job.pk)
+    assert job.status == VideoAnalysisJob.Status.DONE, job.error_message
+    return job
+
+
+@pytest.fixture
 def workers(moto_server: MotoServer, tmp_path: Path) -> Iterator[Workers]:
     """Real worker processes (``worker_processes.Workers``), killed after the test."""
     from .worker_processes import Workers  # it imports this module's helpers
