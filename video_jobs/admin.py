@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from . import admin_accounts  # noqa: F401  (registers the API token and job quota admins)
+from .admin_actions import DELETE_JOBS, admin_actions, run_on_jobs
 from .admin_analysis import MEDIA as ANALYSIS_MEDIA
 from .admin_analysis import analysis_html, raw_result_html
-from .admin_actions import DELETE_JOBS, admin_actions, run_on_jobs
 from .admin_filters import StaleProcessingFilter, StuckUploadFilter
 from .models import VideoAnalysisJob
 from .stats import job_stats

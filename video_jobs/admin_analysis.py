@@ -48,7 +48,7 @@ def analysis_html(job: VideoAnalysisJob) -> SafeString | str:
     if not isinstance(result.get("motion"), dict):
         return "-"
     # The template escapes what it shows; json_script escapes the result for a <script> element.
-    return mark_safe(  # noqa: S308
+    return mark_safe(
         render_to_string(
             "video_jobs/app/_analysis.html",
             {

@@ -10,7 +10,9 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", views.job_page, name="job"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="video_jobs/app/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="video_jobs/app/login.html", redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

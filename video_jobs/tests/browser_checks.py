@@ -24,7 +24,7 @@ def clock(seconds: float) -> str:
     return f"{total // 60:02d}:{total % 60:02d}"
 
 
-def check_analysis_drawn(page: Page, selector: str, result: dict[str, Any]) -> None:
+def check_analysis_drawn(page: Page, selector: str, result: Any) -> None:
     root = page.locator(selector)
     expect(root).to_be_visible()
     poster = root.locator("img[data-poster]")
@@ -38,8 +38,9 @@ def check_analysis_drawn(page: Page, selector: str, result: dict[str, Any]) -> N
     assert drawn["drawn"]
     assert drawn["segments"] == [[s["start_seconds"], s["end_seconds"]] for s in segments]
     assert drawn["motion"] == len(result["motion"]["timeline"])
-    expected = [f"{clock(s['start_seconds'])}–{clock(s['end_seconds'])}" for s in segments]
+    dash, times = "\N{EN DASH}", "\N{MULTIPLICATION SIGN}"
+    expected = [f"{clock(s['start_seconds'])}{dash}{clock(s['end_seconds'])}" for s in segments]
     expect(root.locator("[data-segments] li")).to_have_text(expected)
     video = result["video"]
-    expect(root.locator("[data-facts]")).to_contain_text(f"{video['width']} × {video['height']}")
+    expect(root.locator("[data-facts]")).to_contain_text(f"{video['width']} {times} {video['height']}")
     expect(root.locator("[data-facts]")).to_contain_text(video["codec"])

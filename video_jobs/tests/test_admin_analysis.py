@@ -35,7 +35,8 @@ def test_a_done_jobs_page_draws_its_analysis_from_the_result(
     embedded = re.search(
         r'<script id="admin-analysis-result" type="application/json">(.*?)</script>', html, re.S
     )
-    assert embedded and json.loads(embedded.group(1)) == done_job.result
+    assert embedded
+    assert json.loads(embedded.group(1)) == done_job.result
     assert 'data-result="admin-analysis-result"' in html
     for script in ("vendor/cricksy-app.js", "app/common.js", "app/analysis.js"):
         assert f'src="/static/video_jobs/{script}"' in html
