@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from .views import VideoJobViewSet
@@ -14,5 +14,6 @@ urlpatterns = [
         VideoJobViewSet.as_view({"get": "artifact"}, detail=True, basename="video-job"),
         name="video-job-artifact",
     ),
+    path("uppy/", include("video_jobs.uppy.urls")),
     *router.urls,
 ]

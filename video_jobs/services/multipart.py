@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final, Literal
 
 from .. import multipart, storage
 from ..clock import database_now
@@ -39,11 +39,19 @@ class PartOutOfRange(ValueError):
     """A part number outside 1..part_count."""
 
 
-def plan_fields(size: int) -> dict[str, Any]:
-    """The part plan initiate stores with a new job: nothing below the multipart threshold."""
-    if not multipart.wants_multipart(size):
+# How initiate decides between one request and parts (``initiate_upload(part_plan=...)``).
+BY_THRESHOLD: Final = "by_threshold"
+SINGLE: Final = "single"
+Plan = multipart.PartPlan | Literal["by_threshold", "single"]
+
+
+def plan_fields(size: int, plan: Plan = BY_THRESHOLD) -> dict[str, Any]:
+    """The part plan initiate stores with a new job: nothing for one request (below the multipart
+    threshold, or ``SINGLE``), else ``plan`` or the threshold's own."""
+    if plan == SINGLE or (plan == BY_THRESHOLD and not multipart.wants_multipart(size)):
         return {}
-    plan = multipart.PartPlan.for_size(size)
+    if not isinstance(plan, multipart.PartPlan):
+        plan = multipart.PartPlan.for_size(size)
     return {"part_size": plan.part_size, "part_count": plan.part_count}
 
 

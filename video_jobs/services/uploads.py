@@ -85,8 +85,13 @@ def initiate_upload(
     size_bytes: int,
     sha256: str = "",
     idempotency_key: str | None = None,
+    part_plan: multipart.Plan = multipart.BY_THRESHOLD,
 ) -> tuple[VideoAnalysisJob, bool]:
     """Create a job awaiting its upload. Returns ``(job, created)``.
+
+    ``part_plan`` says how the video goes up: by VIDEO_JOBS_MULTIPART_THRESHOLD (the default), in one
+    request (``multipart.SINGLE``), or in the parts of a given ``PartPlan`` (a client with its own part
+    size, such as Uppy, whatever the threshold says).
 
     A retried call with the same ``idempotency_key`` returns the first job (``created`` False); the same
     key with other parameters raises IdempotencyKeyReused. A new job beyond the owner's quotas raises
@@ -131,7 +136,7 @@ def initiate_upload(
         s3_key=storage.video_key(job_id),
         idempotency_key=idempotency_key or None,
         max_attempts=settings.VIDEO_JOBS_MAX_ATTEMPTS,
-        **multipart.plan_fields(size_bytes),
+        **multipart.plan_fields(size_bytes, part_plan),
         **times,
         **declared,
     )
@@ -303,10 +308,16 @@ def retry_failed_job(*, job: VideoAnalysisJob) -> VerifyResult:
     return _staff_requeue(job, RETRYABLE)
 
 
-def cancel_job(*, job: VideoAnalysisJob) -> bool:
-    """Cancel a job that no worker has started. Returns False (job unchanged) from any other status."""
+def cancel_job(*, job: VideoAnalysisJob, upload_only: bool = False) -> bool:
+    """Cancel a job that no worker has started (with ``upload_only``, only while it awaits its upload: an
+    abandoned upload must not cancel one that completed meanwhile). Returns False (job unchanged) from any
+    other status."""
     moved = move_or_show_winner(
-        job, CANCELLABLE, status=Status.CANCELLED, stage=Stage.CANCELLED, finished_at=DatabaseNow()
+        job,
+        AWAITING if upload_only else CANCELLABLE,
+        status=Status.CANCELLED,
+        stage=Stage.CANCELLED,
+        finished_at=DatabaseNow(),
     )
     if moved:
         logger.info("job %s cancelled", job.pk)

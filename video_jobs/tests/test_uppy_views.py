@@ -1,0 +1,464 @@
+"""Uppy's S3 (Companion) routes, spoken as ``@uppy/aws-s3`` 6 speaks them (see uppy-contract notes in the
+README): create, sign each part, PUT the bytes to moto over HTTP, list (resume), complete through the
+upload-complete gate, abort; the one-request form POST; the path token as the only credential."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+import time_machine
+from django.test import Client, override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from video_jobs import storage
+from video_jobs.models import VideoAnalysisJob
+from video_jobs.uppy import tokens
+from video_jobs.uppy.serializers import uppy_part_plan
+
+from .presigned import signed_headers
+from .s3_proxy import FaultyS3Proxy
+
+pytestmark = pytest.mark.django_db
+
+MIB = 1024**2
+PART = 5 * MIB  # Uppy's part size for any file up to ~48.8 GiB
+SIZE = 2 * PART + 7  # three parts, the last of 7 bytes
+DATA = bytes(range(256)) * (SIZE // 256) + bytes(SIZE % 256)
+
+
+class Uppy:
+    """What the browser sends: bare JSON requests to ``companionEndpoint``, CSRF checks on, no cookie."""
+
+    def __init__(self, user: Any, client: Client | None = None) -> None:
+        self.client = client or Client(enforce_csrf_checks=True)
+        self.base = tokens.endpoint_path(user) + "/s3"
+
+    def create(self, size: int = SIZE, **metadata: Any) -> Any:
+        body = {
+            "filename": "nets.mp4",
+            "type": "video/mp4",
+            "metadata": {"name": "nets.mp4", "type": "video/mp4", "size": size, **metadata},
+        }
+        return self.client.post(f"{self.base}/multipart", body, content_type="application/json")
+
+    def sign(self, upload: dict[str, str], number: int) -> Any:
+        return self.client.get(f"{self.base}/multipart/{upload['uploadId']}/{number}", {"key": upload["key"]})
+
+    def put_part(self, upload: dict[str, str], number: int, data: bytes = DATA) -> str:
+        signed = self.sign(upload, number)
+        assert signed.status_code == 200, signed.json()
+        chunk = data[(number - 1) * PART : number * PART]
+        # As the browser does: the body alone (it sets Content-Length), no Content-Type.
+        put = requests.put(signed.json()["url"], data=chunk, timeout=60)
+        assert put.status_code == 200, put.text
+        return put.headers["ETag"].strip('"')
+
+    def list_parts(self, upload: dict[str, str]) -> Any:
+        return self.client.get(f"{self.base}/multipart/{upload['uploadId']}", {"key": upload["key"]})
+
+    def complete(self, upload: dict[str, str], parts: list[dict[str, Any]]) -> Any:
+        return self.client.post(
+            f"{self.base}/multipart/{upload['uploadId']}/complete?key={upload['key']}",
+            {"parts": parts},
+            content_type="application/json",
+        )
+
+    def abort(self, upload: dict[str, str]) -> Any:
+        return self.client.delete(f"{self.base}/multipart/{upload['uploadId']}?key={upload['key']}")
+
+
+@pytest.fixture
+def uppy(user: Any) -> Uppy:
+    return Uppy(user)
+
+
+@pytest.fixture
+def upload(uppy: Uppy) -> dict[str, str]:
+    response = uppy.create()
+    assert response.status_code == 201, response.json()
+    return dict(response.json())
+
+
+def job_of(upload: dict[str, str]) -> VideoAnalysisJob:
+    return VideoAnalysisJob.objects.get(upload_id=upload["uploadId"])
+
+
+# --- multipart ---------------------------------------------------------------------------------------------
+
+
+def test_create_makes_a_job_with_uppys_part_plan_and_answers_its_upload(uppy: Uppy, user: Any) -> None:
+    response = uppy.create()
+
+    assert response.status_code == 201
+    body = response.json()
+    job = VideoAnalysisJob.objects.get(owner=user)
+    assert body == {"uploadId": job.upload_id, "key": job.s3_key, "bucket": job.s3_bucket}
+    assert job.s3_key == storage.video_key(job.pk)  # the server's key, never the filename
+    assert (job.filename, job.content_type, job.size_bytes) == ("nets.mp4", "video/mp4", SIZE)
+    assert (job.part_size, job.part_count, job.status) == (PART, 3, "awaiting_upload")
+
+
+def test_upload_with_resume_then_complete_queues_the_job(
+    uppy: Uppy, upload: dict[str, str], api: Any
+) -> None:
+    first = uppy.put_part(upload, 1)
+    # The page died after part 1; on retry Uppy lists what S3 holds and sends only the rest.
+    listed = uppy.list_parts(upload)
+    assert listed.status_code == 200
+    assert [(p["PartNumber"], p["Size"]) for p in listed.json()] == [(1, PART)]
+    assert listed.json()[0]["ETag"].strip('"') == first
+    others = {number: uppy.put_part(upload, number) for number in (2, 3)}
+    assert [p["PartNumber"] for p in uppy.list_parts(upload).json()] == [1, 2, 3]
+
+    # Listed ETags come back quoted, this session's bare: one body mixes both.
+    parts = [
+        {"PartNumber": 1, "ETag": listed.json()[0]["ETag"]},
+        *({"PartNumber": n, "ETag": etag} for n, etag in others.items()),
+    ]
+    response = uppy.complete(upload, parts)
+
+    assert response.status_code == 200, response.json()
+    job = job_of(upload)
+    assert response.json() == {
+        "location": f"http://testserver/api/video-jobs/{job.pk}/",
+        "key": job.s3_key,
+        "bucket": job.s3_bucket,
+    }
+    assert job.status == "queued"
+    assert job.object_size == SIZE
+    assert api.get(response.json()["location"]).json()["status"] == "queued"
+
+
+def test_part_urls_sign_the_exact_content_length_and_nothing_uppy_cannot_send(
+    uppy: Uppy, upload: dict[str, str]
+) -> None:
+    for number in (1, 3):
+        signed = uppy.sign(upload, number)
+        assert signed.status_code == 200
+        assert signed.json()["expires"] == 3600
+        url = signed.json()["url"]
+        assert signed_headers(url) == {"host", "content-length"}
+        assert f"partNumber={number}" in url
+        assert f"uploadId={upload['uploadId']}" in url
+
+
+def test_a_part_of_another_length_is_refused_by_a_signature_checking_s3(
+    user: Any, signature_checking_s3: Any
+) -> None:
+    uppy = Uppy(user)
+    upload = uppy.create().json()
+    url = uppy.sign(upload, 3).json()["url"]
+
+    assert requests.put(url, data=b"x" * 8, timeout=30).status_code == 403
+    assert requests.put(url, data=b"x" * 7, timeout=30).status_code == 200
+
+
+def test_a_file_below_the_multipart_threshold_is_still_one_part_of_its_size(uppy: Uppy) -> None:
+    upload = uppy.create(size=1000).json()
+    assert (job_of(upload).part_size, job_of(upload).part_count) == (PART, 1)
+    etag = uppy.put_part(upload, 1, data=DATA[:1000])
+    assert uppy.complete(upload, [{"PartNumber": 1, "ETag": etag}]).status_code == 200
+    assert job_of(upload).status == "queued"
+
+
+@pytest.mark.parametrize(
+    ("size", "part_size", "part_count"),
+    [
+        (1, PART, 1),
+        (6 * MIB + 1, PART, 2),
+        (10_000 * PART, PART, 10_000),
+        (10_000 * PART + 1, math.ceil((10_000 * PART + 1) / 10_000), 10_000),
+        (60 * 1024**3, math.ceil(60 * 1024**3 / 10_000), 10_000),
+    ],
+)
+def test_the_part_plan_is_uppys_own(size: int, part_size: int, part_count: int) -> None:
+    plan = uppy_part_plan(size)
+    assert (plan.part_size, plan.part_count) == (part_size, part_count)
+
+
+def test_complete_with_a_part_missing_answers_409_upload_incomplete(
+    uppy: Uppy, upload: dict[str, str]
+) -> None:
+    etags = {number: uppy.put_part(upload, number) for number in (1, 3)}
+
+    response = uppy.complete(upload, [{"PartNumber": n, "ETag": e} for n, e in etags.items()])
+
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "upload_incomplete"
+    assert response.json()["missing_parts"] == [2]
+    assert job_of(upload).status == "awaiting_upload"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"parts": "1"}, {"parts": [{"PartNumber": "1", "ETag": "x"}]}, {"parts": [{"PartNumber": 1}]}],
+)
+def test_complete_checks_the_body_as_companion_does(uppy: Uppy, upload: dict[str, str], body: Any) -> None:
+    response = uppy.client.post(
+        f"{uppy.base}/multipart/{upload['uploadId']}/complete?key={upload['key']}",
+        body,
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+    assert job_of(upload).status == "awaiting_upload"
+
+
+def test_complete_while_s3_cannot_answer_is_503_and_the_job_waits(user: Any, s3_proxy: FaultyS3Proxy) -> None:
+    uppy = Uppy(user)
+    upload = uppy.create().json()
+    with s3_proxy.failing("GET"):
+        response = uppy.complete(upload, [{"PartNumber": 1, "ETag": "x"}])
+    assert response.status_code == 503
+    assert response.json()["error_code"] == "storage_unavailable"
+    assert response["Retry-After"]
+    assert job_of(upload).status == "awaiting_upload"
+
+
+def test_abort_cancels_the_job_and_aborts_the_upload(uppy: Uppy, upload: dict[str, str], s3: Any) -> None:
+    uppy.put_part(upload, 1)
+
+    response = uppy.abort(upload)
+
+    assert (response.status_code, response.json()) == (200, {})
+    job = job_of(upload)
+    assert job.status == "cancelled"
+    held = s3.list_multipart_uploads(Bucket=job.s3_bucket, Prefix=storage.job_folder(job.pk))
+    assert held.get("Uploads", []) == []
+    assert uppy.sign(upload, 2).json()["error_code"] == "parts_closed"
+    assert uppy.sign(upload, 2).status_code == 409
+    assert uppy.abort(upload).status_code == 200  # again: still cancelled
+
+
+def test_abort_after_the_upload_completed_cancels_nothing(uppy: Uppy) -> None:
+    upload = uppy.create(size=10).json()
+    etag = uppy.put_part(upload, 1, data=DATA[:10])
+    assert uppy.complete(upload, [{"PartNumber": 1, "ETag": etag}]).status_code == 200
+    response = uppy.abort(upload)
+    assert (response.status_code, response.json()["error_code"]) == (409, "upload_closed")
+    assert job_of(upload).status == "queued"
+
+
+def test_a_known_upload_id_with_another_key_or_another_users_token_is_404(
+    upload: dict[str, str], other_user: Any, uppy: Uppy
+) -> None:
+    intruder = Uppy(other_user)
+    for response in (
+        intruder.sign(upload, 1),
+        intruder.list_parts(upload),
+        intruder.complete(upload, [{"PartNumber": 1, "ETag": "x"}]),
+        intruder.abort(upload),
+        uppy.sign({**upload, "key": "videos/other/source"}, 1),
+        uppy.sign({**upload, "uploadId": "made-up"}, 1),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error_code"] == "not_found"
+    assert job_of(upload).status == "awaiting_upload"
+
+
+def test_a_part_number_outside_the_plan_is_400(uppy: Uppy, upload: dict[str, str]) -> None:
+    response = uppy.sign(upload, 4)
+    assert response.status_code == 400
+    assert response.json()["errors"]["partNumber"]
+
+
+# --- create: the initiate endpoint's checks, quota and idempotency ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"metadata": {"name": "x.mp4"}}, "metadata.size"),
+        ({"metadata": {"size": 0}}, "metadata.size"),
+        ({"metadata": {"size": "lots"}}, "metadata.size"),
+        ({"metadata": {"size": 10 * 1024**4}}, "metadata.size"),
+        ({"type": "text/plain"}, "type"),
+        ({"filename": ""}, "filename"),
+        ({"metadata": {"size": 10, "sha256": "ABC"}}, "metadata.sha256"),
+    ],
+)
+def test_create_refuses_what_initiate_refuses(uppy: Uppy, user: Any, change: Any, field: str) -> None:
+    body = {"filename": "nets.mp4", "type": "video/mp4", "metadata": {"size": SIZE}, **change}
+    response = uppy.client.post(f"{uppy.base}/multipart", body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "invalid"
+    assert field in response.json()["errors"]
+    assert not VideoAnalysisJob.objects.filter(owner=user).exists()
+
+
+@override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=1)
+def test_create_beyond_the_quota_is_429(uppy: Uppy) -> None:
+    assert uppy.create().status_code == 201
+    response = uppy.create()
+    assert response.status_code == 429
+    assert response.json()["error_code"] == "quota_exceeded"
+    assert response["Retry-After"]
+
+
+def test_a_retried_create_with_the_same_file_id_returns_the_same_job(uppy: Uppy, user: Any) -> None:
+    first = uppy.create(file_id="uppy-nets/mp4-1e-video/mp4-10485767-1700000000000")
+    again = uppy.create(file_id="uppy-nets/mp4-1e-video/mp4-10485767-1700000000000")
+    other = uppy.create(file_id="uppy-nets/mp4-1e-video/mp4-10485767-1700000009999")
+
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
+    assert first.json() == again.json() != other.json()
+    assert VideoAnalysisJob.objects.filter(owner=user).count() == 2
+
+
+def test_a_session_page_needs_no_csrf_token(user: Any) -> None:
+    page = Client(enforce_csrf_checks=True)
+    page.force_login(user)  # the session cookie rides along, as on our page; no X-CSRFToken
+    response = Uppy(user, page).create()
+    assert response.status_code == 201
+
+
+# --- the token ---------------------------------------------------------------------------------------------
+
+
+def test_a_forged_token_is_refused(user: Any, upload: dict[str, str]) -> None:
+    forged = Uppy(user)
+    forged.base = forged.base.replace("/api/uppy/", "/api/uppy/x")
+    for response in (forged.create(), forged.sign(upload, 1), forged.abort(upload)):
+        assert response.status_code == 403
+        assert response.json()["error_code"] == "uppy_token_invalid"
+    assert job_of(upload).status == "awaiting_upload"
+
+
+@override_settings(VIDEO_JOBS_UPPY_TOKEN_MAX_AGE=600)
+def test_an_expired_token_is_refused(uppy: Uppy, user: Any) -> None:
+    with time_machine.travel(timezone.now() + timedelta(seconds=601)):
+        response = uppy.create()
+    assert (response.status_code, response.json()["error_code"]) == (403, "uppy_token_invalid")
+    assert not VideoAnalysisJob.objects.filter(owner=user).exists()
+
+
+def test_the_endpoint_call_hands_out_a_working_companion_endpoint(api: APIClient, user: Any) -> None:
+    response = api.get("/api/uppy/endpoint/")
+
+    assert response.status_code == 200
+    endpoint = response.json()["companion_endpoint"]
+    assert endpoint.startswith("http://testserver/api/uppy/")
+    assert tokens.user_for(endpoint.rsplit("/", 1)[1]) == user
+    assert response.json()["expires_at"]
+    uppy = Uppy(user)
+    uppy.base = endpoint.removeprefix("http://testserver") + "/s3"
+    assert uppy.create().status_code == 201
+
+
+def test_the_endpoint_call_takes_a_session_and_refuses_strangers(client: Client, user: Any) -> None:
+    assert client.get("/api/uppy/endpoint/").status_code == 401
+    client.force_login(user)
+    assert client.get("/api/uppy/endpoint/").status_code == 200
+
+
+# --- small files: /s3/params, a form POST, and our params/complete ------------------------------------------
+
+
+@pytest.fixture
+def params(uppy: Uppy) -> Any:
+    def get(size: int = 1000, **extra: str) -> Any:
+        query = {
+            "filename": "short.mp4",
+            "type": "video/mp4",
+            "metadata[name]": "short.mp4",
+            "metadata[size]": str(size),
+            "metadata[relativePath]": "null",
+            **extra,
+        }
+        return uppy.client.get(f"{uppy.base}/params", query)
+
+    return get
+
+
+def policy_of(fields: dict[str, str]) -> dict[str, Any]:
+    return dict(json.loads(base64.b64decode(fields["policy"])))
+
+
+def test_params_answers_a_post_policy_pinned_to_the_jobs_key_type_and_size(params: Any, user: Any) -> None:
+    response = params(size=1000)
+
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    job = VideoAnalysisJob.objects.get(owner=user)
+    assert (job.part_count, job.upload_id, job.size_bytes) == (None, "", 1000)
+    assert body["method"] == "POST"
+    assert body["expires"] == 3600
+    fields = body["fields"]
+    assert fields["key"] == job.s3_key
+    assert fields["Content-Type"] == "video/mp4"
+    assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    conditions = policy_of(fields)["conditions"]
+    assert {"key": job.s3_key} in conditions
+    assert {"bucket": job.s3_bucket} in conditions
+    assert {"Content-Type": "video/mp4"} in conditions
+    assert ["content-length-range", 1000, 1000] in conditions
+
+
+def test_a_form_post_then_params_complete_queues_the_job(params: Any, uppy: Uppy, user: Any) -> None:
+    body = params(size=1000).json()
+
+    # As the browser's FormData: every field in order, the file last.
+    posted = requests.post(
+        body["url"], data=body["fields"], files={"file": ("short.mp4", DATA[:1000], "video/mp4")}, timeout=30
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    job = VideoAnalysisJob.objects.get(owner=user)
+    assert job.status == "awaiting_upload"  # S3 tells nobody: the page calls params/complete
+
+    response = uppy.client.post(f"{uppy.base}/params/complete?key={body['fields']['key']}")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["location"] == f"http://testserver/api/video-jobs/{job.pk}/"
+    job.refresh_from_db()
+    assert (job.status, job.object_size) == ("queued", 1000)
+
+
+def test_params_complete_of_the_wrong_size_fails_the_job_with_409(params: Any, uppy: Uppy, user: Any) -> None:
+    body = params(size=1000).json()
+    # moto does not enforce the policy's content-length-range (S3 does): the HeadObject gate catches it.
+    requests.post(body["url"], data=body["fields"], files={"file": ("s.mp4", DATA[:999])}, timeout=30)
+
+    response = uppy.client.post(f"{uppy.base}/params/complete?key={body['fields']['key']}")
+
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "upload_size_mismatch"
+    assert VideoAnalysisJob.objects.get(owner=user).status == "failed"
+
+
+def test_params_complete_is_owner_scoped_and_single_upload_only(
+    params: Any, upload: dict[str, str], other_user: Any, uppy: Uppy
+) -> None:
+    key = params().json()["fields"]["key"]
+    assert (
+        Uppy(other_user).client.post(f"{Uppy(other_user).base}/params/complete?key={key}").status_code == 404
+    )
+    # A multipart job's key is not a single upload's.
+    assert uppy.client.post(f"{uppy.base}/params/complete?key={upload['key']}").status_code == 404
+
+
+def test_params_refuses_bad_input_and_files_too_large_for_one_request(params: Any) -> None:
+    for response, field in (
+        (params(size=0), "metadata.size"),
+        (params(type="application/octet-stream"), "type"),
+        (params(size=6 * 1024**3), "metadata.size"),
+    ):
+        assert response.status_code == 400
+        assert field in response.json()["errors"]
+
+
+def test_params_replayed_for_a_queued_job_gives_no_new_policy(params: Any, uppy: Uppy) -> None:
+    body = params(**{"metadata[file_id]": "f1"}).json()
+    requests.post(body["url"], data=body["fields"], files={"file": ("s.mp4", DATA[:1000])}, timeout=30)
+    assert uppy.client.post(f"{uppy.base}/params/complete?key={body['fields']['key']}").status_code == 200
+
+    again = params(**{"metadata[file_id]": "f1"})
+
+    assert again.status_code == 409
+    assert again.json()["error_code"] == "upload_closed"
