@@ -55,7 +55,7 @@ class Traffic:
 
     def __init__(self, page: Page) -> None:
         self.requests: list[Request] = []
-        page.on("request", self.requests.append)
+        page.on("request", lambda request: self.requests.append(request))
 
     def part_puts(self) -> list[int]:
         return [
