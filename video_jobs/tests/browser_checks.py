@@ -4,6 +4,7 @@ result's segments."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -19,9 +20,18 @@ _CHART_DATA = """root => {
 }"""
 
 
-def clock(seconds: float) -> str:
-    total = int(seconds)
-    return f"{total // 60:02d}:{total % 60:02d}"
+def clock(seconds: int) -> str:
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def span(start: float, end: float) -> str:
+    """A segment as the page writes it: whole seconds, at least one."""
+    first = math.floor(start)
+    return f"{clock(first)}\N{EN DASH}{clock(max(first + 1, round_half_up(end)))}"
+
+
+def round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)  # JavaScript's Math.round (Python's round() rounds half to even)
 
 
 def check_analysis_drawn(page: Page, selector: str, result: Any) -> None:
@@ -38,8 +48,8 @@ def check_analysis_drawn(page: Page, selector: str, result: Any) -> None:
     assert drawn["drawn"]
     assert drawn["segments"] == [[s["start_seconds"], s["end_seconds"]] for s in segments]
     assert drawn["motion"] == len(result["motion"]["timeline"])
-    dash, times = "\N{EN DASH}", "\N{MULTIPLICATION SIGN}"
-    expected = [f"{clock(s['start_seconds'])}{dash}{clock(s['end_seconds'])}" for s in segments]
+    times = "\N{MULTIPLICATION SIGN}"
+    expected = [span(s["start_seconds"], s["end_seconds"]) for s in segments]
     expect(root.locator("[data-segments] li")).to_have_text(expected)
     video = result["video"]
     expect(root.locator("[data-facts]")).to_contain_text(f"{video['width']} {times} {video['height']}")

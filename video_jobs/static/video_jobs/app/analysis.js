@@ -18,7 +18,8 @@
     }
     if (video.width && video.height) rows.push(['Resolution', `${video.width} × ${video.height}`])
     if (video.fps) rows.push(['Frame rate', `${Number(video.fps.toFixed(2))} fps`])
-    if (video.codec) rows.push(['Codec', video.container ? `${video.codec} (${video.container})` : video.codec])
+    // (The container's FFmpeg name, "mov,mp4,m4a,3gp,3g2,mj2", says little to a coach: the raw result has it.)
+    if (video.codec) rows.push(['Codec', video.codec])
     if (video.frames != null) rows.push(['Frames', String(video.frames)])
     return rows
   }
@@ -103,6 +104,12 @@
     }
   }
 
+  // A segment in whole seconds: 3.0-5.25 s reads 00:03–00:05; one shorter than a second still spans one.
+  function span(start, end) {
+    const from = Math.floor(start)
+    return `${C.clock(from)}–${C.clock(Math.max(from + 1, Math.round(end)))}`
+  }
+
   function segmentList(list, motion) {
     const segments = motion.segments || []
     list.replaceChildren()
@@ -115,7 +122,7 @@
         C.element('li', {
           'data-start': s.start_seconds,
           'data-end': s.end_seconds,
-          text: `${C.clock(s.start_seconds)}–${C.clock(s.end_seconds)}`,
+          text: span(s.start_seconds, s.end_seconds),
         }),
       )
     }
