@@ -37,7 +37,12 @@
       allowedMetaFields: ['name', 'type', 'size', 'file_id'],
     })
 
-  uppy.on('file-added', (file) => uppy.setFileMeta(file.id, { size: file.size, file_id: file.id }))
+  // file_id stands for an Idempotency-Key at create: a retried create gets the same job back. Uppy's own id
+  // is the same for the same file every time, so it is made unique per adding: uploading a file again
+  // (after its job failed, say) makes a new job.
+  uppy.on('file-added', (file) =>
+    uppy.setFileMeta(file.id, { size: file.size, file_id: `${file.id}-${Date.now()}` }),
+  )
 
   // A single-request upload is a form POST straight to S3, after which Uppy tells the server nothing: the
   // page asks the server to check the object (HeadObject) and queue the job. Retried on a transient answer;
