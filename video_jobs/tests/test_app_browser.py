@@ -153,7 +153,7 @@ def test_a_paused_upload_resumes_with_the_parts_it_lacks_and_ends_done(
     assert (job.status, job.object_size) == (Status.DONE, match_video.stat().st_size)
 
 
-def test_a_small_video_goes_up_in_one_form_post_and_is_queued(
+def test_a_small_video_goes_up_in_one_form_post_is_queued_and_can_be_cancelled(
     page: Page, coach: Any, tmp_path: Path, sample_video: bytes, s3: Any
 ) -> None:
     path = tmp_path / "over 3 - a single.mp4"
@@ -175,3 +175,8 @@ def test_a_small_video_goes_up_in_one_form_post_and_is_queued(
     assert (job.status, job.object_size) == (Status.QUEUED, len(sample_video))
     stored = s3.get_object(Bucket=job.s3_bucket, Key=job.s3_key)["Body"].read()
     assert stored == sample_video
+
+    # The page's own API call: a POST with the CSRF cookie's token, under session authentication.
+    item.get_by_role("button", name="Cancel").click()
+    expect(item).to_have_attribute("data-status", "cancelled")
+    assert the_job(coach).status == Status.CANCELLED
