@@ -1,8 +1,9 @@
 """What a job offers its owner to download, and where the API serves it.
 
 A finished job's ``result`` names what the worker stored beside the video (``result.artifacts``: name →
-``{key, content_type, size_bytes}``, the poster frame among them), and ``result.source`` says the video
-itself was analysed; the video is offered as ``source`` until the retention period deletes it. Clients
+``{key, content_type, size_bytes}``, the poster frame among them); a done job's video itself is offered as
+``source`` until the retention period deletes it. Only columns a webhook payload carries are read, so its
+``artifacts`` are the API's. Clients
 never see a key: they get ``/api/video-jobs/<id>/artifacts/<name>``, which answers a short-lived
 presigned GET.
 """
@@ -40,7 +41,8 @@ def of_job(job: VideoAnalysisJob) -> list[Artifact]:
                 continue
             content_type = str(about.get("content_type") or "application/octet-stream")
             found[name] = Artifact(name, content_type, storage.artifact_key(job.pk, name))
-    if isinstance(result.get("source"), dict) and job.source_deleted_at is None:
+    # A done job's video was verified and analysed; it stays until the retention period deletes it.
+    if job.status == VideoAnalysisJob.Status.DONE and job.source_deleted_at is None:
         found[SOURCE] = Artifact(SOURCE, job.content_type, job.s3_key or storage.video_key(job.pk))
     return list(found.values())
 

@@ -80,7 +80,7 @@ def completed_parts(data: Any) -> list[dict[str, Any]]:
     return parts
 
 
-class EndpointSerializer(serializers.Serializer[Any]):
+class CompanionEndpointSerializer(serializers.Serializer[Any]):
     companion_endpoint = serializers.URLField(
         help_text="Give it to Uppy: new Uppy().use(AwsS3, {companionEndpoint}). It carries your credential."
     )

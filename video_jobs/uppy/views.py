@@ -294,11 +294,13 @@ class Endpoint(APIView):
     """``GET /api/uppy/endpoint/`` with the API's own authentication: a Companion endpoint for clients
     that are not our page (which renders one itself)."""
 
-    @extend_schema(summary="A Companion endpoint for Uppy's AwsS3 plugin", responses=uppy.EndpointSerializer)
+    @extend_schema(
+        summary="A Companion endpoint for Uppy's AwsS3 plugin", responses=uppy.CompanionEndpointSerializer
+    )
     def get(self, request: Request) -> Response:
         user: Any = request.user  # authenticated (IsAuthenticated)
         body = {
             "companion_endpoint": request.build_absolute_uri(tokens.endpoint_path(user)),
             "expires_at": timezone.now() + timedelta(seconds=settings.VIDEO_JOBS_UPPY_TOKEN_MAX_AGE),
         }
-        return Response(uppy.EndpointSerializer(body).data)
+        return Response(uppy.CompanionEndpointSerializer(body).data)
