@@ -416,3 +416,24 @@ def test_ensure_bucket_creates_a_missing_bucket_once() -> None:
 def test_check_bucket_reports_an_unreachable_s3_as_unavailable() -> None:
     with s3_down(), pytest.raises(storage.StorageUnavailable):
         storage.check_bucket()
+
+
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+def test_the_browser_upload_rule_lets_a_page_on_its_origin_upload_and_read_etags(
+    s3: Any, method: str
+) -> None:
+    origin = "http://127.0.0.1:8000"
+    storage.allow_browser_uploads([origin])
+    try:
+        (rule,) = s3.get_bucket_cors(Bucket=BUCKET)["CORSRules"]
+        assert (rule["AllowedOrigins"], rule["ExposeHeaders"]) == ([origin], ["ETag"])
+        preflight = urllib.request.Request(
+            f"{storage.client().meta.endpoint_url}/{BUCKET}/{a_key()}",
+            method="OPTIONS",
+            headers={"Origin": origin, "Access-Control-Request-Method": method},
+        )
+        with urllib.request.urlopen(preflight, timeout=10) as response:
+            assert response.headers["Access-Control-Allow-Origin"] == origin
+            assert method in response.headers["Access-Control-Allow-Methods"]
+    finally:
+        s3.delete_bucket_cors(Bucket=BUCKET)
