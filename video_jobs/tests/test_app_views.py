@@ -60,6 +60,12 @@ def test_logging_out_takes_a_post_and_ends_the_session(coach: Client) -> None:
     assert coach.get("/app/").status_code == 302
 
 
+def test_staff_leaving_the_admin_stay_in_the_admin(staff: Client) -> None:
+    response = staff.post("/admin/logout/")
+    assert response.status_code == 200
+    assert "Logged out" in response.content.decode()
+
+
 @override_settings(VIDEO_JOBS_MULTIPART_THRESHOLD=12345, VIDEO_JOBS_MAX_UPLOAD_BYTES=999_999)
 def test_the_uploader_gets_its_endpoint_limits_and_urls_from_the_server(coach: Client, user: Any) -> None:
     response = coach.get("/app/")
