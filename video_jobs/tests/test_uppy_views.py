@@ -237,6 +237,19 @@ def test_abort_cancels_the_job_and_aborts_the_upload(uppy: Uppy, upload: dict[st
     assert uppy.abort(upload).status_code == 200  # again: still cancelled
 
 
+def test_complete_of_a_cancelled_job_answers_409_job_cancelled(
+    uppy: Uppy, upload: dict[str, str], api: APIClient
+) -> None:
+    job = job_of(upload)
+    assert api.post(f"/api/video-jobs/{job.pk}/cancel/").status_code == 200
+
+    response = uppy.complete(upload, [{"PartNumber": 1, "ETag": "x"}])
+
+    assert response.status_code == 409
+    assert response.json()["error_code"] == "job_cancelled"
+    assert response.json()["location"] == f"http://testserver/api/video-jobs/{job.pk}/"
+
+
 def test_abort_after_the_upload_completed_cancels_nothing(uppy: Uppy) -> None:
     upload = uppy.create(size=10).json()
     etag = uppy.put_part(upload, 1, data=DATA[:10])
