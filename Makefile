@@ -22,7 +22,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+# The coaches' page bundle (Uppy + Chart.js, see frontend/src/app.js), built by esbuild into the app's static
+# folder and not committed: built again when the lock file or anything under frontend/ changes.
+VENDOR := video_jobs/static/video_jobs/vendor
+FRONTEND_SOURCES := frontend/build.mjs $(shell find frontend/src -type f)
+
+$(VENDOR)/.built: node_modules/.installed $(FRONTEND_SOURCES)
+	npm run --silent build
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed $(VENDOR)/.built
 
 run: setup
 	$(DEV) $(PY) manage.py run_dev
@@ -70,4 +79,4 @@ bench-quick: setup postgres
 	$(PY) bench/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) node_modules staticfiles db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(VENDOR) staticfiles db.sqlite3 .pytest_cache .ruff_cache

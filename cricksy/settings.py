@@ -212,6 +212,11 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# The coaches' pages (/app/) log in with Django's own views; the admin keeps its own login and logout pages
+# (a LOGOUT_REDIRECT_URL here would send staff leaving the admin to the coaches' login: app/urls.py says it).
+LOGIN_URL = "coach:login"
+LOGIN_REDIRECT_URL = "coach:home"
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

@@ -7,6 +7,7 @@ from video_jobs.ops_views import live_view, metrics_view, ready_view
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("video_jobs.urls")),
+    path("app/", include("video_jobs.app.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Reference pages for the schema, with their scripts from our own static files (no CDN).
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

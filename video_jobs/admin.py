@@ -21,6 +21,8 @@ from django.utils.timesince import timesince
 
 from . import admin_accounts  # noqa: F401  (registers the API token and job quota admins)
 from .admin_actions import DELETE_JOBS, admin_actions, run_on_jobs
+from .admin_analysis import MEDIA as ANALYSIS_MEDIA
+from .admin_analysis import analysis_html, raw_result_html
 from .admin_filters import StaleProcessingFilter, StuckUploadFilter
 from .models import VideoAnalysisJob
 from .stats import job_stats
@@ -99,13 +101,34 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
             },
         ),
-        ("Result", {"fields": ("result",)}),
+        ("Result", {"fields": ("analysis", "raw_result")}),
     )
     readonly_fields = tuple(str(field) for _, options in fieldsets for field in options["fields"])
 
     @admin.display(description="age", ordering="created_at")
     def age(self, job: VideoAnalysisJob) -> str:
         return timesince(job.created_at, timezone.now())
+
+    @admin.display(description="analysis")
+    def analysis(self, job: VideoAnalysisJob) -> str:
+        return analysis_html(job)
+
+    @admin.display(description="result")
+    def raw_result(self, job: VideoAnalysisJob) -> str:
+        return raw_result_html(job)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: VideoAnalysisJob | None = None,
+    ) -> HttpResponse:
+        # The chart's scripts on the job's page only, not on the list.
+        context["media"] = context["media"] + ANALYSIS_MEDIA
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Jobs are created by initiate, which generates their S3 key: never by hand.

@@ -12,6 +12,7 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
 from django.test import Client, override_settings
+from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -218,6 +219,19 @@ def make_worker() -> Iterator[Callable[..., Worker]]:
 
 
 @pytest.fixture
+def done_job(
+    make_worker: Callable[..., Worker], queue_job: Callable[..., VideoAnalysisJob], sample_video: bytes
+) -> VideoAnalysisJob:
+    """A job of ``user`` analysed by the default (PyAV) analyzer in this process: it has a poster frame, a
+    motion timeline with its segments, and its source video."""
+    job = queue_job(sample_video)
+    assert make_worker().run_once() is True
+    job = VideoAnalysisJob.objects.get(pk=job.pk)
+    assert job.status == VideoAnalysisJob.Status.DONE, job.error_message
+    return job
+
+
+@pytest.fixture
 def workers(moto_server: MotoServer, tmp_path: Path) -> Iterator[Workers]:
     """Real worker processes (``worker_processes.Workers``), killed after the test."""
     from .worker_processes import Workers  # it imports this module's helpers
@@ -254,6 +268,53 @@ def allow_private() -> Iterator[None]:
     """Webhooks may go to 127.0.0.1 (the receiver), as VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=1 allows."""
     with override_settings(VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=True):
         yield
+
+
+# --- a real browser ------------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium, headless, driven by Playwright (``make browser`` installs it)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop running in this thread while the browser is open, and
+    # Django refuses ORM calls from a thread with a running loop. Our ORM calls (the test's and
+    # pytest-django's database flush) never run concurrently with it, so allow them for this long only.
+    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: Any) -> Iterator[Page]:
+    """A fresh browser context on the live server (pytest-django's, in a thread of this process)."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def browser_uploads(live_server: Any, s3: Any) -> Iterator[None]:
+    """The bucket lets a page of the live server upload to it, as run_dev's does for its own origin."""
+    storage.allow_browser_uploads([live_server.url])
+    yield
+    s3.delete_bucket_cors(Bucket=BUCKET)
 
 
 # --- S3 that checks signatures -----------------------------------------------------------------------------

@@ -1,62 +1,30 @@
 """End to end in a real browser: Debian's chromium, headless, driven by Playwright against the live server.
 
 A staff member logs in, filters the stuck uploads, re-verifies one whose video is in S3 (it becomes queued)
-and one whose video is not (it stays where it was, with the reason shown). ``make browser`` installs chromium.
+and one whose video is not (it stays where it was, with the reason shown); a done job's page shows its poster
+and motion chart. ``make browser`` installs chromium.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from video_jobs.models import VideoAnalysisJob
 
+from .browser_checks import check_analysis_drawn
 from .jobs import make_job
 from .test_views import VIDEO
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the live server's thread must see the rows
 
 Status = VideoAnalysisJob.Status
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "staff-password-4-tests"
 CHANGELIST = "/admin/video_jobs/videoanalysisjob/"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
-    # Playwright's sync API keeps an event loop running in this thread while the browser is open, and
-    # Django refuses ORM calls from a thread with a running loop. Our ORM calls (the test's and
-    # pytest-django's database flush) never run concurrently with it, so allow them for this long only.
-    with pytest.MonkeyPatch.context() as env, sync_playwright() as playwright:
-        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_server: Any) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
 
 
 @pytest.fixture
@@ -130,3 +98,16 @@ def test_staff_recover_stuck_uploads_in_a_real_browser(
     missing.refresh_from_db()
     assert (present.status, present.object_size) == (Status.QUEUED, len(VIDEO))
     assert (missing.status, missing.error_code) == (Status.AWAITING_UPLOAD, "")
+
+
+def test_staff_see_a_done_jobs_poster_and_motion_chart_on_its_admin_page(
+    page: Page, staff: Any, done_job: VideoAnalysisJob
+) -> None:
+    log_in(page)
+    page.goto(f"{CHANGELIST}{done_job.pk}/change/")
+
+    check_analysis_drawn(page, "#admin-analysis", done_job.result)
+    raw = page.locator("details.cricksy-raw")
+    expect(raw.locator("pre")).to_be_hidden()  # collapsed until asked for
+    raw.locator("summary").click()
+    expect(raw.locator("pre")).to_contain_text('"segment_count"')

@@ -15,19 +15,7 @@ from rest_framework.test import APIClient
 from video_jobs import storage
 from video_jobs.models import VideoAnalysisJob
 
-from .worker_support import MakeWorker, QueueJob, fresh
-
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def done_job(make_worker: MakeWorker, queue_job: QueueJob, sample_video: bytes) -> VideoAnalysisJob:
-    """A job analysed by the default (PyAV) analyzer: it has a poster frame and its source video."""
-    job = queue_job(sample_video)
-    assert make_worker().run_once() is True
-    job = fresh(job)
-    assert job.status == VideoAnalysisJob.Status.DONE, job.error_message
-    return job
 
 
 def artifact_url(job: VideoAnalysisJob, name: str) -> str:

@@ -85,12 +85,13 @@ class Command(BaseCommand):
             moto.start()
             self.stdout.write(f"S3 (moto) listening on {s3_endpoint}")
             storage.ensure_bucket()
-            # Browsers on the API's pages (or on the origins allowed to call the API) PUT straight to S3.
+            # Browsers on our pages (the coaches' /app/, Swagger UI) and on origins allowed to call the API
+            # upload straight to this S3: by PUT (single uploads, parts) and form POST (Uppy's small files).
             own = [f"http://{options['bind']}", f"http://localhost:{port}"]
             storage.allow_browser_uploads([*own, *settings.CORS_ALLOWED_ORIGINS])
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
-            token, admin_password = self._demo_users()
+            token, demo_password, admin_password = self._demo_users()
             children.append(
                 subprocess.Popen(
                     [
@@ -116,7 +117,7 @@ class Command(BaseCommand):
             # lets the worker finish or hand back its job.
             children.append(spawn(worker_command()))
             children.append(spawn([sys.executable, str(settings.BASE_DIR / "manage.py"), "run_webhooks"]))
-            self._print_instructions(options["bind"], s3_endpoint, token, admin_password)
+            self._print_instructions(options["bind"], s3_endpoint, token, demo_password, admin_password)
             self._wait(children)
         finally:
             for child in children:
@@ -129,16 +130,20 @@ class Command(BaseCommand):
                     child.kill()
             moto.stop()
 
-    def _demo_users(self) -> tuple[str, str]:
+    def _demo_users(self) -> tuple[str, str, str]:
+        """The demo user's API token and the two users' passwords (new every run)."""
         users = get_user_model()
         demo, _ = users.objects.get_or_create(username=DEMO_USER)
+        demo_password = secrets.token_urlsafe(12)
+        demo.set_password(demo_password)  # for the coaches' page (/app/)
+        demo.save()
         token, _ = Token.objects.get_or_create(user=demo)
         admin, _ = users.objects.get_or_create(username=ADMIN_USER)
         password = secrets.token_urlsafe(12)
         admin.is_staff = admin.is_superuser = True
         admin.set_password(password)
         admin.save()
-        return token.key, password
+        return token.key, demo_password, password
 
     def _wait(self, children: list[subprocess.Popen[bytes]]) -> None:
         try:
@@ -149,7 +154,9 @@ class Command(BaseCommand):
             return
         raise CommandError("a child process exited; stopping the others")
 
-    def _print_instructions(self, bind: str, s3_endpoint: str, token: str, admin_password: str) -> None:
+    def _print_instructions(
+        self, bind: str, s3_endpoint: str, token: str, demo_password: str, admin_password: str
+    ) -> None:
         base = f"http://{bind}"
         py = "python3 -c 'import json,sys; print(json.load(sys.stdin)"
         make_video = f"{sys.executable} {settings.BASE_DIR / 'manage.py'} make_test_video demo.mp4"
@@ -157,6 +164,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"""
 Cricksy video jobs is running.
+  Coaches' page: {base}/app/   user {DEMO_USER!r}, password {demo_password!r} (new every run)
   API:    {base}/api/video-jobs/        schema: {base}/api/schema/
   Docs:   {base}/api/docs/ (Swagger UI: Authorize with "Token <the demo token>")   {base}/api/redoc/
   Admin:  {base}/admin/   user {ADMIN_USER!r}, password {admin_password!r} (new every run)

@@ -1,0 +1,182 @@
+"""The coaches' page end to end in a real browser: Debian's chromium (headless, Playwright) on the live
+server, a stock Uppy 6 Dashboard uploading straight to moto's S3 over HTTP through our Uppy routes, and (on
+PostgreSQL, which worker processes can share with the test) a real ``run_worker`` process analysing the
+video to ``done``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import override_settings
+from playwright.sync_api import Page, Request, expect
+
+from video_jobs.models import VideoAnalysisJob
+from video_jobs.synthetic_video import pad_video, write_test_video
+
+from .browser_checks import check_analysis_drawn
+from .worker_processes import Workers
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("browser_uploads")]
+
+Status = VideoAnalysisJob.Status
+MIB = 1024**2
+PART = 5 * MIB  # what Uppy sends as every part but the last
+ANALYZER = "video_jobs.analysis.analyze_video"
+FILE_INPUT = "#uploader input.uppy-Dashboard-input[type=file]:not([webkitdirectory])"
+DONE_TIMEOUT = 120_000  # ms: upload, a worker process starting, PyAV
+
+
+@pytest.fixture
+def coach(django_user_model: Any) -> Any:
+    return django_user_model.objects.create_user("coach", password="coach-password-4-tests")
+
+
+@pytest.fixture(scope="module")
+def match_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real clip (a burst of motion at 3-5 s) padded to 12 MiB and a bit: three 5 MiB parts."""
+    path = tmp_path_factory.mktemp("coach") / "over 14 - full match.mp4"
+    write_test_video(path, seconds=10, width=160, height=90, fps=10)
+    pad_video(path, 12 * MIB + 4321)
+    return path
+
+
+@pytest.fixture
+def small_parts() -> Iterator[None]:
+    with override_settings(VIDEO_JOBS_MULTIPART_THRESHOLD=MIB, VIDEO_JOBS_PART_SIZE=PART):
+        yield
+
+
+class Traffic:
+    """The requests the page sent: to our Uppy routes and to S3."""
+
+    def __init__(self, page: Page) -> None:
+        self.requests: list[Request] = []
+        page.on("request", lambda request: self.requests.append(request))
+
+    def part_puts(self) -> list[int]:
+        return [
+            int(parse_qs(urlsplit(r.url).query)["partNumber"][0])
+            for r in self.requests
+            if r.method == "PUT" and "partNumber=" in r.url
+        ]
+
+    def uppy_calls(self) -> list[str]:
+        """``METHOD /s3/...`` of each call to the Uppy routes (the token left out)."""
+        calls = []
+        for request in self.requests:
+            path = urlsplit(request.url).path
+            if path.startswith("/api/uppy/"):
+                calls.append(f"{request.method} /s3/{path.split('/s3/', 1)[1]}")
+        return calls
+
+
+def log_in(page: Page) -> None:
+    page.goto("/app/")
+    expect(page).to_have_url("/app/login/?next=/app/")
+    page.fill("#id_username", "coach")
+    page.fill("#id_password", "coach-password-4-tests")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#uploader .uppy-Dashboard")).to_be_visible()
+
+
+def upload(page: Page, path: Path) -> None:
+    page.locator(FILE_INPUT).set_input_files(str(path))
+    expect(page.locator(".uppy-Dashboard-Item")).to_have_count(1)
+    page.locator(".uppy-StatusBar-actionBtn--upload").click()
+
+
+def the_job(coach: Any) -> VideoAnalysisJob:
+    return VideoAnalysisJob.objects.get(owner=coach)
+
+
+@pytest.mark.postgres
+def test_a_coach_uploads_a_video_in_parts_and_sees_its_analysis(
+    page: Page, coach: Any, match_video: Path, small_parts: None, workers: Workers
+) -> None:
+    workers.start(analyzer=ANALYZER)
+    traffic = Traffic(page)
+    log_in(page)
+    upload(page, match_video)
+
+    # The list follows the job to the end by itself (the page polls while it moves).
+    item = page.locator("#jobs li.job")
+    expect(item).to_have_attribute("data-status", "done", timeout=DONE_TIMEOUT)
+    expect(item.locator(".status")).to_have_text("Done")
+    expect(item.locator("progress")).to_have_attribute("value", "100")
+    assert traffic.part_puts() == [1, 2, 3]
+    job = the_job(coach)
+    size = match_video.stat().st_size
+    assert (job.status, job.object_size, job.size_bytes) == (Status.DONE, size, size)
+
+    item.locator("a.filename").click()
+    expect(page).to_have_url(f"/app/jobs/{job.pk}/")
+    expect(page.locator("#job-status")).to_have_text("Done")
+    check_analysis_drawn(page, "#job-analysis", job.result)
+
+
+@pytest.mark.postgres
+def test_a_paused_upload_resumes_with_the_parts_it_lacks_and_ends_done(
+    page: Page, coach: Any, match_video: Path, small_parts: None, workers: Workers
+) -> None:
+    workers.start(analyzer=ANALYZER)
+    traffic = Traffic(page)
+    log_in(page)
+    # Pause the moment the first part is in S3, as a coach pressing pause mid-upload would.
+    page.evaluate(
+        """() => window.Cricksy.uppy.once('s3-multipart:part-uploaded',
+                                          (file) => window.Cricksy.uppy.pauseResume(file.id))"""
+    )
+    upload(page, match_video)
+    page.wait_for_function(
+        """part => { const [f] = window.Cricksy.uppy.getFiles()
+                    return f.isPaused && f.progress.bytesUploaded >= part }""",
+        arg=PART,
+    )
+    job = the_job(coach)
+    assert job.status == Status.AWAITING_UPLOAD
+    assert traffic.part_puts()[0] == 1
+
+    page.get_by_title("Resume", exact=True).first.click()
+    item = page.locator("#jobs li.job")
+    expect(item).to_have_attribute("data-status", "done", timeout=DONE_TIMEOUT)
+    # Resuming asked S3 which parts it holds, and sent only the others: part 1 went up once.
+    assert traffic.part_puts().count(1) == 1
+    assert sorted(set(traffic.part_puts())) == [1, 2, 3]
+    assert any(
+        call.startswith("GET /s3/multipart/") and call.count("/") == 3 for call in traffic.uppy_calls()
+    )
+    job = the_job(coach)
+    assert (job.status, job.object_size) == (Status.DONE, match_video.stat().st_size)
+
+
+def test_a_small_video_goes_up_in_one_form_post_is_queued_and_can_be_cancelled(
+    page: Page, coach: Any, tmp_path: Path, sample_video: bytes, s3: Any
+) -> None:
+    path = tmp_path / "over 3 - a single.mp4"
+    path.write_bytes(sample_video)
+    traffic = Traffic(page)
+    log_in(page)
+    upload(page, path)
+
+    # No worker runs here: the page tells the server the form POST finished, and the server queues the job.
+    item = page.locator("#jobs li.job")
+    expect(item).to_have_attribute("data-status", "queued")
+    expect(item.locator(".status")).to_have_text("Queued")
+    assert [call.split("?")[0] for call in traffic.uppy_calls()] == [
+        "GET /s3/params",
+        "POST /s3/params/complete",
+    ]
+    assert traffic.part_puts() == []
+    job = the_job(coach)
+    assert (job.status, job.object_size) == (Status.QUEUED, len(sample_video))
+    stored = s3.get_object(Bucket=job.s3_bucket, Key=job.s3_key)["Body"].read()
+    assert stored == sample_video
+
+    # The page's own API call: a POST with the CSRF cookie's token, under session authentication.
+    item.get_by_role("button", name="Cancel").click()
+    expect(item).to_have_attribute("data-status", "cancelled")
+    assert the_job(coach).status == Status.CANCELLED
