@@ -23,7 +23,7 @@ from .upload import Uploader
 
 DONE, FAILED, REFUSED, UNREACHABLE = 0, 1, 2, 3
 ENDED_BADLY = ("failed", "cancelled")
-PARALLEL = 8
+PARALLEL = 4
 # Seconds between two looks at a job being analysed.
 POLL_INTERVAL = 1.0
 
@@ -37,8 +37,7 @@ def parser() -> argparse.ArgumentParser:
         "--server", default=os.environ.get("CRICKSY_SERVER"), help="e.g. http://127.0.0.1:8000"
     )
     upload.add_argument("--token", default=os.environ.get("CRICKSY_TOKEN"), help="your API token")
-    # 8: on this 2-core machine 4 parts at once left the S3 server idle between parts (0.88x boto3's
-    # upload_file, which sends 10); see bench/README.md.
+    # 4: on this 2-core machine 8 at once was slower (moto's server is CPU-bound; see bench/README.md).
     upload.add_argument(
         "--parallel", type=int, default=PARALLEL, help=f"parts sent at once (default {PARALLEL})"
     )

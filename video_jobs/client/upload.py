@@ -112,7 +112,7 @@ class _Counting:
 class Uploader:
     api: Api
     console: Console
-    parallel: int = 8
+    parallel: int = 4
     retry: Retry = field(default_factory=Retry)
 
     def __post_init__(self) -> None:

@@ -20,8 +20,12 @@ import requests
 from django.conf import settings
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
+from rich.console import Console
 
 from video_jobs import storage
+from video_jobs.client import upload as client_upload
+from video_jobs.client.http import Api
+from video_jobs.client.upload import Uploader
 from video_jobs.embedded_s3 import free_port
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.synthetic_video import pad_video, write_test_video
@@ -118,6 +122,24 @@ def test_a_multipart_upload_by_the_client_ends_done_through_a_real_worker(
     job = json.loads(finished.stdout)
     assert job["status"] == "done"
     assert job["result"]["source"]["sha256"] == hashlib.sha256(match_video.read_bytes()).hexdigest()
+    assert sorted(multipart_s3.part_puts) == [1, 2, 3, 4, 5, 6, 7]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parts_beyond_one_batch_of_urls_are_each_sent_once(
+    live_server: Any,
+    token: str,
+    match_video: Path,
+    multipart_s3: FaultyS3Proxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The next batch of part URLs is asked for while the last one's parts are still in flight."""
+    monkeypatch.setattr(client_upload, "URLS_A_CALL", 2)
+    uploader = Uploader(Api(live_server.url, token), Console(quiet=True), parallel=3)
+
+    job = uploader.upload(match_video)
+
+    assert job["status"] == "queued"
     assert sorted(multipart_s3.part_puts) == [1, 2, 3, 4, 5, 6, 7]
 
 
