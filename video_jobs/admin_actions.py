@@ -74,6 +74,7 @@ def _report_verification(result: VerifyResult) -> Report | None:
         Outcome.MISSING: "video not in S3",
         Outcome.SIZE_MISMATCH: "video in S3 has the wrong size",
         Outcome.TOO_LARGE: "video in S3 is too large",
+        Outcome.INCOMPLETE: "multipart upload not whole in S3",
     }[result.outcome]
     return Report(messages.WARNING, f"left {describe_state(job)}: {reason} ({result.detail})")
 

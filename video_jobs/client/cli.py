@@ -23,6 +23,7 @@ from .upload import Uploader
 
 DONE, FAILED, REFUSED, UNREACHABLE = 0, 1, 2, 3
 ENDED_BADLY = ("failed", "cancelled")
+PARALLEL = 4
 # Seconds between two looks at a job being analysed.
 POLL_INTERVAL = 1.0
 
@@ -36,7 +37,10 @@ def parser() -> argparse.ArgumentParser:
         "--server", default=os.environ.get("CRICKSY_SERVER"), help="e.g. http://127.0.0.1:8000"
     )
     upload.add_argument("--token", default=os.environ.get("CRICKSY_TOKEN"), help="your API token")
-    upload.add_argument("--parallel", type=int, default=4, help="parts sent at once (default 4)")
+    # 4: on this 2-core machine 8 at once was slower (moto's server is CPU-bound; see bench/README.md).
+    upload.add_argument(
+        "--parallel", type=int, default=PARALLEL, help=f"parts sent at once (default {PARALLEL})"
+    )
     upload.add_argument(
         "--tries", type=int, default=6, help="tries of each request before giving up (default 6)"
     )

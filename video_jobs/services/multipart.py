@@ -11,6 +11,7 @@ parts it holds until then.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, Literal
@@ -185,10 +186,12 @@ def assemble(job: VideoAnalysisJob) -> Assembly:
         if missing:
             return Assembly(missing=missing)
         wanted = [held[number] for number in range(1, job.part_count + 1)]
+        started = time.monotonic()
         multipart.complete(
             bucket=job.s3_bucket, key=job.s3_key, upload_id=job.upload_id, parts=wanted, size=job.size_bytes
         )
-        logger.info("job %s: %s parts assembled", job.pk, job.part_count)
+        # S3 answers once the object is whole: minutes for tens of gigabytes, worth seeing in the log.
+        logger.info("job %s: %s parts assembled in %.1fs", job.pk, job.part_count, time.monotonic() - started)
     except (storage.UploadMissing, storage.ObjectChanged) as exc:
         logger.info("job %s: parts assembled before (%s); verifying", job.pk, exc)
     except storage.StorageUnavailable as exc:

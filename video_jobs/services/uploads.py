@@ -257,12 +257,36 @@ def _settle(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
     return VerifyResult(seen.outcome, job, changed=moved, detail=seen.detail)
 
 
+def _assemble(job: VideoAnalysisJob) -> VerifyResult | None:
+    """An awaited multipart upload is first assembled from its parts (``multipart.assemble``), for
+    upload-complete and staff re-verification alike: None when the object should now be there for the
+    HeadObject gate (or the job has no upload in progress); otherwise the result that leaves the job
+    awaiting its upload, INCOMPLETE (with the missing part numbers) or TRANSIENT."""
+    if not job.upload_id or job.status != Status.AWAITING_UPLOAD:
+        return None
+    assembly = multipart.assemble(job)
+    if assembly.missing:
+        _count(Outcome.INCOMPLETE)
+        detail = f"{len(assembly.missing)} of {job.part_count} parts missing"
+        return VerifyResult(
+            Outcome.INCOMPLETE, job, changed=False, detail=detail, missing_parts=assembly.missing
+        )
+    if assembly.unavailable:
+        _count(Outcome.TRANSIENT)
+        return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=assembly.unavailable)
+    return None
+
+
 def _staff_requeue(job: VideoAnalysisJob, eligible: Q) -> VerifyResult:
     """Staff recovery: queue (attempts reset) only what HeadObject proves is there; anything else leaves
     the job as it was, with the reason in the result (the client may still be uploading)."""
     refused = _ineligible(job, eligible)
     if refused:
         return refused
+    unassembled = _assemble(job)
+    if unassembled:
+        logger.info("job %s left as %s: %s", job.pk, job.status, unassembled.detail)
+        return unassembled
     seen = _verify(job)
     if seen.outcome == Outcome.QUEUED:
         return _queue(job, eligible & Q(status=job.status), seen, reset_attempts=True)
@@ -283,18 +307,7 @@ def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
     refused = _ineligible(job, AWAITING)
     if refused:
         return refused
-    if job.upload_id:
-        assembly = multipart.assemble(job)
-        if assembly.missing:
-            _count(Outcome.INCOMPLETE)
-            detail = f"{len(assembly.missing)} of {job.part_count} parts missing"
-            return VerifyResult(
-                Outcome.INCOMPLETE, job, changed=False, detail=detail, missing_parts=assembly.missing
-            )
-        if assembly.unavailable:
-            _count(Outcome.TRANSIENT)
-            return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=assembly.unavailable)
-    return _settle(job, missing_code=ErrorCode.UPLOAD_MISSING)
+    return _assemble(job) or _settle(job, missing_code=ErrorCode.UPLOAD_MISSING)
 
 
 def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:

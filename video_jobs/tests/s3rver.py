@@ -1,6 +1,9 @@
 """npm's @20minutes/s3rver as a child process: an S3 server that checks SigV4 signatures, which moto does
 not. ``make setup`` installs it from package.json (``npm ci``). It listens on a free 127.0.0.1 port and keeps
-its objects in a directory of the test's."""
+its objects in a directory of the test's, on disk: s3rver streams an upload's parts into the object when it
+completes it, so a multi-gigabyte upload needs disk, not memory (moto's server assembles one in memory).
+The multipart calls it lacks (ListParts, AbortMultipartUpload, ListMultipartUploads) are added by
+``s3rver_multipart.js``, behind its own signature check."""
 
 from __future__ import annotations
 
@@ -13,8 +16,13 @@ from django.conf import settings
 from video_jobs.embedded_s3 import stop_server
 
 PACKAGE = Path(settings.BASE_DIR) / "node_modules" / "@20minutes" / "s3rver"
-# The package ships its command line as a module without the bin script: run that module.
-_LAUNCH = "require(process.argv[1]).parseAsync(process.argv.slice(2), {from: 'user'})"
+EXTENSION = Path(__file__).with_name("s3rver_multipart.js")
+# The package ships its command line as a module without the bin script: run that module, once the
+# extension has added its routes.
+_LAUNCH = (
+    "require(process.argv[2])(process.argv[3]);"
+    " require(process.argv[1]).parseAsync(process.argv.slice(4), {from: 'user'})"
+)
 _LISTENING = "S3rver listening on "
 
 
@@ -39,7 +47,18 @@ class S3rver:
         options = ["--directory", str(data), "--address", "127.0.0.1", "--port", "0", "--silent"]
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
-                ["node", "-e", _LAUNCH, "--", str(cli), *options, "--configure-bucket", self.bucket],
+                [
+                    "node",
+                    "-e",
+                    _LAUNCH,
+                    "--",
+                    str(cli),
+                    str(EXTENSION),
+                    str(PACKAGE),
+                    *options,
+                    "--configure-bucket",
+                    self.bucket,
+                ],
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from django.contrib import messages
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
-from django.test import Client
+from django.test import Client, override_settings
 
-from video_jobs import storage
+from video_jobs import services, storage
 from video_jobs.models import VideoAnalysisJob
 
 from .jobs import s3_down
@@ -23,6 +24,7 @@ from .test_views import VIDEO
 pytestmark = pytest.mark.django_db
 
 Status = VideoAnalysisJob.Status
+MIB = 1024**2
 
 
 @pytest.fixture
@@ -105,3 +107,53 @@ def test_deleting_needs_the_delete_permission(client: Client, django_user_model:
     assert "delete_jobs" not in choices
     client.post(CHANGELIST, {"action": "delete_jobs", "_selected_action": [job.pk], "post": "yes"})
     assert VideoAnalysisJob.objects.filter(pk=job.pk).exists()
+
+
+def test_reverify_assembles_a_multipart_upload_and_the_job_page_shows_its_plan(
+    staff: Client, admin_user: Any, s3: Any
+) -> None:
+    """Staff re-verify of a job whose parts are all in S3 completes the upload exactly as upload-complete
+    does (one path into queued); the job page shows the upload id and the part plan, read-only."""
+    data = b"0123456789abcdef" * (11 * MIB // 16) + b"end"
+    with override_settings(VIDEO_JOBS_MULTIPART_THRESHOLD=MIB, VIDEO_JOBS_PART_SIZE=5 * MIB):
+        job, _ = services.initiate_upload(
+            owner=admin_user, filename="match.mp4", content_type="video/mp4", size_bytes=len(data)
+        )
+        services.upload_instructions(job)
+        for part in services.presign_parts(job, [1, 2, 3]):
+            start = (part["part_number"] - 1) * 5 * MIB
+            body = data[start : start + 5 * MIB]
+            requests.put(part["url"], data=body, headers=part["headers"], timeout=30).raise_for_status()
+
+    page = staff.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
+    for field, value in (("upload_id", job.upload_id), ("part_size", "5242880"), ("part_count", "3")):
+        assert f'<div class="readonly">{value}</div>' in page.split(f"field-{field}", 1)[1][:800]
+
+    response = run_action(staff, "reverify_upload_and_queue", [job])
+
+    job.refresh_from_db()
+    assert (job.status, job.object_size) == (Status.QUEUED, len(data))
+    [(level, text)] = reported(response)
+    assert level == messages.SUCCESS
+    assert text.endswith(f"video found in S3 ({len(data)} bytes): queued")
+    assert s3.get_object(Bucket=job.s3_bucket, Key=job.s3_key)["Body"].read() == data
+    assert s3.list_multipart_uploads(Bucket=job.s3_bucket, Prefix=job.s3_key).get("Uploads", []) == []
+
+
+def test_reverify_of_a_multipart_upload_missing_parts_says_so_and_leaves_it(
+    staff: Client, admin_user: Any, s3: Any
+) -> None:
+    with override_settings(VIDEO_JOBS_MULTIPART_THRESHOLD=MIB, VIDEO_JOBS_PART_SIZE=5 * MIB):
+        job, _ = services.initiate_upload(
+            owner=admin_user, filename="match.mp4", content_type="video/mp4", size_bytes=11 * MIB
+        )
+        services.upload_instructions(job)
+    before = snapshot(job)
+
+    response = run_action(staff, "reverify_upload_and_queue", [job])
+
+    [(level, text)] = reported(response)
+    assert level == messages.WARNING
+    assert "multipart upload not whole in S3 (3 of 3 parts missing)" in text
+    job.refresh_from_db()
+    assert snapshot(job) == before

@@ -227,6 +227,39 @@ def test_s3_down_while_assembling_changes_nothing(big_job: VideoAnalysisJob, s3_
     assert big_job.status == Status.AWAITING_UPLOAD
 
 
+# --- staff re-verification: the same assembly ---------------------------------------------------------------
+
+
+def test_staff_reverify_assembles_the_parts_like_upload_complete(big_job: VideoAnalysisJob, s3: Any) -> None:
+    put_parts(big_job, [2, 3, 1])
+
+    result = services.reverify_upload(job=big_job)
+
+    assert (result.outcome, result.changed, big_job.status) == (Outcome.QUEUED, True, Status.QUEUED)
+    stored = s3.get_object(Bucket=big_job.s3_bucket, Key=big_job.s3_key)["Body"].read()
+    assert hashlib.sha256(stored).digest() == hashlib.sha256(DATA).digest()
+    assert (big_job.object_size, big_job.attempts) == (len(DATA), 0)
+    assert uploads_in_progress(s3, big_job) == []
+    # The client's own upload-complete, arriving after staff, answers the queued job.
+    assert services.complete_upload(job=big_job).outcome == Outcome.NOT_ELIGIBLE
+
+
+def test_staff_reverify_of_an_upload_missing_parts_leaves_it_awaiting(
+    big_job: VideoAnalysisJob, s3: Any
+) -> None:
+    put_parts(big_job, [1, 3])
+
+    result = services.reverify_upload(job=big_job)
+
+    assert (result.outcome, result.missing_parts, result.changed) == (Outcome.INCOMPLETE, [2], False)
+    assert result.detail == "1 of 3 parts missing"
+    big_job.refresh_from_db()
+    assert big_job.status == Status.AWAITING_UPLOAD
+    assert uploads_in_progress(s3, big_job) == [big_job.upload_id]  # the client may still send part 2
+    put_parts(big_job, [2])
+    assert services.complete_upload(job=big_job).outcome == Outcome.QUEUED
+
+
 # --- nothing orphaned --------------------------------------------------------------------------------------
 
 
