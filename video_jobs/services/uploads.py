@@ -230,17 +230,22 @@ def _queue(job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attemp
     return VerifyResult(Outcome.QUEUED, job, changed=moved)
 
 
-def _settle_upload(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
-    """The client's (or the reconciler's) verdict on an awaited upload: queue it when the object is what
-    was declared, fail it when it is not, leave it when S3 could not answer."""
+def _settle_expired_upload(job: VideoAnalysisJob) -> VerifyResult:
+    """The reconciler's verdict on an upload past its deadline: a multipart upload whose parts all arrived
+    is assembled first (the client died before upload-complete), as upload-complete would; then queue the
+    job when the object is what was declared, fail it (``upload_expired``, its parts aborted) when it is
+    not, and leave it when S3 could not answer."""
     refused = _ineligible(job, AWAITING)
     if refused:
         return refused
-    return _settle(job, missing_code=missing_code)
+    unassembled = _assemble(job)
+    if unassembled and unassembled.outcome == Outcome.TRANSIENT:
+        return unassembled
+    return _settle(job, missing_code=ErrorCode.UPLOAD_EXPIRED)
 
 
 def _settle(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
-    """``_settle_upload`` once the job was found eligible."""
+    """Verify an awaited upload found eligible: queue, fail with ``missing_code``, or leave it (transient)."""
     seen = _verify(job)
     if seen.outcome == Outcome.QUEUED:
         return _queue(job, AWAITING, seen, reset_attempts=False)
@@ -339,7 +344,8 @@ def cancel_job(*, job: VideoAnalysisJob, upload_only: bool = False) -> bool:
 
 
 def reconcile_expired_uploads(*, limit: int = 100) -> dict[Outcome, int]:
-    """Settle uploads past their deadline: HeadObject first; present → queued, absent → upload_expired.
+    """Settle uploads past their deadline: HeadObject first (a multipart upload with every part is assembled
+    before); present → queued, absent or incomplete → upload_expired.
 
     When S3 cannot answer (or answers with a configuration fault, such as a missing bucket) the job stays as
     it is, to be tried on the next sweep, and the sweep stops there: with S3 down, each further HeadObject
@@ -347,7 +353,7 @@ def reconcile_expired_uploads(*, limit: int = 100) -> dict[Outcome, int]:
     """
     counts: dict[Outcome, int] = {}
     for job in VideoAnalysisJob.objects.upload_deadline_passed().order_by("upload_deadline")[:limit]:
-        result = _settle_upload(job, missing_code=ErrorCode.UPLOAD_EXPIRED)
+        result = _settle_expired_upload(job)
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
         if result.outcome == Outcome.TRANSIENT:
             break

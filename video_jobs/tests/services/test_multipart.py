@@ -276,6 +276,38 @@ def test_delete_aborts_the_upload(big_job: VideoAnalysisJob, s3: Any) -> None:
     assert not VideoAnalysisJob.objects.filter(pk=big_job.pk).exists()
 
 
+def test_the_reconciler_assembles_an_upload_whose_client_died_before_completing_it(
+    big_job: VideoAnalysisJob, s3: Any
+) -> None:
+    put_parts(big_job, [1, 2, 3])  # every part sent; upload-complete never called
+    VideoAnalysisJob.objects.filter(pk=big_job.pk).update(
+        upload_deadline=big_job.created_at - timedelta(minutes=1)
+    )
+
+    assert services.reconcile_expired_uploads() == {Outcome.QUEUED: 1}
+
+    big_job.refresh_from_db()
+    assert (big_job.status, big_job.object_size) == (Status.QUEUED, len(DATA))
+    assert s3.get_object(Bucket=big_job.s3_bucket, Key=big_job.s3_key)["Body"].read() == DATA
+    assert uploads_in_progress(s3, big_job) == []
+
+
+def test_the_reconciler_leaves_an_upload_it_cannot_assemble_while_s3_is_down(
+    big_job: VideoAnalysisJob, s3_down: Any
+) -> None:
+    put_parts(big_job, [1, 2, 3])
+    VideoAnalysisJob.objects.filter(pk=big_job.pk).update(
+        upload_deadline=big_job.created_at - timedelta(minutes=1)
+    )
+
+    with s3_down:
+        assert services.reconcile_expired_uploads() == {Outcome.TRANSIENT: 1}
+
+    big_job.refresh_from_db()
+    assert big_job.status == Status.AWAITING_UPLOAD
+    assert services.reconcile_expired_uploads() == {Outcome.QUEUED: 1}
+
+
 def test_the_reconciler_aborts_an_abandoned_upload(big_job: VideoAnalysisJob, s3: Any) -> None:
     put_parts(big_job, [1])
     VideoAnalysisJob.objects.filter(pk=big_job.pk).update(
