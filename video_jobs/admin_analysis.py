@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from . import artifacts, storage
+from . import artifacts, presign, storage
 from .models import VideoAnalysisJob
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def poster_url(job: VideoAnalysisJob) -> str:
     if artifact is None:
         return ""
     try:
-        return storage.presign_download(
+        return presign.presign_download(
             bucket=job.s3_bucket, key=artifact.key, content_type=artifact.content_type
         )
     except storage.StorageError as exc:  # a configuration fault: the page still shows the rest

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 
-from . import storage
+from . import presign, storage
 from .storage import call, client
 
 # S3's limit: at most 10,000 parts (each at least 5 MiB but the last: VIDEO_JOBS_PART_SIZE's minimum).
@@ -81,9 +81,9 @@ def create(*, bucket: str, key: str, content_type: str) -> str:
 
 def presign_part(
     *, bucket: str, key: str, upload_id: str, part_number: int, content_length: int
-) -> storage.PresignedUpload:
-    """A short-lived PUT URL for one part that signs its exact ``Content-Length`` (storage.presign_upload)."""
-    return storage.presign_upload(
+) -> presign.PresignedUpload:
+    """A short-lived PUT URL for one part that signs its exact ``Content-Length`` (presign.presign_upload)."""
+    return presign.presign_upload(
         bucket=bucket,
         key=key,
         content_length=content_length,

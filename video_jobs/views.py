@@ -25,7 +25,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.viewsets import GenericViewSet
 
-from . import artifacts, services, storage
+from . import artifacts, presign, services, storage
 from .models import VideoAnalysisJob
 from .openapi import error_responses
 from .serializers import (
@@ -322,12 +322,12 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
                 status=status.HTTP_404_NOT_FOUND,
             )
         try:
-            url = storage.presign_download(
+            url = presign.presign_download(
                 bucket=job.s3_bucket, key=found.key, content_type=found.content_type
             )
         except storage.StorageUnavailable:
             return _storage_unavailable("No download URL could be made; retry later.")
-        # A cached redirect must not outlive its URL (storage.DOWNLOAD_URL_SECONDS).
+        # A cached redirect must not outlive its URL (presign.DOWNLOAD_URL_SECONDS).
         return Response(
             status=status.HTTP_302_FOUND, headers={"Location": url, "Cache-Control": "private, max-age=60"}
         )

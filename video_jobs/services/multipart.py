@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, Literal
 
-from .. import multipart, storage
+from .. import multipart, presign, storage
 from ..clock import database_now
 from ..models import VideoAnalysisJob
 
@@ -65,7 +65,7 @@ def upload_instructions(job: VideoAnalysisJob) -> dict[str, Any] | None:
         return None
     if job.part_count is None:
         # Signed for the job's own bucket and exactly what the client declared: S3 refuses anything else.
-        presigned = storage.presign_upload(
+        presigned = presign.presign_upload(
             bucket=job.s3_bucket,
             key=job.s3_key,
             content_length=job.size_bytes,

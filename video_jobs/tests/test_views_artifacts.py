@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from video_jobs import storage
+from video_jobs import presign
 from video_jobs.models import VideoAnalysisJob
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_the_poster_redirects_to_a_short_lived_presigned_get_that_serves_its_byt
     location = response["Location"]
     query = parse_qs(urlsplit(location).query)
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
-    assert query["X-Amz-Expires"] == [str(storage.DOWNLOAD_URL_SECONDS)]
+    assert query["X-Amz-Expires"] == [str(presign.DOWNLOAD_URL_SECONDS)]
     assert query["response-content-type"] == ["image/jpeg"]
     fetched = requests.get(location, timeout=30)
     assert fetched.status_code == 200

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from .. import services, storage
+from .. import presign, services, storage
 from ..models import VideoAnalysisJob
 from ..multipart import MAX_SINGLE_PUT
 from ..services.multipart import SINGLE, Plan
@@ -195,7 +195,7 @@ class Params(UppyView):
             filename=query.get("filename"), content_type=query.get("type"), metadata=metadata
         )
         try:
-            post = storage.presign_post(
+            post = presign.presign_post(
                 bucket=job.s3_bucket,
                 key=job.s3_key,
                 content_length=job.size_bytes,
