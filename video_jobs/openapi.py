@@ -22,8 +22,10 @@ from rest_framework.serializers import Serializer
 
 from .serializers import ErrorSerializer, FieldErrorsSerializer
 
-UNAUTHENTICATED = "Not authenticated: send `Authorization: Token <key>` (error_code not_authenticated or "
-"authentication_failed)."
+UNAUTHENTICATED = (
+    "Not authenticated: send `Authorization: Token <key>` (error_code not_authenticated or "
+    "authentication_failed)."
+)
 CSRF_FAILED = "A call authenticated by a session cookie without its CSRF token (permission_denied)."
 THROTTLED = "Too many requests (error_code throttled); retry after Retry-After seconds."
 NOT_FOUND = "No such object of yours (error_code not_found); another user's id answers the same."
