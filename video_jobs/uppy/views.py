@@ -148,6 +148,10 @@ class UppyView(APIView):
         key = self.request.query_params.get("key", "")
         if not key:
             raise ValidationError({"key": ["This query parameter is required."]})
+        # No key or upload id holds a NUL (the server makes the keys, S3 the ids), and PostgreSQL would refuse
+        # one in the query with an error (a 500).
+        if "\x00" in key or "\x00" in upload_id:
+            raise NotFound("No upload of yours has this uploadId and key.")
         job = (
             VideoAnalysisJob.objects.owned_by(self.request.user)
             .filter(upload_id=upload_id, s3_key=key, part_count__isnull=not upload_id)
