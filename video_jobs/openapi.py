@@ -142,20 +142,51 @@ JOB_LINKS = {
     "SignParts": "video_jobs_parts_create",
     "ListParts": "video_jobs_parts_retrieve",
 }
-LINKS_FROM = {"video_jobs_initiate_create": ("200", "201")}
+_THE_JOB = {"id": "$response.body#/id"}
+_THE_UPLOAD = {
+    "path.token": "$request.path.token",
+    "path.upload_id": "$response.body#/uploadId",
+    "query.key": "$response.body#/key",
+}
+# Link name: (target operationId, its parameters); a number is a constant (Uppy signs part 1 first).
+Links = dict[str, tuple[str, dict[str, Any]]]
+LINKS_FROM: dict[str, tuple[tuple[str, ...], Links]] = {
+    "video_jobs_initiate_create": (
+        ("200", "201"),
+        {name: (target, _THE_JOB) for name, target in JOB_LINKS.items()},
+    ),
+    "uppy_create_multipart_upload": (
+        ("200", "201"),
+        {
+            "SignFirstPart": ("uppy_sign_part", {**_THE_UPLOAD, "path.part_number": 1}),
+            "ListParts": ("uppy_list_parts", _THE_UPLOAD),
+            "CompleteUpload": ("uppy_complete_multipart_upload", _THE_UPLOAD),
+            "AbortUpload": ("uppy_abort_multipart_upload", _THE_UPLOAD),
+        },
+    ),
+    "uppy_get_upload_parameters": (
+        ("200", "201"),
+        {
+            "CompleteUpload": (
+                "uppy_complete_single_upload",
+                {"path.token": "$request.path.token", "query.key": "$response.body#/fields/key"},
+            )
+        },
+    ),
+}
 
 
 def add_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: the links from initiate's answers to the job's own calls."""
+    """drf-spectacular postprocessing hook: links from each create's answers to the calls on what it made."""
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
-            codes = LINKS_FROM.get(operation.get("operationId"), ())
+            codes, links = LINKS_FROM.get(operation.get("operationId"), ((), {}))
             for code in codes:
                 response = operation["responses"].get(code)
                 if response is None:
                     continue
                 response["links"] = {
-                    name: {"operationId": target, "parameters": {"id": "$response.body#/id"}}
-                    for name, target in JOB_LINKS.items()
+                    name: {"operationId": target, "parameters": parameters}
+                    for name, (target, parameters) in links.items()
                 }
     return result
