@@ -140,7 +140,6 @@ def test_every_operation_answers_as_its_schema_says(
     for label, statuses in uppy_statuses.items():
         assert statuses[403], (label, statuses)
         assert set(statuses) - {403}, (label, statuses)
-    print({label: dict(sorted(statuses.items())) for label, statuses in uppy_statuses.items()})
 
 
 def follow_links(schema: Any, auth: dict[str, str], uppy_token: str) -> dict[str, Counter[int]]:
@@ -196,7 +195,6 @@ def test_uppy_flows_that_follow_the_links_keep_the_contract(
     # On their own, so that the few scenarios of the whole API's run are not what decides whether Uppy's
     # calls after a create (which only its links can name) are ever made.
     statuses = follow_links(api_schema.include(tag="uppy"), auth, uppy_token)
-    print({label: dict(sorted(counted.items())) for label, counted in statuses.items()})
     after_create = [label for label in statuses if "{upload_id}" in label]
     assert after_create, statuses
     for label in after_create:
