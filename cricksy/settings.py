@@ -264,6 +264,8 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "video_jobs.openapi.add_links",
     ],
+    # One name for the allowed video types, which initiate's content_type and Uppy's type both take.
+    "ENUM_NAME_OVERRIDES": {"ContentTypeEnum": "video_jobs.serializers.allowed_content_types"},
     # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

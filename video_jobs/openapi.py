@@ -22,14 +22,23 @@ from rest_framework.serializers import Serializer
 
 from .serializers import ErrorSerializer, FieldErrorsSerializer
 
-UNAUTHENTICATED = "Not authenticated: send `Authorization: Token <key>` (error_code not_authenticated or "
-"authentication_failed)."
+UNAUTHENTICATED = (
+    "Not authenticated: send `Authorization: Token <key>` (error_code not_authenticated or "
+    "authentication_failed)."
+)
 CSRF_FAILED = "A call authenticated by a session cookie without its CSRF token (permission_denied)."
 THROTTLED = "Too many requests (error_code throttled); retry after Retry-After seconds."
 NOT_FOUND = "No such object of yours (error_code not_found); another user's id answers the same."
 BAD_PAGE_SIZE = "A page_size that is not a positive integer (error_code invalid)."
 NO_SUCH_PAGE = "No such page (error_code not_found): a page past the last, or not a positive number."
 INVALID = "The request was refused: error_code invalid with each field's messages, or parse_error."
+RETRY_AFTER_HEADER = "Retry-After"
+# Every 503 says when to retry (S3 could not answer); a 429 does for a quota, and for throttling whenever DRF
+# can tell when the next request is allowed.
+RETRY_AFTER = {
+    "503": {"schema": {"type": "integer"}, "required": True, "description": "Seconds to wait."},
+    "429": {"schema": {"type": "integer"}, "description": "Seconds to wait."},
+}
 UNSAFE_METHODS = ("POST", "PUT", "PATCH")
 # The viewsets' lookup_value_regex: every path segment reaches get_object.
 ANY_SEGMENT = "[^/]+"
@@ -57,8 +66,12 @@ class ContractSchema(AutoSchema):
         implied = {}
         if self.method in UNSAFE_METHODS and self.get_request_serializer() is not None:
             implied[400] = INVALID
-        if any(not isinstance(check, permissions.AllowAny) for check in self.view.get_permissions()):
-            implied[401] = UNAUTHENTICATED
+        needs_user = any(not isinstance(check, permissions.AllowAny) for check in self.view.get_permissions())
+        # DRF answers 401 only when the first authentication offers a WWW-Authenticate challenge, else 403;
+        # a view whose authentication has none (the Uppy routes' path token) declares its own 403.
+        if needs_user:
+            if self.view.get_authenticate_header(self.view.request):
+                implied[401] = UNAUTHENTICATED
             sessions = any(isinstance(way, SessionAuthentication) for way in self.view.get_authenticators())
             if sessions and self.method in (*UNSAFE_METHODS, "DELETE"):
                 implied[403] = CSRF_FAILED
@@ -80,8 +93,10 @@ class ContractSchema(AutoSchema):
         serializer_class = getattr(self.view, "serializer_class", None)
         model = getattr(getattr(serializer_class, "Meta", None), "model", None)
         uuid_keyed = model is not None and isinstance(model._meta.pk, models.UUIDField)
+        # The id is a path segment: the router's lookup_value_regex, or a str converter (the artifact route).
+        segment = ({"type": "string"}, {"type": "string", "pattern": f"^{ANY_SEGMENT}$"})
         for parameter in parameters:
-            if uuid_keyed and parameter["schema"].get("pattern") == f"^{ANY_SEGMENT}$":
+            if uuid_keyed and parameter["name"] == "id" and parameter["schema"] in segment:
                 parameter["schema"] = {"type": "string", "format": "uuid"}
         return parameters
 
@@ -96,6 +111,12 @@ class ContractSchema(AutoSchema):
             schema["pattern"] = NO_NUL
         return schema
 
+    def _get_response_headers_for_code(self, status_code: str, direction: Any = "response") -> dict[str, Any]:
+        headers: dict[str, Any] = super()._get_response_headers_for_code(status_code, direction)
+        if status_code in RETRY_AFTER and RETRY_AFTER_HEADER not in headers:
+            headers[RETRY_AFTER_HEADER] = RETRY_AFTER[status_code]
+        return headers
+
     def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
         # The private hook is the one place that sees the declared responses as status codes; extending
         # get_response_serializers instead would have to redo its defaults (201 for create, 204 for delete).
@@ -109,8 +130,10 @@ class ContractSchema(AutoSchema):
         return responses
 
 
-# OpenAPI links: after initiate, a client (or schemathesis' stateful phase) follows the job's id to the calls
-# that act on it. operationIds are drf-spectacular's (``<path words>_<method>``); a test checks each exists.
+# OpenAPI links: after a create, a client (or schemathesis' stateful phase) follows what it answered to the
+# calls that act on it: a job's id after initiate; Uppy's uploadId and key (with the same path token) after
+# its creates. operationIds are drf-spectacular's (``<path words>_<method>``) or the Uppy routes' own; a test
+# checks each exists.
 JOB_LINKS = {
     "GetJob": "video_jobs_retrieve",
     "UploadComplete": "video_jobs_upload_complete_create",
@@ -119,20 +142,51 @@ JOB_LINKS = {
     "SignParts": "video_jobs_parts_create",
     "ListParts": "video_jobs_parts_retrieve",
 }
-LINKS_FROM = {"video_jobs_initiate_create": ("200", "201")}
+_THE_JOB = {"id": "$response.body#/id"}
+_THE_UPLOAD = {
+    "path.token": "$request.path.token",
+    "path.upload_id": "$response.body#/uploadId",
+    "query.key": "$response.body#/key",
+}
+# Link name: (target operationId, its parameters); a number is a constant (Uppy signs part 1 first).
+Links = dict[str, tuple[str, dict[str, Any]]]
+LINKS_FROM: dict[str, tuple[tuple[str, ...], Links]] = {
+    "video_jobs_initiate_create": (
+        ("200", "201"),
+        {name: (target, _THE_JOB) for name, target in JOB_LINKS.items()},
+    ),
+    "uppy_create_multipart_upload": (
+        ("200", "201"),
+        {
+            "SignFirstPart": ("uppy_sign_part", {**_THE_UPLOAD, "path.part_number": 1}),
+            "ListParts": ("uppy_list_parts", _THE_UPLOAD),
+            "CompleteUpload": ("uppy_complete_multipart_upload", _THE_UPLOAD),
+            "AbortUpload": ("uppy_abort_multipart_upload", _THE_UPLOAD),
+        },
+    ),
+    "uppy_get_upload_parameters": (
+        ("200", "201"),
+        {
+            "CompleteUpload": (
+                "uppy_complete_single_upload",
+                {"path.token": "$request.path.token", "query.key": "$response.body#/fields/key"},
+            )
+        },
+    ),
+}
 
 
 def add_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: the links from initiate's answers to the job's own calls."""
+    """drf-spectacular postprocessing hook: links from each create's answers to the calls on what it made."""
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
-            codes = LINKS_FROM.get(operation.get("operationId"), ())
+            codes, links = LINKS_FROM.get(operation.get("operationId"), ((), {}))
             for code in codes:
                 response = operation["responses"].get(code)
                 if response is None:
                     continue
                 response["links"] = {
-                    name: {"operationId": target, "parameters": {"id": "$response.body#/id"}}
-                    for name, target in JOB_LINKS.items()
+                    name: {"operationId": target, "parameters": parameters}
+                    for name, (target, parameters) in links.items()
                 }
     return result

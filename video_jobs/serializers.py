@@ -165,6 +165,12 @@ class InitiatedJobSerializer(JobSerializer):
         return None if upload is None else dict(UploadInstructionsSerializer(upload).data)
 
 
+def allowed_content_types() -> list[str]:
+    """The enum of every field that names a video type (initiate's content_type, Uppy's type): one schema
+    component, ContentTypeEnum (SPECTACULAR_SETTINGS' ENUM_NAME_OVERRIDES names it by this function)."""
+    return list(settings.VIDEO_JOBS_ALLOWED_CONTENT_TYPES)
+
+
 class InitiateSerializer(serializers.Serializer[Any]):
     filename = serializers.CharField(
         min_length=1,
@@ -190,8 +196,9 @@ class InitiateSerializer(serializers.Serializer[Any]):
         super().__init__(*args, **kwargs)
         # The limits are settings, so the schema's enum and maximum are set with each instance (the schema
         # generator makes one too); validate_* below enforce them with messages that name the limit.
-        allowed = list(settings.VIDEO_JOBS_ALLOWED_CONTENT_TYPES)
-        set_override(self.fields["content_type"], "field", {"type": "string", "enum": allowed})
+        set_override(
+            self.fields["content_type"], "field", {"type": "string", "enum": allowed_content_types()}
+        )
         # DRF needs allow_blank to let "" reach the pattern; drf-spectacular would then drop the pattern.
         set_override(
             self.fields["sha256"], "field", {"type": "string", "pattern": SHA256_PATTERN, "default": ""}

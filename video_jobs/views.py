@@ -302,6 +302,22 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
 
     @extend_schema(
         summary="Download an artifact of a finished job (poster.jpg, source, ...)",
+        parameters=[
+            OpenApiParameter(
+                "name",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="An artifact's name, as the job's `artifacts` list it (poster.jpg, source, ...).",
+            ),
+            OpenApiParameter(
+                "Location",
+                OpenApiTypes.URI,
+                OpenApiParameter.HEADER,
+                required=True,
+                response=[302],
+                description="The presigned S3 GET of the artifact.",
+            ),
+        ],
         responses={
             302: OpenApiResponse(description="Location: a presigned S3 GET, valid for a few minutes."),
             **error_responses(

@@ -276,6 +276,20 @@ def test_a_known_upload_id_with_another_key_or_another_users_token_is_404(
     assert job_of(upload).status == "awaiting_upload"
 
 
+def test_an_upload_id_or_key_no_upload_can_have_answers_the_json_404(
+    uppy: Uppy, upload: dict[str, str]
+) -> None:
+    # A newline once fell out of the route (Django's HTML 404); PostgreSQL refuses a NUL in a query.
+    for response in (
+        uppy.list_parts({**upload, "uploadId": "made%0Aup"}),
+        uppy.sign({**upload, "uploadId": "made%0Aup"}, 1),
+        uppy.list_parts({**upload, "key": "videos/\x00"}),
+        uppy.abort({**upload, "uploadId": "%00"}),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error_code"] == "not_found"
+
+
 def test_a_part_number_outside_the_plan_is_400(uppy: Uppy, upload: dict[str, str]) -> None:
     response = uppy.sign(upload, 4)
     assert response.status_code == 400

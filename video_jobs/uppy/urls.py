@@ -2,12 +2,23 @@
 under ``<token>/s3/`` (the token is the credential, see ``tokens``).
 
 ``uploadId`` arrives percent-decoded, so an id with a ``/`` in it (S3 does not promise otherwise) is
-matched with ``path``; ``complete`` and the part number are tried before the bare id.
+matched as any text; ``complete`` and the part number are tried before the bare id.
 """
 
-from django.urls import path
+from django.urls import path, register_converter
+from django.urls.converters import PathConverter
 
 from . import views
+
+
+class AnyTextConverter(PathConverter):
+    """``path``'s text, newlines included: ``.+`` stops at one, and an unmatched URL answers Django's HTML
+    404 instead of the API's JSON one."""
+
+    regex = r"[\s\S]+"
+
+
+register_converter(AnyTextConverter, "anytext")
 
 app_name = "uppy"
 
@@ -17,16 +28,18 @@ urlpatterns = [
     path("<str:token>/s3/params/complete", views.ParamsComplete.as_view(), name="params-complete"),
     path("<str:token>/s3/multipart", views.MultipartCreate.as_view(), name="multipart"),
     path(
-        "<str:token>/s3/multipart/<path:upload_id>/complete",
+        "<str:token>/s3/multipart/<anytext:upload_id>/complete",
         views.MultipartComplete.as_view(),
         name="multipart-complete",
     ),
     path(
-        "<str:token>/s3/multipart/<path:upload_id>/<int:part_number>",
+        "<str:token>/s3/multipart/<anytext:upload_id>/<int:part_number>",
         views.MultipartPart.as_view(),
         name="multipart-part",
     ),
     path(
-        "<str:token>/s3/multipart/<path:upload_id>", views.MultipartUpload.as_view(), name="multipart-upload"
+        "<str:token>/s3/multipart/<anytext:upload_id>",
+        views.MultipartUpload.as_view(),
+        name="multipart-upload",
     ),
 ]

@@ -31,8 +31,8 @@ from ..models import VideoAnalysisJob
 from ..multipart import MAX_SINGLE_PUT
 from ..services.multipart import SINGLE, Plan
 from ..throttling import InitiateThrottle
+from . import openapi, tokens
 from . import serializers as uppy
-from . import tokens
 
 Status = VideoAnalysisJob.Status
 
@@ -66,9 +66,9 @@ def _unavailable(detail: str = "S3 did not answer; retry later.") -> Refused:
     return refused
 
 
-@extend_schema(exclude=True)  # Uppy's protocol, not ours: README documents it
 class UppyView(APIView):
     authentication_classes = [PathTokenAuthentication]
+    schema = openapi.UppySchema()
     permission_classes = [IsAuthenticated]
     creates_jobs = False
     single_upload = False
@@ -148,6 +148,10 @@ class UppyView(APIView):
         key = self.request.query_params.get("key", "")
         if not key:
             raise ValidationError({"key": ["This query parameter is required."]})
+        # No key or upload id holds a NUL (the server makes the keys, S3 the ids), and PostgreSQL would refuse
+        # one in the query with an error (a 500).
+        if "\x00" in key or "\x00" in upload_id:
+            raise NotFound("No upload of yours has this uploadId and key.")
         job = (
             VideoAnalysisJob.objects.owned_by(self.request.user)
             .filter(upload_id=upload_id, s3_key=key, part_count__isnull=not upload_id)
@@ -185,6 +189,7 @@ class Params(UppyView):
 
     creates_jobs = single_upload = True
 
+    @openapi.GET_UPLOAD_PARAMETERS
     def get(self, request: Request, token: str) -> Response:
         query = {name: str(request.query_params.get(name)) for name in request.query_params}
         metadata = uppy.query_metadata(query)
@@ -214,6 +219,7 @@ class ParamsComplete(UppyView):
     finished, so the page calls this on upload-success (else the reconciler settles the job at its
     deadline)."""
 
+    @openapi.COMPLETE_SINGLE_UPLOAD
     def post(self, request: Request, token: str) -> Response:
         return self.settle(self.owned_job(upload_id=""))
 
@@ -223,6 +229,7 @@ class MultipartCreate(UppyView):
 
     creates_jobs = True
 
+    @openapi.CREATE_MULTIPART_UPLOAD
     def post(self, request: Request, token: str) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         metadata = body.get("metadata")
@@ -243,6 +250,7 @@ class MultipartUpload(UppyView):
     """Route 4, ``GET /s3/multipart/{uploadId}?key=`` (the parts S3 holds), and route 6, ``DELETE`` (the
     user removed the file: cancel the job, which aborts the upload)."""
 
+    @openapi.LIST_PARTS
     def get(self, request: Request, token: str, upload_id: str) -> Response:
         job = self.owned_job(upload_id=upload_id)
         try:
@@ -253,6 +261,7 @@ class MultipartUpload(UppyView):
             raise _unavailable() from None
         return Response([{"PartNumber": part.number, "ETag": part.etag, "Size": part.size} for part in held])
 
+    @openapi.ABORT_MULTIPART_UPLOAD
     def delete(self, request: Request, token: str, upload_id: str) -> Response:
         job = self.owned_job(upload_id=upload_id)
         # Aborting an upload that was completed (the job is queued or further) cancels nothing.
@@ -266,6 +275,7 @@ class MultipartPart(UppyView):
     """Route 3, ``GET /s3/multipart/{uploadId}/{partNumber}?key=``: one part's URL, signing its exact
     Content-Length (the browser sets it from the slice; Uppy sends no other header)."""
 
+    @openapi.SIGN_PART
     def get(self, request: Request, token: str, upload_id: str, part_number: int) -> Response:
         job = self.owned_job(upload_id=upload_id)
         try:
@@ -284,6 +294,7 @@ class MultipartComplete(UppyView):
     gate. The parts are assembled from what S3 lists, each checked against the plan; the body's list is
     only checked for Companion's shape."""
 
+    @openapi.COMPLETE_MULTIPART_UPLOAD
     def post(self, request: Request, token: str, upload_id: str) -> Response:
         job = self.owned_job(upload_id=upload_id)
         uppy.completed_parts(request.data)
