@@ -489,3 +489,12 @@ def test_params_replayed_for_a_queued_job_gives_no_new_policy(params: Any, uppy:
 
     assert again.status_code == 409
     assert again.json()["error_code"] == "upload_closed"
+
+
+def test_a_head_of_params_creates_no_job(uppy: Uppy, user: Any) -> None:
+    response = uppy.client.head(
+        f"{uppy.base}/params", {"filename": "a.mp4", "type": "video/mp4", "metadata[size]": "1000"}
+    )
+
+    assert response.status_code == 405
+    assert not VideoAnalysisJob.objects.filter(owner=user).exists()

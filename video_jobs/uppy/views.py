@@ -188,6 +188,8 @@ class Params(UppyView):
     """Route 1, ``GET /s3/params``: a small file in one form POST, straight to S3."""
 
     creates_jobs = single_upload = True
+    # Django answers HEAD with get(): here that would create a job for a request that reads nothing back.
+    http_method_names = ["get", "options"]
 
     @openapi.GET_UPLOAD_PARAMETERS
     def get(self, request: Request, token: str) -> Response:
