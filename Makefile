@@ -69,7 +69,11 @@ test-postgres: setup postgres browser
 test-slow: setup postgres
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
-test: lint test-sqlite test-postgres
+# Both runs at once once lint has passed: much of each is waiting (on moto, PostgreSQL, Chromium and worker
+# processes), so on 2 cores they overlap well, minutes less than one after the other. Each run's output is
+# printed whole when it ends (--output-sync); either failing fails `make test`.
+test: lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 # Benchmarks (not tests): PostgreSQL database cricksy_bench (BENCH_DATABASE_URL), moto S3; a few minutes.
 bench: setup postgres
