@@ -20,9 +20,6 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from ..models import VideoAnalysisJob
 from ..uppy.tokens import endpoint_path
 
-# The OpenAPI pages (Swagger UI / Redoc) of the API.
-API_DOCS_URL = "/api/docs/"
-
 
 def uploader_config(user: Any) -> dict[str, Any]:
     """What the uploader script needs: the Uppy endpoint (its path carries the user's capability token, see
@@ -45,7 +42,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "video_jobs/app/home.html",
-        {"config": uploader_config(request.user), "api_docs_url": API_DOCS_URL},
+        {"config": uploader_config(request.user), "api_docs_url": reverse("api-docs")},
     )
 
 
@@ -53,7 +50,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @ensure_csrf_cookie
 def job_page(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     # Another user's job is a 404, exactly like an unknown id, as in the API.
-    job = get_object_or_404(VideoAnalysisJob, pk=job_id, owner=request.user)
+    job = get_object_or_404(VideoAnalysisJob.objects.owned_by(request.user), pk=job_id)
     config = {
         "jobUrl": reverse("video-job-detail", args=[job.pk]),
         "appUrl": reverse("coach:home"),
@@ -64,5 +61,5 @@ def job_page(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
     return render(
         request,
         "video_jobs/app/job.html",
-        {"job": job, "config": config, "admin_url": admin_url, "api_docs_url": API_DOCS_URL},
+        {"job": job, "config": config, "admin_url": admin_url, "api_docs_url": reverse("api-docs")},
     )
