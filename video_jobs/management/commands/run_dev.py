@@ -117,7 +117,7 @@ class Command(BaseCommand):
             # lets the worker finish or hand back its job.
             children.append(spawn(worker_command()))
             children.append(spawn([sys.executable, str(settings.BASE_DIR / "manage.py"), "run_webhooks"]))
-            self._print_instructions(options["bind"], s3_endpoint, token, demo_password, admin_password)
+            self._print_instructions(options["bind"], token, demo_password, admin_password)
             self._wait(children)
         finally:
             for child in children:
@@ -154,13 +154,13 @@ class Command(BaseCommand):
             return
         raise CommandError("a child process exited; stopping the others")
 
-    def _print_instructions(
-        self, bind: str, s3_endpoint: str, token: str, demo_password: str, admin_password: str
-    ) -> None:
+    def _print_instructions(self, bind: str, token: str, demo_password: str, admin_password: str) -> None:
         base = f"http://{bind}"
         py = "python3 -c 'import json,sys; print(json.load(sys.stdin)"
-        make_video = f"{sys.executable} {settings.BASE_DIR / 'manage.py'} make_test_video demo.mp4"
-        poster = f"{s3_endpoint}/{settings.AWS_STORAGE_BUCKET_NAME}/videos/$JOB_ID/poster.jpg"
+        # Like every manage.py command, on the development settings only when asked (DJANGO_DEBUG=1).
+        make_video = (
+            f"DJANGO_DEBUG=1 {sys.executable} {settings.BASE_DIR / 'manage.py'} make_test_video demo.mp4"
+        )
         self.stdout.write(
             f"""
 Cricksy video jobs is running.
@@ -190,7 +190,7 @@ file will do as demo.mp4; the second line makes one: 12 seconds of a field where
     echo "$STATUS"; case "$STATUS" in done|failed) break;; esac; sleep 1
   done
   curl -s {base}/api/video-jobs/$JOB_ID/ -H "Authorization: Token $TOKEN" | python3 -m json.tool
-  curl -s --aws-sigv4 aws:amz:us-east-1:s3 --user testing:testing -o poster.jpg "{poster}"  # poster frame
+  curl -sL {base}/api/video-jobs/$JOB_ID/artifacts/poster.jpg -H "Authorization: Token $TOKEN" -o poster.jpg
 
 Ctrl-C stops everything.
 """
