@@ -25,6 +25,7 @@ from video_jobs.worker import Worker
 from .hostile_videos import huge_h264
 from .s3_proxy import FaultyS3Proxy
 from .s3rver import S3rver
+from .uppy_client import Uppy
 from .webhook_receiver import Receiver
 
 if TYPE_CHECKING:
@@ -337,3 +338,18 @@ def signature_checking_s3(_s3rver: S3rver) -> Iterator[S3rver]:
         AWS_S3_SECRET_ACCESS_KEY=S3rver.SECRET_ACCESS_KEY,
     ):
         yield _s3rver
+
+
+# --- Uppy (its Companion routes: uppy_client.py) ------------------------------------------------------------
+
+
+@pytest.fixture
+def uppy(user: Any) -> Uppy:
+    return Uppy(user)
+
+
+@pytest.fixture
+def upload(uppy: Uppy) -> dict[str, str]:
+    response = uppy.create()
+    assert response.status_code == 201, response.json()
+    return dict(response.json())

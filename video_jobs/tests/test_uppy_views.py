@@ -4,8 +4,6 @@ upload-complete gate, abort; the one-request form POST; the path token as the on
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 from datetime import timedelta
 from typing import Any
@@ -24,71 +22,9 @@ from video_jobs.uppy.serializers import uppy_part_plan
 
 from .presigned import signed_headers
 from .s3_proxy import FaultyS3Proxy
+from .uppy_client import DATA, MIB, PART, SIZE, Uppy, job_of
 
 pytestmark = pytest.mark.django_db
-
-MIB = 1024**2
-PART = 5 * MIB  # Uppy's part size for any file up to ~48.8 GiB
-SIZE = 2 * PART + 7  # three parts, the last of 7 bytes
-DATA = bytes(range(256)) * (SIZE // 256) + bytes(SIZE % 256)
-
-
-class Uppy:
-    """What the browser sends: bare JSON requests to ``companionEndpoint``, CSRF checks on, no cookie."""
-
-    def __init__(self, user: Any, client: Client | None = None) -> None:
-        self.client = client or Client(enforce_csrf_checks=True)
-        self.base = tokens.endpoint_path(user) + "/s3"
-
-    def create(self, size: int = SIZE, **metadata: Any) -> Any:
-        body = {
-            "filename": "nets.mp4",
-            "type": "video/mp4",
-            "metadata": {"name": "nets.mp4", "type": "video/mp4", "size": size, **metadata},
-        }
-        return self.client.post(f"{self.base}/multipart", body, content_type="application/json")
-
-    def sign(self, upload: dict[str, str], number: int) -> Any:
-        return self.client.get(f"{self.base}/multipart/{upload['uploadId']}/{number}", {"key": upload["key"]})
-
-    def put_part(self, upload: dict[str, str], number: int, data: bytes = DATA) -> str:
-        signed = self.sign(upload, number)
-        assert signed.status_code == 200, signed.json()
-        chunk = data[(number - 1) * PART : number * PART]
-        # As the browser does: the body alone (it sets Content-Length), no Content-Type.
-        put = requests.put(signed.json()["url"], data=chunk, timeout=60)
-        assert put.status_code == 200, put.text
-        return put.headers["ETag"].strip('"')
-
-    def list_parts(self, upload: dict[str, str]) -> Any:
-        return self.client.get(f"{self.base}/multipart/{upload['uploadId']}", {"key": upload["key"]})
-
-    def complete(self, upload: dict[str, str], parts: list[dict[str, Any]]) -> Any:
-        return self.client.post(
-            f"{self.base}/multipart/{upload['uploadId']}/complete?key={upload['key']}",
-            {"parts": parts},
-            content_type="application/json",
-        )
-
-    def abort(self, upload: dict[str, str]) -> Any:
-        return self.client.delete(f"{self.base}/multipart/{upload['uploadId']}?key={upload['key']}")
-
-
-@pytest.fixture
-def uppy(user: Any) -> Uppy:
-    return Uppy(user)
-
-
-@pytest.fixture
-def upload(uppy: Uppy) -> dict[str, str]:
-    response = uppy.create()
-    assert response.status_code == 201, response.json()
-    return dict(response.json())
-
-
-def job_of(upload: dict[str, str]) -> VideoAnalysisJob:
-    return VideoAnalysisJob.objects.get(upload_id=upload["uploadId"])
-
 
 # --- multipart ---------------------------------------------------------------------------------------------
 
@@ -383,118 +319,3 @@ def test_the_endpoint_call_takes_a_session_and_refuses_strangers(client: Client,
     assert client.get("/api/uppy/endpoint/").status_code == 401
     client.force_login(user)
     assert client.get("/api/uppy/endpoint/").status_code == 200
-
-
-# --- small files: /s3/params, a form POST, and our params/complete ------------------------------------------
-
-
-@pytest.fixture
-def params(uppy: Uppy) -> Any:
-    def get(size: int = 1000, **extra: str) -> Any:
-        query = {
-            "filename": "short.mp4",
-            "type": "video/mp4",
-            "metadata[name]": "short.mp4",
-            "metadata[size]": str(size),
-            "metadata[relativePath]": "null",
-            **extra,
-        }
-        return uppy.client.get(f"{uppy.base}/params", query)
-
-    return get
-
-
-def policy_of(fields: dict[str, str]) -> dict[str, Any]:
-    return dict(json.loads(base64.b64decode(fields["policy"])))
-
-
-def test_params_answers_a_post_policy_pinned_to_the_jobs_key_type_and_size(params: Any, user: Any) -> None:
-    response = params(size=1000)
-
-    assert response.status_code == 201, response.json()
-    body = response.json()
-    job = VideoAnalysisJob.objects.get(owner=user)
-    assert (job.part_count, job.upload_id, job.size_bytes) == (None, "", 1000)
-    assert body["method"] == "POST"
-    assert body["expires"] == 3600
-    fields = body["fields"]
-    assert fields["key"] == job.s3_key
-    assert fields["Content-Type"] == "video/mp4"
-    assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
-    conditions = policy_of(fields)["conditions"]
-    assert {"key": job.s3_key} in conditions
-    assert {"bucket": job.s3_bucket} in conditions
-    assert {"Content-Type": "video/mp4"} in conditions
-    assert ["content-length-range", 1000, 1000] in conditions
-
-
-def test_a_form_post_then_params_complete_queues_the_job(params: Any, uppy: Uppy, user: Any) -> None:
-    body = params(size=1000).json()
-
-    # As the browser's FormData: every field in order, the file last.
-    posted = requests.post(
-        body["url"], data=body["fields"], files={"file": ("short.mp4", DATA[:1000], "video/mp4")}, timeout=30
-    )
-    assert posted.status_code in (200, 201, 204), posted.text
-    job = VideoAnalysisJob.objects.get(owner=user)
-    assert job.status == "awaiting_upload"  # S3 tells nobody: the page calls params/complete
-
-    response = uppy.client.post(f"{uppy.base}/params/complete?key={body['fields']['key']}")
-
-    assert response.status_code == 200, response.json()
-    assert response.json()["location"] == f"http://testserver/api/video-jobs/{job.pk}/"
-    job.refresh_from_db()
-    assert (job.status, job.object_size) == ("queued", 1000)
-
-
-def test_params_complete_of_the_wrong_size_fails_the_job_with_409(params: Any, uppy: Uppy, user: Any) -> None:
-    body = params(size=1000).json()
-    # moto does not enforce the policy's content-length-range (S3 does): the HeadObject gate catches it.
-    requests.post(body["url"], data=body["fields"], files={"file": ("s.mp4", DATA[:999])}, timeout=30)
-
-    response = uppy.client.post(f"{uppy.base}/params/complete?key={body['fields']['key']}")
-
-    assert response.status_code == 409
-    assert response.json()["error_code"] == "upload_size_mismatch"
-    assert VideoAnalysisJob.objects.get(owner=user).status == "failed"
-
-
-def test_params_complete_is_owner_scoped_and_single_upload_only(
-    params: Any, upload: dict[str, str], other_user: Any, uppy: Uppy
-) -> None:
-    key = params().json()["fields"]["key"]
-    assert (
-        Uppy(other_user).client.post(f"{Uppy(other_user).base}/params/complete?key={key}").status_code == 404
-    )
-    # A multipart job's key is not a single upload's.
-    assert uppy.client.post(f"{uppy.base}/params/complete?key={upload['key']}").status_code == 404
-
-
-def test_params_refuses_bad_input_and_files_too_large_for_one_request(params: Any) -> None:
-    for response, field in (
-        (params(size=0), "metadata.size"),
-        (params(type="application/octet-stream"), "type"),
-        (params(size=6 * 1024**3), "metadata.size"),
-    ):
-        assert response.status_code == 400
-        assert field in response.json()["errors"]
-
-
-def test_params_replayed_for_a_queued_job_gives_no_new_policy(params: Any, uppy: Uppy) -> None:
-    body = params(**{"metadata[file_id]": "f1"}).json()
-    requests.post(body["url"], data=body["fields"], files={"file": ("s.mp4", DATA[:1000])}, timeout=30)
-    assert uppy.client.post(f"{uppy.base}/params/complete?key={body['fields']['key']}").status_code == 200
-
-    again = params(**{"metadata[file_id]": "f1"})
-
-    assert again.status_code == 409
-    assert again.json()["error_code"] == "upload_closed"
-
-
-def test_a_head_of_params_creates_no_job(uppy: Uppy, user: Any) -> None:
-    response = uppy.client.head(
-        f"{uppy.base}/params", {"filename": "a.mp4", "type": "video/mp4", "metadata[size]": "1000"}
-    )
-
-    assert response.status_code == 405
-    assert not VideoAnalysisJob.objects.filter(owner=user).exists()
