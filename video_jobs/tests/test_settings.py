@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
-from cricksy.settings import env_rate
+from cricksy.env import env_rate
 
 SHOW = "from django.conf import settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"
 
