@@ -3,9 +3,8 @@
 A finished job's ``result`` names what the worker stored beside the video (``result.artifacts``: name →
 ``{key, content_type, size_bytes}``, the poster frame among them); a done job's video itself is offered as
 ``source`` until the retention period deletes it. Only columns a webhook payload carries are read, so its
-``artifacts`` are the API's. Clients
-never see a key: they get ``/api/video-jobs/<id>/artifacts/<name>``, which answers a short-lived
-presigned GET.
+``artifacts`` are the API's. Clients never see a key: they get ``/api/video-jobs/<id>/artifacts/<name>``,
+which answers a short-lived presigned GET.
 """
 
 from __future__ import annotations
