@@ -10,10 +10,11 @@ DEV := DJANGO_DEBUG=1
 
 .PHONY: setup run test test-sqlite test-postgres test-slow lint postgres browser clean
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt is what production runs; requirements-dev.txt adds the test, lint and type tools (and moto).
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # Node packages pinned in package-lock.json (the signature-checking S3 server of the tests), installed again
