@@ -42,8 +42,8 @@ def main() -> None:
     from django.conf import settings
 
     from video_jobs.analysis import analyze_video, noop_analyzer
+    from video_jobs.devtools.synthetic_video import write_test_video
     from video_jobs.models import VideoAnalysisJob
-    from video_jobs.synthetic_video import write_test_video
     from video_jobs.worker.sandbox import Sandbox
 
     job = VideoAnalysisJob(worker_id="bench", attempts=1)

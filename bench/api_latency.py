@@ -97,8 +97,8 @@ def main() -> None:
     common.truncate_jobs()
     from rest_framework.authtoken.models import Token
 
-    from video_jobs import storage
-    from video_jobs.embedded_s3 import free_port
+    from video_jobs.s3 import storage
+    from video_jobs.s3.embedded import free_port
 
     token = Token.objects.get_or_create(user=common.bench_user())[0].key
     port = free_port()

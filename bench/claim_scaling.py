@@ -14,7 +14,8 @@ QUEUED = 500
 
 
 def measure(claims: int) -> dict[str, float]:
-    from video_jobs import metrics, services
+    from video_jobs import services
+    from video_jobs.ops import metrics
 
     samples = []
     # As a worker runs it: metric observations held in memory, not a transaction per claim.

@@ -30,7 +30,7 @@ from typing import Any
 import common
 from api_latency import start_gunicorn
 
-from video_jobs.embedded_s3 import free_port
+from video_jobs.s3.embedded import free_port
 
 BLOCK = 8 * 1024**2
 
@@ -55,8 +55,8 @@ def time_hash(path: Path) -> float:
 
 def time_client(path: Path, port: int, token: str, parallel: int, root: Path) -> tuple[float, float]:
     """The client's whole run, and its upload phase (initiate to queued, by the job's own times)."""
-    from video_jobs import storage
     from video_jobs.models import VideoAnalysisJob
+    from video_jobs.s3 import storage
 
     common.truncate_jobs()  # the same file would otherwise resume (replay) the same job
     command = [sys.executable, "-m", "video_jobs.client", "upload", str(path), "--parallel", str(parallel)]
@@ -73,7 +73,7 @@ def time_client(path: Path, port: int, token: str, parallel: int, root: Path) ->
 
 
 def time_boto3(path: Path, round_number: int) -> float:
-    from video_jobs import storage
+    from video_jobs.s3 import storage
 
     started = time.perf_counter()
     # The assembling client (the long read timeout the server's own completion uses): moto takes seconds

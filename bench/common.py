@@ -141,13 +141,13 @@ def bulk_jobs(*, count: int, status: str, size: int = 1000, etag: str = '""') ->
 @contextmanager
 def moto_s3() -> Iterator[str]:
     """moto's S3 server on a free port, its bucket created; yields the endpoint."""
-    from video_jobs.embedded_s3 import MotoServer
+    from video_jobs.s3.embedded import MotoServer
 
     server = MotoServer().start()
     os.environ["AWS_S3_ENDPOINT_URL"] = server.endpoint
     from django.test import override_settings
 
-    from video_jobs import storage
+    from video_jobs.s3 import storage
 
     with override_settings(AWS_S3_ENDPOINT_URL=server.endpoint):
         storage.ensure_bucket()

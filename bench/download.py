@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     common.setup_django()
-    from video_jobs import storage
+    from video_jobs.s3 import storage
 
     size = args.megabytes * 1024 * 1024
     key = "bench/download-object"

@@ -35,8 +35,9 @@ def wait_for_status(job_id: Any, status: str, timeout: float = 30) -> None:
 
 
 def measure(jobs: int, *, listen: bool) -> dict[str, Any]:
-    from video_jobs import services, storage
+    from video_jobs import services
     from video_jobs.models import VideoAnalysisJob
+    from video_jobs.s3 import storage
 
     common.truncate_jobs()
     args = ["--worker-id", "bench-pickup"] + ([] if listen else ["--no-listen"])

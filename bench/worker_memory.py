@@ -22,7 +22,7 @@ import common
 
 
 def padded_video(path: Path, size: int) -> None:
-    from video_jobs.synthetic_video import pad_video, write_test_video
+    from video_jobs.devtools.synthetic_video import pad_video, write_test_video
 
     write_test_video(path, seconds=20, width=320, height=180, fps=25)
     pad_video(path, size)

@@ -170,13 +170,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "video_jobs.pagination.JobPagination",
-    "DEFAULT_SCHEMA_CLASS": "video_jobs.openapi.ContractSchema",
+    "DEFAULT_PAGINATION_CLASS": "video_jobs.api.pagination.JobPagination",
+    "DEFAULT_SCHEMA_CLASS": "video_jobs.api.openapi.ContractSchema",
     # Every error body carries a stable error_code, DRF's own errors included.
-    "EXCEPTION_HANDLER": "video_jobs.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "video_jobs.api.errors.exception_handler",
     # Per-user request rates (429 with Retry-After beyond them): every API call, and initiate on its own.
     # Counted in Django's cache, which is per process here (local memory): each API process counts alone.
-    "DEFAULT_THROTTLE_CLASSES": ["video_jobs.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["video_jobs.api.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "user": env_rate("VIDEO_JOBS_THROTTLE_RATE", "300/minute"),
         "initiate": env_rate("VIDEO_JOBS_THROTTLE_INITIATE_RATE", "60/minute"),
@@ -190,10 +190,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "video_jobs.openapi.add_links",
+        "video_jobs.api.openapi.add_links",
     ],
     # One name for the allowed video types, which initiate's content_type and Uppy's type both take.
-    "ENUM_NAME_OVERRIDES": {"ContentTypeEnum": "video_jobs.serializers.allowed_content_types"},
+    "ENUM_NAME_OVERRIDES": {"ContentTypeEnum": "video_jobs.api.serializers.allowed_content_types"},
     # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -20,7 +20,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
 
-from video_jobs.synthetic_video import write_test_video  # noqa: E402
+from video_jobs.devtools.synthetic_video import write_test_video  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FILE_INPUT = "#uploader input.uppy-Dashboard-input[type=file]:not([webkitdirectory])"

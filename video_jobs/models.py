@@ -283,7 +283,8 @@ class MetricCounter(models.Model):
 
     In-process Prometheus counters would be wrong here: each gunicorn process and each worker would count
     only its own events and reset on restart. Events are added to these rows with an atomic
-    ``UPDATE ... SET value = value + n`` instead (see ``video_jobs.metrics``), and ``/metrics`` reads them.
+    ``UPDATE ... SET value = value + n`` instead (see ``video_jobs.ops.metrics``), and ``/metrics`` reads
+    them.
     """
 
     name = models.CharField(max_length=100)

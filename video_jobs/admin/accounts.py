@@ -10,8 +10,8 @@ from django.http import HttpRequest
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from .models import ApiToken, JobQuota, VideoAnalysisJob
-from .services import limits_for
+from ..models import ApiToken, JobQuota, VideoAnalysisJob
+from ..services import limits_for
 
 # DRF's token admin lists every key in plain text: staff must not read (or leak in a screenshot) the
 # credentials of other users. Its replacement shows a prefix, enough to tell tokens apart.

@@ -20,9 +20,9 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from . import services
-from .models import Outcome, VideoAnalysisJob
-from .services import Deletion, VerifyResult
+from .. import services
+from ..models import Outcome, VideoAnalysisJob
+from ..services import Deletion, VerifyResult
 
 Status = VideoAnalysisJob.Status
 

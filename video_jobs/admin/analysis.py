@@ -11,8 +11,8 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from . import artifacts, presign, storage
-from .models import VideoAnalysisJob
+from ..models import VideoAnalysisJob
+from ..s3 import artifacts, presign, storage
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import VideoAnalysisJob, VideoAnalysisJobQuerySet
+from ..models import VideoAnalysisJob, VideoAnalysisJobQuerySet
 
 YES = "yes"
 

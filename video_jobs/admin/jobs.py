@@ -19,14 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
 
-from . import admin_accounts  # noqa: F401  (registers the API token and job quota admins)
-from .admin_actions import DELETE_JOBS, admin_actions, run_on_jobs
-from .admin_analysis import MEDIA as ANALYSIS_MEDIA
-from .admin_analysis import analysis_html, raw_result_html
-from .admin_filters import StaleProcessingFilter, StuckUploadFilter
-from .models import VideoAnalysisJob
-from .stats import job_stats
-from .webhooks import admin as webhooks_admin  # noqa: F401  (registers the webhook models)
+from ..models import VideoAnalysisJob
+from ..ops.stats import job_stats
+from .actions import DELETE_JOBS, admin_actions, run_on_jobs
+from .analysis import MEDIA as ANALYSIS_MEDIA
+from .analysis import analysis_html, raw_result_html
+from .filters import StaleProcessingFilter, StuckUploadFilter
 
 admin.site.site_header = "Cricksy video jobs"
 admin.site.site_title = "Cricksy admin"

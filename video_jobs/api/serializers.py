@@ -9,9 +9,9 @@ from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from . import artifacts
-from .models import ErrorCode, VideoAnalysisJob
-from .result_serializers import AnalysisResultSerializer
+from ..models import ErrorCode, VideoAnalysisJob
+from ..s3 import artifacts
+from .result_schema import AnalysisResultSerializer
 
 SHA256_PATTERN = r"^([0-9a-f]{64})?$"
 

@@ -1,8 +1,9 @@
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from ..webhooks.views import WebhookEndpointViewSet
 from .views import VideoJobViewSet
-from .webhooks.views import WebhookEndpointViewSet
 
 router = SimpleRouter()
 router.register("video-jobs", VideoJobViewSet, basename="video-job")
@@ -15,5 +16,13 @@ urlpatterns = [
         name="video-job-artifact",
     ),
     path("uppy/", include("video_jobs.uppy.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Reference pages for the schema, with their scripts from our own static files (no CDN).
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),
+        name="api-redoc",
+    ),
     *router.urls,
 ]

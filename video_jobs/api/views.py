@@ -25,8 +25,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.viewsets import GenericViewSet
 
-from . import artifacts, presign, services, storage
-from .models import VideoAnalysisJob
+from .. import services
+from ..models import VideoAnalysisJob
+from ..s3 import artifacts, presign, storage
 from .openapi import error_responses
 from .serializers import (
     HeldPartsSerializer,

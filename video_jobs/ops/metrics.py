@@ -3,7 +3,7 @@
 The service runs as several gunicorn processes and many worker processes on many machines; an in-process
 Prometheus counter would count only its own process and start from zero after each restart. Events are
 therefore added to ``MetricCounter`` rows with an atomic ``UPDATE ... SET value = value + n``, and
-``/metrics`` (``video_jobs.prometheus``) reads them at scrape time.
+``/metrics`` (``video_jobs.ops.prometheus``) reads them at scrape time.
 
 Histograms are cumulative, as Prometheus expects (``rate()`` and ``histogram_quantile()`` work on them): an
 observation adds 1 to the row of the bucket it falls in and its value to a ``_sum`` row; the exporter
@@ -29,7 +29,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from prometheus_client.utils import floatToGoString
 
-from .models import MetricCounter, VideoAnalysisJob
+from ..models import MetricCounter, VideoAnalysisJob
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Gauges (jobs per status, stuck uploads, stale processing, oldest queued job) come from ``stats.job_stats``,
 the same numbers as the admin summary and ``job_stats``. Counters and histograms come from the
-``MetricCounter`` rows that ``video_jobs.metrics`` adds to. Nothing is kept in process memory, so any
+``MetricCounter`` rows that ``video_jobs.ops.metrics`` adds to. Nothing is kept in process memory, so any
 gunicorn process answers a scrape with the same numbers.
 """
 
@@ -21,10 +21,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from ..models import MetricCounter, Outcome
+from ..webhooks.stats import metric_families as webhook_metric_families
 from . import metrics
-from .models import MetricCounter, Outcome
 from .stats import job_stats
-from .webhooks.stats import metric_families as webhook_metric_families
 
 # Outcomes of a verification that asked S3 (not_eligible never does, so it is never counted).
 VERIFICATION_OUTCOMES = [outcome.value for outcome in Outcome if outcome != Outcome.NOT_ELIGIBLE]

@@ -13,8 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Min
 
-from .clock import database_now
-from .models import VideoAnalysisJob
+from ..clock import database_now
+from ..models import VideoAnalysisJob
 
 Status = VideoAnalysisJob.Status
 

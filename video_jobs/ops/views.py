@@ -18,7 +18,8 @@ from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import prometheus, storage
+from ..s3 import storage
+from . import prometheus
 
 logger = logging.getLogger(__name__)
 

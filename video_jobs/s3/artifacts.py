@@ -14,8 +14,8 @@ from typing import Any
 
 from django.urls import reverse
 
+from ..models import VideoAnalysisJob
 from . import storage
-from .models import VideoAnalysisJob
 
 # The source video's name among the artifacts: its key (storage.video_key) ends so.
 SOURCE = "source"

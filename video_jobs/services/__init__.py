@@ -28,7 +28,7 @@ from .leases import (
     retry_job,
 )
 from .machinery import backoff_delay
-from .multipart import (
+from .parts import (
     MAX_PARTS_A_CALL,
     PartOutOfRange,
     PartsClosed,

@@ -17,10 +17,10 @@ from django.conf import settings
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
-from .. import storage
 from ..clock import DatabaseNow, database_now
 from ..models import ENDED_STATUSES, VideoAnalysisJob
-from .multipart import abort_upload
+from ..s3 import storage
+from .parts import abort_upload
 from .uploads import cancel_job
 
 logger = logging.getLogger(__name__)

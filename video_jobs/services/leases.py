@@ -14,9 +14,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import F, Q
 
-from .. import metrics
 from ..clock import DatabaseNow
 from ..models import ErrorCode, VideoAnalysisJob
+from ..ops import metrics
 from ..webhooks import outbox
 from ..webhooks.models import EventType
 from . import sql

@@ -28,9 +28,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from .. import metrics
 from ..clock import DatabaseNow
 from ..models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
+from ..ops import metrics
 from ..webhooks import outbox
 from ..webhooks.models import EventType
 from ..webhooks.outbox import EVENT_OF_STATUS

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Final, Literal
 
-from .. import multipart, presign, storage
 from ..clock import database_now
 from ..models import VideoAnalysisJob
+from ..s3 import multipart, presign, storage
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,11 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from .. import metrics, storage
 from ..clock import DatabaseNow
 from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
-from . import multipart, quotas
+from ..ops import metrics
+from ..s3 import storage
+from . import parts, quotas
 from .machinery import database_times, failed_fields, move_or_show_winner, queued_fields
 
 logger = logging.getLogger(__name__)
@@ -85,12 +86,12 @@ def initiate_upload(
     size_bytes: int,
     sha256: str = "",
     idempotency_key: str | None = None,
-    part_plan: multipart.Plan = multipart.BY_THRESHOLD,
+    part_plan: parts.Plan = parts.BY_THRESHOLD,
 ) -> tuple[VideoAnalysisJob, bool]:
     """Create a job awaiting its upload. Returns ``(job, created)``.
 
     ``part_plan`` says how the video goes up: by VIDEO_JOBS_MULTIPART_THRESHOLD (the default), in one
-    request (``multipart.SINGLE``), or in the parts of a given ``PartPlan`` (a client with its own part
+    request (``parts.SINGLE``), or in the parts of a given ``PartPlan`` (a client with its own part
     size, such as Uppy, whatever the threshold says).
 
     A retried call with the same ``idempotency_key`` returns the first job (``created`` False); the same
@@ -136,7 +137,7 @@ def initiate_upload(
         s3_key=storage.video_key(job_id),
         idempotency_key=idempotency_key or None,
         max_attempts=settings.VIDEO_JOBS_MAX_ATTEMPTS,
-        **multipart.plan_fields(size_bytes, part_plan),
+        **parts.plan_fields(size_bytes, part_plan),
         **times,
         **declared,
     )
@@ -258,18 +259,18 @@ def _settle(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
     moved = move_or_show_winner(job, AWAITING, **fields)
     if moved:
         logger.info("job %s failed verification: %s (%s)", job.pk, code, seen.detail)
-        multipart.abort_quietly(job)
+        parts.abort_quietly(job)
     return VerifyResult(seen.outcome, job, changed=moved, detail=seen.detail)
 
 
 def _assemble(job: VideoAnalysisJob) -> VerifyResult | None:
-    """An awaited multipart upload is first assembled from its parts (``multipart.assemble``), for
+    """An awaited multipart upload is first assembled from its parts (``parts.assemble``), for
     upload-complete and staff re-verification alike: None when the object should now be there for the
     HeadObject gate (or the job has no upload in progress); otherwise the result that leaves the job
     awaiting its upload, INCOMPLETE (with the missing part numbers) or TRANSIENT."""
     if not job.upload_id or job.status != Status.AWAITING_UPLOAD:
         return None
-    assembly = multipart.assemble(job)
+    assembly = parts.assemble(job)
     if assembly.missing:
         _count(Outcome.INCOMPLETE)
         detail = f"{len(assembly.missing)} of {job.part_count} parts missing"
@@ -304,7 +305,7 @@ def _staff_requeue(job: VideoAnalysisJob, eligible: Q) -> VerifyResult:
 
 def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
     """The client says its upload finished: verify the object and queue the job, exactly once. A multipart
-    upload is first assembled from its parts (``multipart.assemble``); while any part is missing the job
+    upload is first assembled from its parts (``parts.assemble``); while any part is missing the job
     stays awaiting its upload (outcome INCOMPLETE, with the missing part numbers).
 
     Idempotent: a job already past ``awaiting_upload`` is returned unchanged without touching S3.
@@ -339,7 +340,7 @@ def cancel_job(*, job: VideoAnalysisJob, upload_only: bool = False) -> bool:
     )
     if moved:
         logger.info("job %s cancelled", job.pk)
-        multipart.abort_quietly(job)
+        parts.abort_quietly(job)
     return moved
 
 

@@ -16,20 +16,21 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from video_jobs import services, storage
-from video_jobs.embedded_s3 import MotoServer
+from video_jobs import services
+from video_jobs.devtools.synthetic_video import write_test_video
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.synthetic_video import write_test_video
+from video_jobs.s3 import storage
+from video_jobs.s3.embedded import MotoServer
 from video_jobs.worker import Worker
 
-from .hostile_videos import huge_h264
-from .s3_proxy import FaultyS3Proxy
-from .s3rver import S3rver
-from .uppy_client import Uppy
-from .webhook_receiver import Receiver
+from .support.hostile_videos import huge_h264
+from .support.s3_proxy import FaultyS3Proxy
+from .support.s3rver import S3rver
+from .support.uppy_client import Uppy
+from .support.webhook_receiver import Receiver
 
 if TYPE_CHECKING:
-    from .worker_processes import Workers
+    from .support.worker_processes import Workers
 
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -235,7 +236,7 @@ def done_job(
 @pytest.fixture
 def workers(moto_server: MotoServer, tmp_path: Path) -> Iterator[Workers]:
     """Real worker processes (``worker_processes.Workers``), killed after the test."""
-    from .worker_processes import Workers  # it imports this module's helpers
+    from .support.worker_processes import Workers  # it imports this module's helpers
 
     running = Workers(moto_server, tmp_path)
     yield running

@@ -18,7 +18,7 @@ from video_jobs.clock import DatabaseNow, database_now
 from video_jobs.models import VideoAnalysisJob
 
 from .conftest import wait_for
-from .worker_processes import FAST_RECOVERY, QueueJob, Workers, hold_a_job
+from .support.worker_processes import FAST_RECOVERY, QueueJob, Workers, hold_a_job
 
 Job = VideoAnalysisJob
 Status = VideoAnalysisJob.Status

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from video_jobs.models import PROCESSING_STAGES, Outcome, VideoAnalysisJob
 
-from .jobs import make_job
+from .support.jobs import make_job
 
 pytestmark = pytest.mark.django_db
 

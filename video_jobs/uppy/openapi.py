@@ -13,9 +13,9 @@ from typing import Any
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
-from ..multipart import MAX_PARTS
-from ..openapi import NO_NUL, ContractSchema, error_responses
-from ..serializers import ErrorSerializer, QuotaExceededSerializer
+from ..api.openapi import NO_NUL, ContractSchema, error_responses
+from ..api.serializers import ErrorSerializer, QuotaExceededSerializer
+from ..s3.multipart import MAX_PARTS
 from . import shapes
 
 TOKEN = OpenApiParameter(

@@ -12,8 +12,8 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from ..multipart import MAX_PARTS, PartPlan
-from ..serializers import InitiateSerializer
+from ..api.serializers import InitiateSerializer
+from ..s3.multipart import MAX_PARTS, PartPlan
 
 # Uppy's own rule (@uppy/aws-s3 6, getChunkSize unset): ceil(size / 10 000), at least 5 MiB. Every part but
 # the last is exactly that, so the server can sign each part's exact Content-Length.

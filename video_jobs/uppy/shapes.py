@@ -15,8 +15,8 @@ from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..multipart import MAX_SINGLE_PUT
-from ..serializers import SHA256_PATTERN, ErrorSerializer, allowed_content_types
+from ..api.serializers import SHA256_PATTERN, ErrorSerializer, allowed_content_types
+from ..s3.multipart import MAX_SINGLE_PUT
 
 FILE_ID_HELP = (
     "Optional: a name for this adding of the file, unique per upload; a create retried with it gets the "

@@ -26,11 +26,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from .. import presign, services, storage
+from .. import services
+from ..api.throttling import InitiateThrottle
 from ..models import VideoAnalysisJob
-from ..multipart import MAX_SINGLE_PUT
-from ..services.multipart import SINGLE, Plan
-from ..throttling import InitiateThrottle
+from ..s3 import presign, storage
+from ..s3.multipart import MAX_SINGLE_PUT
+from ..services.parts import SINGLE, Plan
 from . import openapi, tokens
 from . import serializers as uppy
 

@@ -30,7 +30,7 @@ from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .. import metrics
+from ..ops import metrics
 from . import endpoints, sql
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from .transport import AttemptKind, AttemptResult

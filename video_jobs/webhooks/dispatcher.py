@@ -30,8 +30,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
-from .. import db, metrics
-from ..wakeup import ChannelListener, SelfPipe, signals_handled
+from .. import db
+from ..daemon.wakeup import ChannelListener, SelfPipe, signals_handled
+from ..ops import metrics
 from . import deliveries, endpoints, outbox, sql, transport
 from .models import WebhookDelivery
 from .transport import AttemptKind, AttemptResult

@@ -24,8 +24,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from ..api.serializers import JOB_FIELDS, JobSerializer
 from ..models import VideoAnalysisJob
-from ..serializers import JOB_FIELDS, JobSerializer
 from . import sql
 from .models import EventType, WebhookDelivery, WebhookEndpoint
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from django.db import connection
 
+from ..api.serializers import JOB_FIELDS
 from ..db import is_postgresql, run_hot
 from ..models import VideoAnalysisJob
-from ..serializers import JOB_FIELDS
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 # The PostgreSQL channel on which the outbox announces new due deliveries (an empty payload: PostgreSQL

@@ -12,7 +12,7 @@ from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .. import metrics
+from ..ops import metrics
 from .deliveries import ATTEMPTS, DELIVERIES, FINAL_OUTCOMES
 from .models import DeliveryStatus, WebhookDelivery
 from .transport import AttemptKind

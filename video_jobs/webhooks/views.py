@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from ..openapi import error_responses
+from ..api.openapi import error_responses
 from . import endpoints, outbox
 from .models import EventType, WebhookEndpoint
 from .serializers import (

@@ -1,8 +1,8 @@
 """The worker (``manage.py run_worker``): claim a queued job, hold its lease, download, analyse, store the
 result; and recover. One room per concern:
 
-- ``loop``: the Worker: claim, run, sweep, sleep (woken by ``video_jobs.wakeup``: a self-pipe and the LISTEN
-  connection, shared with the webhook dispatcher), stop, signals;
+- ``loop``: the Worker: claim, run, sweep, sleep (woken by ``video_jobs.daemon.wakeup``: a self-pipe and the
+  LISTEN connection, shared with the webhook dispatcher), stop, signals;
 - ``attempt``: one claimed attempt at a job and its pipeline (download, analyse, store, settle);
 - ``sandbox``: analysis in a child process with a memory and a time limit, the worker's side;
 - ``child``: the analysis server that forks those children, a child's side, and the frames between them;

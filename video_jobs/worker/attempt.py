@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from django.db import InterfaceError, OperationalError, connection
 
-from .. import metrics, services, storage
+from .. import services
 from ..analysis import (
     Analysis,
     Analyzer,
@@ -28,6 +28,8 @@ from ..analysis import (
     check_result_size,
 )
 from ..models import ErrorCode, JobStage, VideoAnalysisJob
+from ..ops import metrics
+from ..s3 import storage
 from .housekeeping import temporary_download
 from .sandbox import AnalysisCrashed, AnalysisTimeout, AnalyzerError, Sandbox
 

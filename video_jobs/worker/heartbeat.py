@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from django.db import connection
 
 from .. import services
-from ..wakeup import SelfPipe
+from ..daemon.wakeup import SelfPipe
 from .attempt import DATABASE_ERRORS, Attempt, hand_back
 from .housekeeping import logging_job
 

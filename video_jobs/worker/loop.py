@@ -23,10 +23,11 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils.module_loading import import_string
 
-from .. import metrics, services
+from .. import services
 from ..analysis import Analyzer
+from ..daemon.wakeup import ChannelListener, SelfPipe, signals_handled
 from ..models import VideoAnalysisJob
-from ..wakeup import ChannelListener, SelfPipe, signals_handled
+from ..ops import metrics
 from .attempt import DATABASE_ERRORS, Attempt, hand_back, needs_video
 from .heartbeat import Heartbeat
 from .housekeeping import default_worker_id, logging_job, remove_orphaned_downloads

@@ -1,6 +1,6 @@
 """``python manage.py job_stats [--json]``: the queue's state from the command line.
 
-The same numbers as the admin's summary and ``/metrics`` (``video_jobs.stats``); they replace the old
+The same numbers as the admin's summary and ``/metrics`` (``video_jobs.ops.stats``); they replace the old
 runbook's monitoring SQL.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.timesince import timesince
 
-from video_jobs.stats import JobStats, job_stats
+from video_jobs.ops.stats import JobStats, job_stats
 
 
 class Command(BaseCommand):

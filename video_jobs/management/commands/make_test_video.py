@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from video_jobs.synthetic_video import burst_windows, write_test_video
+from video_jobs.devtools.synthetic_video import burst_windows, write_test_video
 
 
 class Command(BaseCommand):

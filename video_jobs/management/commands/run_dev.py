@@ -20,8 +20,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
-from video_jobs import storage
-from video_jobs.embedded_s3 import MotoServer
+from video_jobs.s3 import storage
+from video_jobs.s3.embedded import MotoServer
 from video_jobs.worker.supervisor import spawn, worker_command
 
 DEMO_USER = "demo"

@@ -11,8 +11,8 @@ from rest_framework.authtoken.models import Token
 
 from video_jobs.models import TOKEN_PREFIX_LENGTH, JobQuota
 
-from .conftest import token_client
-from .test_views import initiate
+from ..api.test_views import initiate
+from ..conftest import token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -13,13 +13,14 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Permission
 from django.test import Client, override_settings
 
-from video_jobs import services, storage
+from video_jobs import services
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3 import storage
 
-from .jobs import s3_down
-from .test_admin import CHANGELIST, reported, run_action, snapshot
-from .test_admin import job_in as arrange
-from .test_views import VIDEO
+from ..api.test_views import VIDEO
+from ..support.jobs import s3_down
+from .test_jobs import CHANGELIST, reported, run_action, snapshot
+from .test_jobs import job_in as arrange
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from django.test import Client
 
 from video_jobs.models import VideoAnalysisJob
 
-from .jobs import make_job
+from ..support.jobs import make_job
 
 pytestmark = pytest.mark.django_db
 

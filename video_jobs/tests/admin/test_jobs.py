@@ -15,12 +15,12 @@ from django.contrib.auth.models import Permission
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from video_jobs import storage
-from video_jobs.admin_actions import MAX_JOBS_PER_ACTION
+from video_jobs.admin.actions import MAX_JOBS_PER_ACTION
 from video_jobs.models import ErrorCode, VideoAnalysisJob
+from video_jobs.s3 import storage
 
-from .jobs import make_job, s3_down
-from .test_views import VIDEO
+from ..api.test_views import VIDEO
+from ..support.jobs import make_job, s3_down
 
 pytestmark = pytest.mark.django_db
 

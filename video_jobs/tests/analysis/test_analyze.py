@@ -20,9 +20,9 @@ from video_jobs.analysis import (
 )
 from video_jobs.analysis import motion as motion_module
 from video_jobs.analysis.poster import jpeg
-from video_jobs.synthetic_video import burst_windows, write_test_video
+from video_jobs.devtools.synthetic_video import burst_windows, write_test_video
 
-from .hostile_videos import timestamp_gap_matroska, webm_without_duration
+from ..support.hostile_videos import timestamp_gap_matroska, webm_without_duration
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from django.test import override_settings
 
 from video_jobs.analysis import Limits, VideoLimitsExceeded, analyze_video
 from video_jobs.analysis.limits import is_machine_fault
-from video_jobs.synthetic_video import write_test_video
+from video_jobs.devtools.synthetic_video import write_test_video
 
-from .hostile_videos import timestamp_gap_matroska
+from ..support.hostile_videos import timestamp_gap_matroska
 
 # Three weeks of "video" in four frames: the leap the issue found in a 9.5 KB file.
 LEAP = [0, 0.04, 0.08, 2_500_000]

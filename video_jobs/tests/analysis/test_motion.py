@@ -11,7 +11,7 @@ from pathlib import Path
 from video_jobs.analysis import MAX_RESULT_BYTES, analyze_video
 from video_jobs.analysis.motion import MAX_SEGMENTS, MAX_TIMELINE_POINTS, SAMPLE_INTERVAL, MotionSamples
 
-from .hostile_videos import backwards_matroska, timestamp_gap_matroska
+from ..support.hostile_videos import backwards_matroska, timestamp_gap_matroska
 
 
 def steady(seconds: float, *, start: float = 0.0) -> list[float]:

@@ -20,7 +20,7 @@ from schemathesis.checks import CHECKS
 from schemathesis.generation.stateful import run_state_machine_as_test
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from video_jobs.openapi import LINKS_FROM
+from video_jobs.api.openapi import LINKS_FROM
 from video_jobs.uppy import tokens
 from video_jobs.webhooks import ssrf
 

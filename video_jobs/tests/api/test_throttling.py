@@ -44,7 +44,7 @@ def test_the_default_rates_come_from_the_settings() -> None:
         "user": "300/minute",
         "initiate": "60/minute",
     }
-    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["video_jobs.throttling.UserThrottle"]
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == ["video_jobs.api.throttling.UserThrottle"]
 
 
 def test_unthrottled_when_the_rate_is_off(api: Any) -> None:

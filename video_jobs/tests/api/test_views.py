@@ -13,10 +13,10 @@ from botocore.exceptions import ClientError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from video_jobs import storage
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3 import storage
 
-from .presigned import signed_headers
+from ..support.presigned import signed_headers
 
 
 def _stage_of(status: str) -> str:
@@ -339,7 +339,7 @@ def test_upload_complete_on_a_cancelled_job_answers_409(api: APIClient, put_vide
 def test_upload_complete_when_s3_is_unreachable_answers_503_and_leaves_the_job(
     api: APIClient, put_video: Any
 ) -> None:
-    from video_jobs.embedded_s3 import free_port
+    from video_jobs.s3.embedded import free_port
 
     job = new_job(api)
     put_video(job, VIDEO)

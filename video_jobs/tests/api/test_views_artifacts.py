@@ -12,8 +12,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from video_jobs import presign
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3 import presign
 
 pytestmark = pytest.mark.django_db
 

@@ -14,11 +14,11 @@ import pytest
 from django.test import override_settings
 from playwright.sync_api import Page, Request, expect
 
+from video_jobs.devtools.synthetic_video import pad_video, write_test_video
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.synthetic_video import pad_video, write_test_video
 
-from .browser_checks import check_analysis_drawn
-from .worker_processes import Workers
+from ..support.browser_checks import check_analysis_drawn
+from ..support.worker_processes import Workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("browser_uploads")]
 

@@ -13,7 +13,7 @@ from django.test import Client, override_settings
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.uppy.tokens import user_for
 
-from .jobs import make_job
+from ..support.jobs import make_job
 
 pytestmark = pytest.mark.django_db
 

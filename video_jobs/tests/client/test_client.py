@@ -22,18 +22,18 @@ from django.test import override_settings
 from rest_framework.authtoken.models import Token
 from rich.console import Console
 
-from video_jobs import storage
 from video_jobs.client import upload as client_upload
 from video_jobs.client.http import Api
 from video_jobs.client.upload import Uploader
-from video_jobs.embedded_s3 import free_port
+from video_jobs.devtools.synthetic_video import pad_video, write_test_video
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.synthetic_video import pad_video, write_test_video
+from video_jobs.s3 import storage
+from video_jobs.s3.embedded import free_port
 
-from .conftest import wait_for
-from .s3_proxy import FaultyS3Proxy
-from .s3rver import S3rver
-from .worker_processes import Workers
+from ..conftest import wait_for
+from ..support.s3_proxy import FaultyS3Proxy
+from ..support.s3rver import S3rver
+from ..support.worker_processes import Workers
 
 MIB = 1024**2
 PART = 5 * MIB

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from video_jobs.wakeup import SelfPipe
+from video_jobs.daemon.wakeup import SelfPipe
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pytest
 from django.db import connection
 
 from video_jobs import services
-from video_jobs.embedded_s3 import free_port
-from video_jobs.wakeup import ChannelListener
+from video_jobs.daemon.wakeup import ChannelListener
+from video_jobs.s3.embedded import free_port
 
-from .conftest import wait_for
-from .worker_support import QueueJob
+from ..conftest import wait_for
+from ..support.worker_support import QueueJob
 
 pytestmark = pytest.mark.postgres
 

@@ -9,7 +9,7 @@ import av
 import pytest
 from django.core.management import CommandError, call_command
 
-from video_jobs.synthetic_video import burst_windows
+from video_jobs.devtools.synthetic_video import burst_windows
 
 
 def test_burst_windows_start_three_seconds_into_every_eight_and_stop_at_the_end() -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from video_jobs.models import VideoAnalysisJob
 
-from .jobs import make_job
+from ..support.jobs import make_job
 
 pytestmark = pytest.mark.django_db
 

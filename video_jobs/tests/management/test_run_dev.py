@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from video_jobs.embedded_s3 import free_port
 from video_jobs.management.commands.run_dev import ADMIN_USER, port_in_use
+from video_jobs.s3.embedded import free_port
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ import pytest
 from django.db import OperationalError, connection
 from django.test import Client, override_settings
 
-from video_jobs import storage
+from video_jobs.s3 import storage
 
-from .jobs import s3_down
+from ..support.jobs import s3_down
 
 pytestmark = pytest.mark.django_db
 

@@ -12,14 +12,15 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from video_jobs import metrics, services
+from video_jobs import services
 from video_jobs.analysis import Analysis
 from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
+from video_jobs.ops import metrics
 from video_jobs.worker import Worker
 
-from .jobs import make_job, s3_down
-from .test_concurrency import race
-from .test_views import VIDEO
+from ..api.test_concurrency import race
+from ..api.test_views import VIDEO
+from ..support.jobs import make_job, s3_down
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from django.test import override_settings
 from django.utils import timezone
 
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.stats import job_stats
+from video_jobs.ops.stats import job_stats
 
-from .jobs import make_job
+from ..support.jobs import make_job
 
 pytestmark = pytest.mark.django_db
 

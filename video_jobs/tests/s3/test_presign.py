@@ -18,11 +18,11 @@ from botocore.config import Config as BotoConfig
 from django.test import override_settings
 from django.utils import timezone
 
-from video_jobs import presign, storage
+from video_jobs.s3 import presign, storage
 
-from .conftest import BUCKET
-from .presigned import signed_headers
-from .s3rver import S3rver
+from ..conftest import BUCKET
+from ..support.presigned import signed_headers
+from ..support.s3rver import S3rver
 
 
 def a_key() -> str:

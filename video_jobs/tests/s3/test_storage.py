@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import override_settings
 
-from video_jobs import presign, storage
 from video_jobs.models import MetricCounter
+from video_jobs.s3 import presign, storage
 
-from .conftest import BUCKET
-from .jobs import s3_down
-from .s3_proxy import FaultyS3Proxy
+from ..conftest import BUCKET
+from ..support.jobs import s3_down
+from ..support.s3_proxy import FaultyS3Proxy
 
 
 def a_key() -> str:

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from video_jobs import services, storage
-from video_jobs.embedded_s3 import free_port
+from video_jobs import services
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3 import storage
+from video_jobs.s3.embedded import free_port
 
 from .support import DATA, STAGE_OF
 

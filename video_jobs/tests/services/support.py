@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from video_jobs.models import VideoAnalysisJob
 
-from ..jobs import STAGE_OF
+from ..support.jobs import STAGE_OF
 
 Status = VideoAnalysisJob.Status
 DATA = b"a cricket video" * 50

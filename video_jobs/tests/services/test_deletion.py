@@ -11,9 +11,10 @@ import time_machine
 from django.test import override_settings
 from django.utils import timezone
 
-from video_jobs import services, storage
+from video_jobs import services
 from video_jobs.clock import database_now
 from video_jobs.models import ErrorCode, VideoAnalysisJob
+from video_jobs.s3 import storage
 from video_jobs.services import Deletion, Outcome
 
 from .support import DATA, processing

@@ -12,8 +12,9 @@ import pytest
 import requests
 from django.test import override_settings
 
-from video_jobs import multipart, services, storage
+from video_jobs import services
 from video_jobs.models import ErrorCode, VideoAnalysisJob
+from video_jobs.s3 import multipart, storage
 from video_jobs.services import Outcome
 
 pytestmark = pytest.mark.django_db
@@ -328,7 +329,7 @@ def test_the_sweep_aborts_old_uploads_that_no_awaiting_job_owns(
 
     # moto dates every upload 2010-11-10, so "old" is played with the age instead: none is 100 years old.
     with monkeypatch.context() as patched:
-        patched.setattr(services.multipart, "ORPHAN_AGE", timedelta(days=365 * 100))
+        patched.setattr(services.parts, "ORPHAN_AGE", timedelta(days=365 * 100))
         assert services.sweep_orphan_uploads() == 0
 
     # Uploads other tests left behind (their jobs rolled back) are orphans too.

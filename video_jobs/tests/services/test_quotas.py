@@ -12,7 +12,7 @@ from video_jobs import services
 from video_jobs.models import JobQuota, VideoAnalysisJob
 from video_jobs.services import QuotaExceeded
 
-from ..test_concurrency import race
+from ..api.test_concurrency import race
 from .support import DATA, STAGE_OF
 
 pytestmark = pytest.mark.django_db

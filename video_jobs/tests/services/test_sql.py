@@ -12,8 +12,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from video_jobs import services
+from video_jobs.api.serializers import JobSerializer
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.serializers import JobSerializer
 from video_jobs.webhooks import endpoints, outbox
 from video_jobs.webhooks.models import WebhookDelivery
 

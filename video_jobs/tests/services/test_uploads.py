@@ -17,7 +17,7 @@ from video_jobs.clock import DatabaseNow
 from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
 from video_jobs.services import Outcome
 
-from ..client_safe import assert_client_safe
+from ..support.client_safe import assert_client_safe
 from .support import DATA
 
 pytestmark = pytest.mark.django_db

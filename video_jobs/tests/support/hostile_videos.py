@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from video_jobs.synthetic_video import write_test_video
+from video_jobs.devtools.synthetic_video import write_test_video
 
 
 def _frame(seconds: float, width: int, height: int) -> av.VideoFrame:

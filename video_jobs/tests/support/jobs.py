@@ -12,11 +12,11 @@ from typing import Any
 from django.test import override_settings
 from django.utils import timezone
 
-from video_jobs import storage
-from video_jobs.embedded_s3 import free_port
 from video_jobs.models import ErrorCode, VideoAnalysisJob
+from video_jobs.s3 import storage
+from video_jobs.s3.embedded import free_port
 
-from .test_views import VIDEO
+from ..api.test_views import VIDEO
 
 Status = VideoAnalysisJob.Status
 Stage = VideoAnalysisJob.Stage

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from video_jobs.embedded_s3 import stop_server
+from video_jobs.s3.embedded import stop_server
 
 PACKAGE = Path(settings.BASE_DIR) / "node_modules" / "@20minutes" / "s3rver"
 EXTENSION = Path(__file__).with_name("s3rver_multipart.js")

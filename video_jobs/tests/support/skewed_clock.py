@@ -1,5 +1,5 @@
-"""``python -m video_jobs.tests.skewed_clock SECONDS COMMAND [ARG ...]``: ``manage.py COMMAND ARG ...`` in a
-process whose clock runs SECONDS fast (slow, when negative) and keeps ticking.
+"""``python -m video_jobs.tests.support.skewed_clock SECONDS COMMAND [ARG ...]``: ``manage.py COMMAND ARG
+...`` in a process whose clock runs SECONDS fast (slow, when negative) and keeps ticking.
 
 time-machine moves the wall clock that Python reads (``time.time``, ``datetime.now``, so Django's
 ``timezone.now``), as a machine whose clock is off would; the monotonic clock that times intervals is left

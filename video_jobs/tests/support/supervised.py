@@ -1,8 +1,9 @@
 """Processes for the supervisor tests.
 
-``python -m video_jobs.tests.supervised supervisor N ID [ARG ...]`` runs a real Supervisor of N children named
-ID-1 .. ID-N. Its children are stand-in workers, ``python -m video_jobs.tests.supervised worker [ARG ...]
---worker-id ID-n``: they keep a worker's side of the contract with its supervisor (on SIGTERM or SIGINT, stop
+``python -m video_jobs.tests.support.supervised supervisor N ID [ARG ...]`` runs a real Supervisor of N
+children named ID-1 .. ID-N. Its children are stand-in workers,
+``python -m video_jobs.tests.support.supervised worker [ARG ...] --worker-id ID-n``: they keep a worker's
+side of the contract with its supervisor (on SIGTERM or SIGINT, stop
 and exit 0; with ``--burst``, exit 0 at once, as on an empty queue) without a database or S3, so the tests
 see the supervisor alone. Each writes what happens to it, one JSON line per event, to the events file in the
 directory named by CRICKSY_TEST_SUPERVISED_DIR, and misbehaves when the test leaves a file there asking it to:
@@ -24,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-MODULE = "video_jobs.tests.supervised"
+MODULE = "video_jobs.tests.support.supervised"
 DIRECTORY = "CRICKSY_TEST_SUPERVISED_DIR"
 EVENTS = "events.jsonl"
 CRASH_CODE = 3
@@ -101,7 +102,7 @@ def supervisor(concurrency: int, worker_id: str, child_args: list[str]) -> int:
     module.worker_command = lambda *args: [
         sys.executable,
         "-m",
-        "video_jobs.tests.supervised",
+        "video_jobs.tests.support.supervised",
         "worker",
         *args,
     ]

@@ -15,17 +15,17 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import connection
 
-from video_jobs.embedded_s3 import MotoServer
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3.embedded import MotoServer
 
+from ..conftest import BUCKET, wait_for
 from . import skewed_clock
 from .analyzers import CONTROL_DIR, RELEASE, read_calls
-from .conftest import BUCKET, wait_for
 
 Job = VideoAnalysisJob
 QueueJob = Callable[..., VideoAnalysisJob]
-RECORD = "video_jobs.tests.analyzers.record"
-HOLD = "video_jobs.tests.analyzers.hold"
+RECORD = "video_jobs.tests.support.analyzers.record"
+HOLD = "video_jobs.tests.support.analyzers.hold"
 # Fast recovery for the tests: a 2 s lease (renewed every 2/3 s), sweeps five times a second, short backoff.
 FAST_RECOVERY = {
     "VIDEO_JOBS_LEASE_SECONDS": "2",

@@ -12,7 +12,7 @@ import requests
 
 from video_jobs.models import VideoAnalysisJob
 
-from .uppy_client import DATA, Uppy
+from ..support.uppy_client import DATA, Uppy
 
 pytestmark = pytest.mark.django_db
 

@@ -15,14 +15,14 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from video_jobs import storage
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3 import storage
 from video_jobs.uppy import tokens
 from video_jobs.uppy.serializers import uppy_part_plan
 
-from .presigned import signed_headers
-from .s3_proxy import FaultyS3Proxy
-from .uppy_client import DATA, MIB, PART, SIZE, Uppy, job_of
+from ..support.presigned import signed_headers
+from ..support.s3_proxy import FaultyS3Proxy
+from ..support.uppy_client import DATA, MIB, PART, SIZE, Uppy, job_of
 
 pytestmark = pytest.mark.django_db
 

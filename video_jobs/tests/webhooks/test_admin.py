@@ -11,8 +11,8 @@ from video_jobs.webhooks import deliveries, endpoints
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 from video_jobs.webhooks.transport import AttemptKind, AttemptResult
 
-from .jobs import make_job
-from .webhook_helpers import finish, make_endpoint
+from ..support.jobs import make_job
+from ..support.webhook_helpers import finish, make_endpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ from video_jobs.webhooks.deliveries import Settled
 from video_jobs.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from video_jobs.webhooks.transport import AttemptKind, AttemptResult
 
-from .jobs import make_job
-from .test_concurrency import race
-from .webhook_helpers import finish, make_endpoint
+from ..api.test_concurrency import race
+from ..support.jobs import make_job
+from ..support.webhook_helpers import finish, make_endpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -13,16 +13,16 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from video_jobs.api.serializers import JobSerializer
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.serializers import JobSerializer
 from video_jobs.webhooks import endpoints, outbox
 from video_jobs.webhooks.dispatcher import Dispatcher
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-from .conftest import wait_for
-from .jobs import make_job
-from .webhook_helpers import SUMMARY, finish, make_endpoint
-from .webhook_receiver import Receiver, Reply
+from ..conftest import wait_for
+from ..support.jobs import make_job
+from ..support.webhook_helpers import SUMMARY, finish, make_endpoint
+from ..support.webhook_receiver import Receiver, Reply
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("allow_private")]
 

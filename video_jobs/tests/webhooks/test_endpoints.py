@@ -15,9 +15,9 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from video_jobs.webhooks import endpoints
 from video_jobs.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
-from .jobs import make_job
-from .test_concurrency import race
-from .webhook_helpers import finish, make_endpoint
+from ..api.test_concurrency import race
+from ..support.jobs import make_job
+from ..support.webhook_helpers import finish, make_endpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -11,13 +11,13 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from video_jobs.api.serializers import JobSerializer
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.serializers import JobSerializer
 from video_jobs.webhooks import outbox, sql
 from video_jobs.webhooks.models import EventType, WebhookDelivery
 
-from .jobs import make_job
-from .webhook_helpers import RESULT, SUMMARY, finish, make_endpoint
+from ..support.jobs import make_job
+from ..support.webhook_helpers import RESULT, SUMMARY, finish, make_endpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -9,14 +9,14 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from video_jobs import metrics
+from video_jobs.ops import metrics
 from video_jobs.webhooks import deliveries
 from video_jobs.webhooks.models import WebhookDelivery
 from video_jobs.webhooks.transport import AttemptKind, AttemptResult
 
-from .jobs import make_job
-from .test_metrics import scrape, value
-from .webhook_helpers import finish, make_endpoint
+from ..ops.test_metrics import scrape, value
+from ..support.jobs import make_job
+from ..support.webhook_helpers import finish, make_endpoint
 
 pytestmark = pytest.mark.django_db
 

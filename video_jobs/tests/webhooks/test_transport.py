@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from video_jobs.embedded_s3 import free_port
+from video_jobs.s3.embedded import free_port
 from video_jobs.webhooks import transport
 from video_jobs.webhooks.transport import AttemptKind
 
-from .webhook_receiver import Receiver, Reply
+from ..support.webhook_receiver import Receiver, Reply
 
 HEADERS = {"webhook-id": "msg_1", "webhook-timestamp": "0", "webhook-signature": "v1,x"}
 

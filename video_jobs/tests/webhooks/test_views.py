@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-from .test_webhooks_ssrf import REFUSED
+from .test_ssrf import REFUSED
 
 pytestmark = pytest.mark.django_db
 

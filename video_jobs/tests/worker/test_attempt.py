@@ -14,13 +14,14 @@ from django.db import OperationalError, connection
 from django.test import override_settings
 from django.utils import timezone
 
-from video_jobs import services, storage
+from video_jobs import services
 from video_jobs.analysis import Analysis, Artifact, JobInterrupted, ProgressCallback, noop_analyzer
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3 import storage
 
-from .client_safe import assert_client_safe
-from .s3_proxy import FaultyS3Proxy
-from .worker_support import Job, MakeWorker, QueueJob, Recorder, fresh, make_claimable
+from ..support.client_safe import assert_client_safe
+from ..support.s3_proxy import FaultyS3Proxy
+from ..support.worker_support import Job, MakeWorker, QueueJob, Recorder, fresh, make_claimable
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker import JobContextFilter, remove_orphaned_downloads
 from video_jobs.worker.housekeeping import temporary_download
 
-from .worker_support import MakeWorker, QueueJob, Recorder
+from ..support.worker_support import MakeWorker, QueueJob, Recorder
 
 pytestmark = pytest.mark.django_db
 

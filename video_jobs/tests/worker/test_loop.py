@@ -14,13 +14,15 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from video_jobs import metrics, services, storage
+from video_jobs import services
 from video_jobs.analysis import ProgressCallback
 from video_jobs.models import MetricCounter, VideoAnalysisJob
+from video_jobs.ops import metrics
+from video_jobs.s3 import storage
 from video_jobs.worker import loop as worker_loop
 
-from .s3_proxy import FaultyS3Proxy
-from .worker_support import Job, MakeWorker, QueueJob, Recorder, fresh
+from ..support.s3_proxy import FaultyS3Proxy
+from ..support.worker_support import Job, MakeWorker, QueueJob, Recorder, fresh
 
 pytestmark = pytest.mark.django_db
 

@@ -23,10 +23,10 @@ from django.test import override_settings
 
 from video_jobs import services
 from video_jobs.clock import DatabaseNow
-from video_jobs.synthetic_video import write_test_video
+from video_jobs.devtools.synthetic_video import write_test_video
 
-from .conftest import wait_for
-from .worker_processes import (
+from ..conftest import wait_for
+from ..support.worker_processes import (
     FAST_RECOVERY,
     HOLD,
     Job,

@@ -30,11 +30,11 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker.child import MAX_FRAME_BYTES, FrameReader, ProtocolError
 from video_jobs.worker.sandbox import AnalysisCrashed, AnalysisTimeout, AnalyzerError, Sandbox
 
-from . import analyzers
-from .analyzers import ABORT, ALLOCATE, BUG, CONTROL_DIR, EXIT, SEGFAULT, SLEEP, VERBOSE, read_calls
-from .conftest import wait_for
-from .hostile_videos import random_bytes, timestamp_gap_matroska, truncated, webm_without_duration
-from .worker_processes import (
+from ..conftest import wait_for
+from ..support import analyzers
+from ..support.analyzers import ABORT, ALLOCATE, BUG, CONTROL_DIR, EXIT, SEGFAULT, SLEEP, VERBOSE, read_calls
+from ..support.hostile_videos import random_bytes, timestamp_gap_matroska, truncated, webm_without_duration
+from ..support.worker_processes import (
     FAST_RECOVERY,
     HOLD,
     Job,
@@ -44,7 +44,7 @@ from .worker_processes import (
     reached,
     running,
 )
-from .worker_support import MakeWorker, QueueJob, fresh, make_claimable
+from ..support.worker_support import MakeWorker, QueueJob, fresh, make_claimable
 
 MEMORY_MB = 512
 TIMEOUT = 3.0
@@ -283,7 +283,7 @@ def test_a_video_over_the_limits_fails_at_once_as_video_limits_exceeded(
 # --- through real run_worker processes ----------------------------------------------------------------------
 
 # The limits the real workers below run under: small, so that the suite stays quick.
-HOSTILE = "video_jobs.tests.analyzers.hostile"
+HOSTILE = "video_jobs.tests.support.analyzers.hostile"
 LIMITS = {
     "VIDEO_JOBS_ANALYSIS_MEMORY_MB": str(MEMORY_MB),
     "VIDEO_JOBS_ANALYSIS_TIMEOUT": str(TIMEOUT),
@@ -438,7 +438,7 @@ def test_artifacts_are_stored_only_after_the_lease_was_confirmed(
     workers: Workers, queue_job: QueueJob, s3: Any
 ) -> None:
     job = queue_job(b"x" * 2000)
-    workers.start(analyzer="video_jobs.tests.analyzers.hold_with_poster", **FAST_RECOVERY)
+    workers.start(analyzer="video_jobs.tests.support.analyzers.hold_with_poster", **FAST_RECOVERY)
     wait_for(workers.calls, what="the analysis to start")
     stored = partial(s3.list_objects_v2, Bucket=job.s3_bucket, Prefix=f"videos/{job.pk}/")
 
