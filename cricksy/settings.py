@@ -4,7 +4,7 @@ This module is the only code that reads ``os.environ``, through the readers of `
 default: ``DJANGO_DEBUG`` is off unless turned on, and with it off the service refuses to start without
 ``DJANGO_SECRET_KEY`` and ``DATABASE_URL``. Development turns debug on explicitly (``make run``, the test
 settings in pytest.ini), which brings the development defaults: a fixed secret key and a SQLite file in the
-project. Everything else has a default that suits both (see the configuration table in README.md).
+project. Everything else has a default that suits both (see the configuration table in docs/operations.md).
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ VIDEO_JOBS_ANALYZER = env_str("VIDEO_JOBS_ANALYZER", "video_jobs.analysis.analyz
 # The worker's per-job statements run as server-side prepared statements on PostgreSQL. Turn off behind a
 # transaction-pooling PgBouncer older than 1.21, which cannot keep them.
 VIDEO_JOBS_PREPARED_STATEMENTS = env_bool("VIDEO_JOBS_PREPARED_STATEMENTS", True)
-# Analysis runs in a child process of the worker, one per job, with these limits (README: "Limits").
+# Analysis runs in a child process of the worker, one per job, with these limits (docs/analysis.md).
 # Its address space (RLIMIT_AS), in MiB: Python, Django, PyAV and numpy take about 280 of them before the
 # first frame is decoded, so less than 384 is refused.
 VIDEO_JOBS_ANALYSIS_MEMORY_MB = env_int("VIDEO_JOBS_ANALYSIS_MEMORY_MB", 2048, minimum=384)

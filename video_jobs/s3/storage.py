@@ -279,7 +279,7 @@ def ensure_bucket() -> bool:
 
 
 def browser_upload_cors_rule(origins: list[str]) -> dict[str, Any]:
-    """The bucket CORS rule a browser on one of ``origins`` needs for presigned uploads (README shows it).
+    """The bucket CORS rule a browser on one of ``origins`` needs for presigned uploads (docs/operations.md).
 
     PUT for the upload (and its parts), POST for a presigned form upload (Uppy's small files), GET and HEAD
     to read results back; any request header, since the signature may cover Content-Type and checksum

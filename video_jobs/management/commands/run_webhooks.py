@@ -1,4 +1,4 @@
-"""``python manage.py run_webhooks``: send webhook deliveries (see the Webhooks section of README.md)."""
+"""``python manage.py run_webhooks``: send webhook deliveries (see docs/webhooks.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python manage.py run_worker``: process queued video jobs (see the Worker section of README.md)."""
+"""``python manage.py run_worker``: process queued video jobs (see docs/operations.md, Running workers)."""
 
 from __future__ import annotations
 
