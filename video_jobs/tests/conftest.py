@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -24,19 +23,17 @@ from video_jobs.s3.embedded import MotoServer
 from video_jobs.worker import Worker
 
 from .support.hostile_videos import huge_h264
+from .support.jobs import make_job
+from .support.s3_config import BUCKET
 from .support.s3_proxy import FaultyS3Proxy
 from .support.s3rver import S3rver
 from .support.uppy_client import Uppy
 from .support.webhook_receiver import Receiver
-
-if TYPE_CHECKING:
-    from .support.worker_processes import Workers
+from .support.worker_processes import Workers
 
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-
-BUCKET = "cricksy-test-videos"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -103,6 +100,13 @@ def staff(client: Client, admin_user: Any) -> Client:
     return client
 
 
+@pytest.fixture
+def ops_staff(client: Client, django_user_model: Any) -> Client:
+    """A staff session without any permission: what /metrics asks of a person."""
+    client.force_login(django_user_model.objects.create_user(username="ops", is_staff=True))
+    return client
+
+
 def token_client(user: Any) -> APIClient:
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)
@@ -148,22 +152,6 @@ def put_video(s3: Any) -> Callable[..., None]:
 
 # --- worker tests ------------------------------------------------------------------------------------------
 
-T = TypeVar("T")
-
-
-def wait_for(
-    predicate: Callable[[], T | Literal[False] | None], *, timeout: float = 15.0, what: str = "the condition"
-) -> T:
-    """Poll an observable condition until it holds (returning its value) or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
 
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> bytes:
@@ -180,16 +168,11 @@ def huge_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def queue_job(user: Any, s3: Any) -> Callable[..., VideoAnalysisJob]:
-    """A job taken the real way to ``queued``: initiate, PUT the bytes, upload-complete (HeadObject)."""
+    """A job taken the real way to ``queued``: awaiting its upload (the one factory), its bytes PUT, then
+    upload-complete (HeadObject)."""
 
     def make(data: bytes, *, sha256: str = "", owner: Any = None) -> VideoAnalysisJob:
-        job, _ = services.initiate_upload(
-            owner=owner or user,
-            filename="over 12.mp4",
-            content_type="video/mp4",
-            size_bytes=len(data),
-            sha256=sha256,
-        )
+        job = make_job(owner or user, filename="over 12.mp4", size_bytes=len(data), sha256=sha256)
         s3.put_object(Bucket=job.s3_bucket, Key=job.s3_key, Body=data, ContentType=job.content_type)
         verified = services.complete_upload(job=job)
         # The outcome, not the job's status: a running worker may have claimed it already.
@@ -236,8 +219,6 @@ def done_job(
 @pytest.fixture
 def workers(moto_server: MotoServer, tmp_path: Path) -> Iterator[Workers]:
     """Real worker processes (``worker_processes.Workers``), killed after the test."""
-    from .support.worker_processes import Workers  # it imports this module's helpers
-
     running = Workers(moto_server, tmp_path)
     yield running
     running.cleanup()

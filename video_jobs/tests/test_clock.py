@@ -17,17 +17,14 @@ from video_jobs import services
 from video_jobs.clock import DatabaseNow, database_now
 from video_jobs.models import VideoAnalysisJob
 
-from .conftest import wait_for
-from .support.worker_processes import FAST_RECOVERY, QueueJob, Workers, hold_a_job
+from .support.jobs import make_job
+from .support.waiting import wait_for
+from .support.worker_processes import FAST_RECOVERY, QueueJob, Workers, fresh, hold_a_job
 
 Job = VideoAnalysisJob
 Status = VideoAnalysisJob.Status
 TEN_MINUTES = 600
 SKEWS = pytest.mark.parametrize("skew", [TEN_MINUTES, -TEN_MINUTES], ids=["fast", "slow"])
-
-
-def fresh(job: VideoAnalysisJob) -> VideoAnalysisJob:
-    return Job.objects.get(pk=job.pk)
 
 
 @pytest.fixture
@@ -86,17 +83,14 @@ def test_a_process_whose_clock_is_off_sweeps_only_leases_expired_by_the_database
     skew: float, clock_off_by: float, user: Any
 ) -> None:
     def processing(lease_in: float) -> VideoAnalysisJob:
-        job, _ = services.initiate_upload(
-            owner=user, filename="a.mp4", content_type="video/mp4", size_bytes=3
-        )
-        Job.objects.filter(pk=job.pk).update(
-            status=Status.PROCESSING,
+        return make_job(
+            user,
+            Status.PROCESSING,
             stage=VideoAnalysisJob.Stage.DOWNLOADING,
             worker_id="elsewhere",
             attempts=1,
             lease_expires_at=DatabaseNow(timedelta(seconds=lease_in)),
         )
-        return job
 
     healthy, expired = processing(lease_in=30), processing(lease_in=-1)
 
@@ -113,12 +107,8 @@ def test_stuck_uploads_and_deadlines_are_judged_by_the_database_clock(
     skew: float, clock_off_by: float, user: Any
 ) -> None:
     def awaiting(age_minutes: float) -> VideoAnalysisJob:
-        job, _ = services.initiate_upload(
-            owner=user, filename="a.mp4", content_type="video/mp4", size_bytes=3
-        )
         past = DatabaseNow(-timedelta(minutes=age_minutes))
-        Job.objects.filter(pk=job.pk).update(created_at=past, upload_deadline=past)
-        return job
+        return make_job(user, created_at=past, upload_deadline=past)
 
     awaiting(age_minutes=1)
     old = awaiting(age_minutes=30)

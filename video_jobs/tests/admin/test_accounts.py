@@ -8,11 +8,11 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.test import Client, override_settings
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from video_jobs.models import TOKEN_PREFIX_LENGTH, JobQuota
 
-from ..api.test_views import initiate
-from ..conftest import token_client
+from ..support.api_requests import initiate
 
 pytestmark = pytest.mark.django_db
 
@@ -64,8 +64,7 @@ def test_revoking_a_token_never_writes_its_key_anywhere(staff: Client, token: To
 
 
 @override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=1)
-def test_staff_raise_a_users_quota_in_the_admin(staff: Client, user: Any) -> None:
-    api = token_client(user)
+def test_staff_raise_a_users_quota_in_the_admin(staff: Client, user: Any, api: APIClient) -> None:
     assert initiate(api, filename="first.mp4").status_code == 201
     assert initiate(api, filename="second.mp4").status_code == 429
 

@@ -1,5 +1,5 @@
 """The admin's actions beyond recovery: deleting jobs through the service, and runs that stop at the first
-job S3 could not be reached for. (Every recovery action on every status: test_admin.py.)"""
+job S3 could not be reached for. (Every recovery action on every status: test_jobs.py.)"""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ from video_jobs import services
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 
-from ..api.test_views import VIDEO
-from ..support.jobs import s3_down
-from .test_jobs import CHANGELIST, reported, run_action, snapshot
-from .test_jobs import job_in as arrange
+from ..support.admin_actions import CHANGELIST, job_in, reported, run_action, snapshot
+from ..support.jobs import VIDEO
+from ..support.s3_config import s3_down
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +49,7 @@ def s3_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_the_delete_action_deletes_jobs_with_their_objects_and_leaves_processing_ones(
     staff: Client, admin_user: Any, put_video: Callable[..., None], s3: Any
 ) -> None:
-    done, queued, busy = (arrange(state, admin_user) for state in ("done", "queued", "processing"))
+    done, queued, busy = (job_in(state, admin_user) for state in ("done", "queued", "processing"))
     for job in (done, queued, busy):
         put_video(job, VIDEO)
 
@@ -76,7 +75,7 @@ def test_the_delete_action_deletes_jobs_with_their_objects_and_leaves_processing
 def test_a_run_stops_at_the_first_job_s3_cannot_be_reached_for(
     staff: Client, admin_user: Any, s3_calls: list[str], action: str
 ) -> None:
-    jobs = [arrange("failed_upload_missing", admin_user) for _ in range(4)]
+    jobs = [job_in("failed_upload_missing", admin_user) for _ in range(4)]
     before = [snapshot(job) for job in jobs]
 
     with s3_down():
@@ -100,7 +99,7 @@ def test_deleting_needs_the_delete_permission(client: Client, django_user_model:
     clerk.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_videoanalysisjob", "change_videoanalysisjob"])
     )
-    job = arrange("done", clerk)
+    job = job_in("done", clerk)
     client.force_login(clerk)
 
     choices = [name for name, _ in client.get(CHANGELIST).context["action_form"].fields["action"].choices]

@@ -16,9 +16,8 @@ from playwright.sync_api import Page, expect
 
 from video_jobs.models import VideoAnalysisJob
 
-from ..api.test_views import VIDEO
 from ..support.browser_checks import check_analysis_drawn
-from ..support.jobs import make_job
+from ..support.jobs import VIDEO, make_job
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the live server's thread must see the rows
 

@@ -19,25 +19,13 @@ from video_jobs.admin.actions import MAX_JOBS_PER_ACTION
 from video_jobs.models import ErrorCode, VideoAnalysisJob
 from video_jobs.s3 import storage
 
-from ..api.test_views import VIDEO
-from ..support.jobs import make_job, s3_down
+from ..support.admin_actions import CHANGELIST, STATES, STUCK, job_in, reported, run_action, snapshot
+from ..support.jobs import VIDEO, make_job
+from ..support.s3_config import s3_down
 
 pytestmark = pytest.mark.django_db
 
 Status = VideoAnalysisJob.Status
-CHANGELIST = "/admin/video_jobs/videoanalysisjob/"
-STUCK = timedelta(minutes=10)  # older than the default VIDEO_JOBS_STUCK_UPLOAD_MINUTES (5)
-
-# Every state a job can be in that matters to some action: (status, fields).
-STATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "awaiting_upload": (Status.AWAITING_UPLOAD, {}),
-    "queued": (Status.QUEUED, {}),
-    "processing": (Status.PROCESSING, {}),
-    "processing_stale": (Status.PROCESSING, {"lease_expires_at": timezone.now() - timedelta(minutes=1)}),
-    "done": (Status.DONE, {}),
-    "cancelled": (Status.CANCELLED, {}),
-    **{f"failed_{code}": (Status.FAILED, {"error_code": code, "attempts": 3}) for code in ErrorCode.values},
-}
 UPLOAD_FAILURES = [
     "failed_upload_missing",
     "failed_upload_size_mismatch",
@@ -72,26 +60,6 @@ ACTION_LABELS = {
     "requeue_stale_processing": "Requeue stale processing jobs",
     "cancel_jobs": "Cancel jobs",
 }
-
-
-def job_in(state: str, owner: Any, **overrides: Any) -> VideoAnalysisJob:
-    status, fields = STATES[state]
-    return make_job(owner, status, age=STUCK, **{**fields, **overrides})
-
-
-def run_action(client: Client, action: str, jobs: list[VideoAnalysisJob], *, confirm: bool = True) -> Any:
-    data: dict[str, Any] = {"action": action, "_selected_action": [str(job.pk) for job in jobs]}
-    if confirm:
-        data["post"] = "yes"
-    return client.post(CHANGELIST, data, follow=True)
-
-
-def reported(response: Any) -> list[tuple[int, str]]:
-    return [(message.level, message.message) for message in response.context["messages"]]
-
-
-def snapshot(job: VideoAnalysisJob) -> dict[str, Any]:
-    return {f.attname: getattr(job, f.attname) for f in job._meta.concrete_fields if f.name != "updated_at"}
 
 
 def left_as_it_was(job: VideoAnalysisJob, before: dict[str, Any], response: Any) -> tuple[int, str]:

@@ -4,42 +4,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from django.db import connection
 
 from video_jobs import services
 from video_jobs.models import VideoAnalysisJob
 
-from .test_views import VIDEO, complete, initiate, new_job
+from ..support.api_requests import complete, initiate
+from ..support.concurrency import race
+from ..support.jobs import VIDEO, make_job
 
 pytestmark = pytest.mark.postgres
 
-T = TypeVar("T")
 CALLERS = 20
 
 
-def race(callers: int, call: Callable[[], T]) -> list[T]:
-    """Run ``call`` in ``callers`` threads released together by a barrier; each thread has its own
-    database connection, closed when it is done."""
-    barrier = threading.Barrier(callers)
-
-    def one() -> T:
-        try:
-            barrier.wait(timeout=30)
-            return call()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=callers) as pool:
-        futures = [pool.submit(one) for _ in range(callers)]
-        return [future.result(timeout=60) for future in futures]
-
-
-def test_twenty_concurrent_upload_completes_move_the_job_exactly_once(api: Any, put_video: Any) -> None:
-    job = new_job(api)
+def test_twenty_concurrent_upload_completes_move_the_job_exactly_once(user: Any, put_video: Any) -> None:
+    job = make_job(user)
     put_video(job, VIDEO)
 
     results = race(CALLERS, lambda: services.complete_upload(job=VideoAnalysisJob.objects.get(pk=job.pk)))
@@ -50,8 +32,10 @@ def test_twenty_concurrent_upload_completes_move_the_job_exactly_once(api: Any, 
     assert job.status == "queued"
 
 
-def test_twenty_concurrent_upload_complete_requests_all_answer_200(api: Any, put_video: Any) -> None:
-    job = new_job(api)
+def test_twenty_concurrent_upload_complete_requests_all_answer_200(
+    api: Any, user: Any, put_video: Any
+) -> None:
+    job = make_job(user)
     put_video(job, VIDEO)
     queued_at = set()
 
@@ -64,8 +48,8 @@ def test_twenty_concurrent_upload_complete_requests_all_answer_200(api: Any, put
     assert len(queued_at) == 1  # one transition, seen identically by every caller
 
 
-def test_concurrent_upload_completes_for_a_missing_object_fail_it_once(api: Any) -> None:
-    job = new_job(api)
+def test_concurrent_upload_completes_for_a_missing_object_fail_it_once(user: Any) -> None:
+    job = make_job(user)
     results = race(CALLERS, lambda: services.complete_upload(job=VideoAnalysisJob.objects.get(pk=job.pk)))
     assert sum(result.changed for result in results) == 1
     job.refresh_from_db()
@@ -78,8 +62,10 @@ def test_concurrent_initiates_with_one_idempotency_key_create_one_job(api: Any) 
     assert VideoAnalysisJob.objects.count() == 1
 
 
-def test_concurrent_cancel_and_upload_complete_leave_one_consistent_outcome(api: Any, put_video: Any) -> None:
-    job = new_job(api)
+def test_concurrent_cancel_and_upload_complete_leave_one_consistent_outcome(
+    user: Any, put_video: Any
+) -> None:
+    job = make_job(user)
     put_video(job, VIDEO)
     barrier_calls: list[Callable[[], Any]] = [
         lambda: services.complete_upload(job=VideoAnalysisJob.objects.get(pk=job.pk)),

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from .test_views import initiate
+from ..support.api_requests import initiate
 
 pytestmark = pytest.mark.django_db
 

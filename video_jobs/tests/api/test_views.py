@@ -16,55 +16,14 @@ from rest_framework.test import APIClient
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 
+from ..support.api_requests import INITIATE, JOB_BODY_FIELDS, complete, initiate
+from ..support.jobs import VIDEO, make_job
 from ..support.presigned import signed_headers
-
-
-def _stage_of(status: str) -> str:
-    """The stage a job arranged in ``status`` has (the database requires that they agree)."""
-    return VideoAnalysisJob.Stage.ANALYZING if status == VideoAnalysisJob.Status.PROCESSING else status
-
+from ..support.s3_config import s3_down
 
 pytestmark = pytest.mark.django_db
 
-INITIATE = "/api/video-jobs/initiate/"
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"cricket" * 100
-JOB_BODY_FIELDS = {
-    "id",
-    "status",
-    "stage",
-    "progress",
-    "filename",
-    "content_type",
-    "size_bytes",
-    "attempts",
-    "error_code",
-    "error_message",
-    "result",
-    "created_at",
-    "updated_at",
-    "queued_at",
-    "started_at",
-    "finished_at",
-}
-
-
-def initiate(api: APIClient, **overrides: Any) -> Any:
-    body = {"filename": "over 1.mp4", "content_type": "video/mp4", "size_bytes": len(VIDEO)}
-    body.update(overrides)
-    headers: dict[str, Any] = {}
-    if "idempotency_key" in body:
-        headers["HTTP_IDEMPOTENCY_KEY"] = body.pop("idempotency_key")
-    return api.post(INITIATE, body, format="json", **headers)
-
-
-def complete(api: APIClient, job_id: Any) -> Any:
-    return api.post(f"/api/video-jobs/{job_id}/upload-complete/")
-
-
-def new_job(api: APIClient, **overrides: Any) -> VideoAnalysisJob:
-    response = initiate(api, **overrides)
-    assert response.status_code == 201, response.json()
-    return VideoAnalysisJob.objects.get(pk=response.json()["id"])
+Status = VideoAnalysisJob.Status
 
 
 # --- initiate ----------------------------------------------------------------------------------------------
@@ -111,7 +70,9 @@ def test_initiate_answers_503_rather_than_hand_out_a_url_that_binds_nothing(api:
 
 
 def test_filename_is_never_used_as_a_storage_path(api: APIClient) -> None:
-    job = new_job(api, filename="../../etc/passwd\u202e ünïcode 🏏.mp4")
+    response = initiate(api, filename="../../etc/passwd\u202e ünïcode 🏏.mp4")
+    assert response.status_code == 201, response.json()
+    job = VideoAnalysisJob.objects.get(pk=response.json()["id"])
     assert job.filename == "../../etc/passwd\u202e ünïcode 🏏.mp4"
     assert job.s3_key == f"videos/{job.pk}/source"
 
@@ -222,11 +183,9 @@ def test_an_overlong_idempotency_key_is_rejected(api: APIClient) -> None:
     assert "Idempotency-Key" in response.json()
 
 
-def test_idempotent_replay_of_a_queued_job_has_no_upload_url(api: APIClient, put_video: Any) -> None:
-    job = new_job(api, idempotency_key="done-already")
-    put_video(job, VIDEO)
-    complete(api, job.pk)
-    replay = initiate(api, idempotency_key="done-already")
+def test_idempotent_replay_of_a_queued_job_has_no_upload_url(api: APIClient, user: Any) -> None:
+    make_job(user, Status.QUEUED, idempotency_key="done-already", filename="replayed.mp4")
+    replay = initiate(api, idempotency_key="done-already", filename="replayed.mp4")
     assert replay.status_code == 200
     assert replay.json()["status"] == "queued"
     assert replay.json()["upload"] is None
@@ -235,8 +194,8 @@ def test_idempotent_replay_of_a_queued_job_has_no_upload_url(api: APIClient, put
 # --- upload-complete ---------------------------------------------------------------------------------------
 
 
-def test_upload_complete_queues_a_verified_upload(api: APIClient, put_video: Any) -> None:
-    job = new_job(api)
+def test_upload_complete_queues_a_verified_upload(api: APIClient, user: Any, put_video: Any) -> None:
+    job = make_job(user)
     put_video(job, VIDEO)
     response = complete(api, job.pk)
     assert response.status_code == 200
@@ -245,9 +204,9 @@ def test_upload_complete_queues_a_verified_upload(api: APIClient, put_video: Any
 
 
 def test_upload_complete_reports_the_head_object_time_in_server_timing(
-    api: APIClient, put_video: Any, monkeypatch: pytest.MonkeyPatch
+    api: APIClient, user: Any, put_video: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = new_job(api)
+    job = make_job(user)
     put_video(job, VIDEO)
     response = complete(api, job.pk)
     s3_part, verify_part = response.headers["Server-Timing"].split(", ")
@@ -258,8 +217,8 @@ def test_upload_complete_reports_the_head_object_time_in_server_timing(
     assert complete(api, job.pk).headers["Server-Timing"].startswith("s3;dur=0.00;")
 
 
-def test_upload_complete_without_an_object_fails_as_upload_missing(api: APIClient) -> None:
-    job = new_job(api)
+def test_upload_complete_without_an_object_fails_as_upload_missing(api: APIClient, user: Any) -> None:
+    job = make_job(user)
     response = complete(api, job.pk)
     assert response.status_code == 409
     assert response.json()["status"] == "failed"
@@ -269,8 +228,10 @@ def test_upload_complete_without_an_object_fails_as_upload_missing(api: APIClien
     assert "error_detail" not in response.json()
 
 
-def test_upload_complete_with_another_size_fails_as_size_mismatch(api: APIClient, put_video: Any) -> None:
-    job = new_job(api)
+def test_upload_complete_with_another_size_fails_as_size_mismatch(
+    api: APIClient, user: Any, put_video: Any
+) -> None:
+    job = make_job(user)
     put_video(job, VIDEO[:-1])
     response = complete(api, job.pk)
     assert response.status_code == 409
@@ -279,9 +240,9 @@ def test_upload_complete_with_another_size_fails_as_size_mismatch(api: APIClient
 
 
 def test_upload_complete_with_an_object_over_the_maximum_fails_as_too_large(
-    api: APIClient, put_video: Any
+    api: APIClient, user: Any, put_video: Any
 ) -> None:
-    job = new_job(api)
+    job = make_job(user)
     put_video(job, VIDEO + b"more")
     with override_settings(VIDEO_JOBS_MAX_UPLOAD_BYTES=len(VIDEO)):
         response = complete(api, job.pk)
@@ -290,9 +251,9 @@ def test_upload_complete_with_an_object_over_the_maximum_fails_as_too_large(
 
 
 def test_upload_complete_is_idempotent_and_does_not_touch_s3_again(
-    api: APIClient, put_video: Any, monkeypatch: pytest.MonkeyPatch
+    api: APIClient, user: Any, put_video: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = new_job(api)
+    job = make_job(user)
     put_video(job, VIDEO)
     first = complete(api, job.pk)
 
@@ -309,26 +270,25 @@ def test_upload_complete_is_idempotent_and_does_not_touch_s3_again(
 
 @pytest.mark.parametrize("status", ["processing", "done"])
 def test_upload_complete_on_a_job_past_queued_answers_200_unchanged(
-    api: APIClient, status: str, monkeypatch: pytest.MonkeyPatch
+    api: APIClient, user: Any, status: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    job = new_job(api)
-    VideoAnalysisJob.objects.filter(pk=job.pk).update(status=status, stage=_stage_of(status))
+    job = make_job(user, status)
     monkeypatch.setattr(storage, "head", lambda **kw: pytest.fail("no S3 call expected"))
     response = complete(api, job.pk)
     assert response.status_code == 200
     assert response.json()["status"] == status
 
 
-def test_upload_complete_on_a_failed_job_answers_409_with_its_code(api: APIClient) -> None:
-    job = new_job(api)
+def test_upload_complete_on_a_failed_job_answers_409_with_its_code(api: APIClient, user: Any) -> None:
+    job = make_job(user)
     complete(api, job.pk)  # no object: upload_missing
     response = complete(api, job.pk)
     assert response.status_code == 409
     assert response.json()["error_code"] == "upload_missing"
 
 
-def test_upload_complete_on_a_cancelled_job_answers_409(api: APIClient, put_video: Any) -> None:
-    job = new_job(api)
+def test_upload_complete_on_a_cancelled_job_answers_409(api: APIClient, user: Any, put_video: Any) -> None:
+    job = make_job(user)
     put_video(job, VIDEO)
     api.post(f"/api/video-jobs/{job.pk}/cancel/")
     response = complete(api, job.pk)
@@ -337,14 +297,12 @@ def test_upload_complete_on_a_cancelled_job_answers_409(api: APIClient, put_vide
 
 
 def test_upload_complete_when_s3_is_unreachable_answers_503_and_leaves_the_job(
-    api: APIClient, put_video: Any
+    api: APIClient, user: Any, put_video: Any
 ) -> None:
-    from video_jobs.s3.embedded import free_port
-
-    job = new_job(api)
+    job = make_job(user)
     put_video(job, VIDEO)
     # Nothing listens on this port: a real connection error, as when S3 is down.
-    with override_settings(AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}"):
+    with s3_down():
         response = complete(api, job.pk)
 
     assert response.status_code == 503
@@ -356,11 +314,11 @@ def test_upload_complete_when_s3_is_unreachable_answers_503_and_leaves_the_job(
 
 
 def test_upload_complete_answers_503_when_the_service_points_at_a_bucket_that_does_not_exist(
-    api: APIClient,
+    api: APIClient, user: Any
 ) -> None:
     bucket = f"cricksy-no-such-bucket-{uuid.uuid4().hex[:12]}"
     with override_settings(AWS_STORAGE_BUCKET_NAME=bucket):
-        job = new_job(api)
+        job = make_job(user)
         response = complete(api, job.pk)
 
     assert response.status_code == 503
@@ -372,10 +330,10 @@ def test_upload_complete_answers_503_when_the_service_points_at_a_bucket_that_do
 
 @pytest.mark.parametrize("http_status", [403, 500, 503])
 def test_upload_complete_on_s3_403_or_5xx_answers_503_and_never_fails_the_job(
-    api: APIClient, monkeypatch: pytest.MonkeyPatch, http_status: int
+    api: APIClient, user: Any, monkeypatch: pytest.MonkeyPatch, http_status: int
 ) -> None:
     # moto enforces no permissions, so the 403 S3 gives without s3:ListBucket is stubbed here.
-    job = new_job(api)
+    job = make_job(user)
     error = ClientError(
         {"Error": {"Code": str(http_status)}, "ResponseMetadata": {"HTTPStatusCode": http_status}},  # type: ignore[typeddict-item]
         "HeadObject",
@@ -397,8 +355,8 @@ def test_upload_complete_on_s3_403_or_5xx_answers_503_and_never_fails_the_job(
 # --- read, list, cancel ------------------------------------------------------------------------------------
 
 
-def test_get_returns_the_job(api: APIClient) -> None:
-    job = new_job(api)
+def test_get_returns_the_job(api: APIClient, user: Any) -> None:
+    job = make_job(user)
     response = api.get(f"/api/video-jobs/{job.pk}/")
     assert response.status_code == 200
     assert response.json().keys() >= JOB_BODY_FIELDS
@@ -419,9 +377,9 @@ def test_get_returns_the_job(api: APIClient) -> None:
     ],
 )
 def test_other_users_unknown_and_malformed_ids_all_answer_404(
-    api: APIClient, other_api: APIClient, path: str
+    api: APIClient, other_user: Any, path: str
 ) -> None:
-    theirs = new_job(other_api)
+    theirs = make_job(other_user)
     url = path.format(other=theirs.pk, unknown=uuid.uuid4())
     is_action = url.endswith(("/upload-complete/", "/cancel/"))
     response = api.post(url) if is_action else api.get(url)
@@ -431,10 +389,10 @@ def test_other_users_unknown_and_malformed_ids_all_answer_404(
     assert theirs.status == "awaiting_upload"
 
 
-def test_list_shows_only_the_callers_jobs_newest_first(api: APIClient, other_api: APIClient) -> None:
-    first = new_job(api, filename="first.mp4")
-    second = new_job(api, filename="second.mp4")
-    new_job(other_api)
+def test_list_shows_only_the_callers_jobs_newest_first(api: APIClient, other_user: Any, user: Any) -> None:
+    first = make_job(user, filename="first.mp4")
+    second = make_job(user, filename="second.mp4")
+    make_job(other_user)
     response = api.get("/api/video-jobs/")
     assert response.status_code == 200
     body = response.json()
@@ -442,11 +400,8 @@ def test_list_shows_only_the_callers_jobs_newest_first(api: APIClient, other_api
     assert [job["id"] for job in body["results"]] == [str(second.pk), str(first.pk)]
 
 
-def test_list_leaves_results_out_and_the_job_itself_has_its_result(api: APIClient) -> None:
-    job = new_job(api)
-    VideoAnalysisJob.objects.filter(pk=job.pk).update(
-        status="done", stage="done", progress=100, result={"motion": {"timeline": [1.0] * 600}}
-    )
+def test_list_leaves_results_out_and_the_job_itself_has_its_result(api: APIClient, user: Any) -> None:
+    job = make_job(user, Status.DONE, progress=100, result={"motion": {"timeline": [1.0] * 600}})
 
     [listed] = api.get("/api/video-jobs/").json()["results"]
     body = api.get(f"/api/video-jobs/{job.pk}/").json()
@@ -456,11 +411,9 @@ def test_list_leaves_results_out_and_the_job_itself_has_its_result(api: APIClien
     assert body["result"] == {"motion": {"timeline": [1.0] * 600}}
 
 
-def test_list_filters_by_status(api: APIClient, put_video: Any) -> None:
-    queued = new_job(api)
-    put_video(queued, VIDEO)
-    complete(api, queued.pk)
-    new_job(api)
+def test_list_filters_by_status(api: APIClient, user: Any) -> None:
+    queued = make_job(user, Status.QUEUED)
+    make_job(user)
     response = api.get("/api/video-jobs/?status=queued")
     assert [job["id"] for job in response.json()["results"]] == [str(queued.pk)]
     assert api.get("/api/video-jobs/?status=awaiting_upload").json()["count"] == 1
@@ -472,9 +425,9 @@ def test_list_rejects_an_unknown_status(api: APIClient) -> None:
     assert "status" in response.json()
 
 
-def test_list_is_paginated(api: APIClient) -> None:
+def test_list_is_paginated(api: APIClient, user: Any) -> None:
     for index in range(3):
-        new_job(api, filename=f"{index}.mp4")
+        make_job(user, filename=f"{index}.mp4")
     body = api.get("/api/video-jobs/?page_size=2").json()
     assert body["count"] == 3
     assert len(body["results"]) == 2
@@ -483,9 +436,8 @@ def test_list_is_paginated(api: APIClient) -> None:
 
 
 @pytest.mark.parametrize("status", ["awaiting_upload", "queued"])
-def test_cancel_before_processing_cancels(api: APIClient, status: str) -> None:
-    job = new_job(api)
-    VideoAnalysisJob.objects.filter(pk=job.pk).update(status=status, stage=_stage_of(status))
+def test_cancel_before_processing_cancels(api: APIClient, user: Any, status: str) -> None:
+    job = make_job(user, status)
     response = api.post(f"/api/video-jobs/{job.pk}/cancel/")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled"
@@ -493,16 +445,15 @@ def test_cancel_before_processing_cancels(api: APIClient, status: str) -> None:
 
 
 @pytest.mark.parametrize("status", ["processing", "done", "failed"])
-def test_cancel_after_processing_started_is_a_conflict(api: APIClient, status: str) -> None:
-    job = new_job(api)
-    VideoAnalysisJob.objects.filter(pk=job.pk).update(status=status, stage=_stage_of(status))
+def test_cancel_after_processing_started_is_a_conflict(api: APIClient, user: Any, status: str) -> None:
+    job = make_job(user, status)
     response = api.post(f"/api/video-jobs/{job.pk}/cancel/")
     assert response.status_code == 409
     assert response.json()["status"] == status
 
 
-def test_cancel_twice_answers_200_both_times(api: APIClient) -> None:
-    job = new_job(api)
+def test_cancel_twice_answers_200_both_times(api: APIClient, user: Any) -> None:
+    job = make_job(user)
     assert api.post(f"/api/video-jobs/{job.pk}/cancel/").status_code == 200
     assert api.post(f"/api/video-jobs/{job.pk}/cancel/").status_code == 200
 
@@ -511,8 +462,8 @@ def test_cancel_twice_answers_200_both_times(api: APIClient) -> None:
 
 
 @override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=1, VIDEO_JOBS_QUOTA_RETRY_AFTER=30)
-def test_initiate_beyond_a_quota_answers_429_quota_exceeded(api: APIClient) -> None:
-    new_job(api)
+def test_initiate_beyond_a_quota_answers_429_quota_exceeded(api: APIClient, user: Any) -> None:
+    make_job(user)
 
     response = initiate(api, filename="one too many.mp4")
 
@@ -527,8 +478,8 @@ def test_initiate_beyond_a_quota_answers_429_quota_exceeded(api: APIClient) -> N
 # --- delete ------------------------------------------------------------------------------------------------
 
 
-def test_delete_removes_the_job_and_its_objects(api: APIClient, put_video: Any, s3: Any) -> None:
-    job = new_job(api)
+def test_delete_removes_the_job_and_its_objects(api: APIClient, user: Any, put_video: Any, s3: Any) -> None:
+    job = make_job(user)
     put_video(job, VIDEO)
     assert complete(api, job.pk).status_code == 200
 
@@ -539,16 +490,15 @@ def test_delete_removes_the_job_and_its_objects(api: APIClient, put_video: Any, 
     assert s3.list_objects_v2(Bucket=job.s3_bucket, Prefix=storage.job_folder(job.pk)).get("KeyCount") == 0
 
 
-def test_delete_of_a_processing_job_is_a_conflict(api: APIClient) -> None:
-    job = new_job(api)
-    VideoAnalysisJob.objects.filter(pk=job.pk).update(status="processing", stage=_stage_of("processing"))
+def test_delete_of_a_processing_job_is_a_conflict(api: APIClient, user: Any) -> None:
+    job = make_job(user, Status.PROCESSING)
     response = api.delete(f"/api/video-jobs/{job.pk}/")
     assert response.status_code == 409
     assert response.json()["status"] == "processing"
 
 
-def test_delete_with_s3_down_answers_503_and_keeps_the_job(api: APIClient) -> None:
-    job = new_job(api)
+def test_delete_with_s3_down_answers_503_and_keeps_the_job(api: APIClient, user: Any) -> None:
+    job = make_job(user)
     with override_settings(AWS_S3_ENDPOINT_URL="http://127.0.0.1:9"):  # nothing listens on the discard port
         response = api.delete(f"/api/video-jobs/{job.pk}/")
     assert response.status_code == 503
@@ -558,8 +508,8 @@ def test_delete_with_s3_down_answers_503_and_keeps_the_job(api: APIClient) -> No
     assert api.delete(f"/api/video-jobs/{job.pk}/").status_code == 204
 
 
-def test_another_users_job_cannot_be_deleted(api: APIClient, other_api: APIClient) -> None:
-    job = new_job(api)
+def test_another_users_job_cannot_be_deleted(api: APIClient, user: Any, other_api: APIClient) -> None:
+    job = make_job(user)
     assert other_api.delete(f"/api/video-jobs/{job.pk}/").status_code == 404
     assert VideoAnalysisJob.objects.filter(pk=job.pk).exists()
 

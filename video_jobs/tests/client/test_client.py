@@ -30,9 +30,9 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 from video_jobs.s3.embedded import free_port
 
-from ..conftest import wait_for
 from ..support.s3_proxy import FaultyS3Proxy
 from ..support.s3rver import S3rver
+from ..support.waiting import wait_for
 from ..support.worker_processes import Workers
 
 MIB = 1024**2

@@ -14,7 +14,7 @@ from video_jobs import services
 from video_jobs.daemon.wakeup import ChannelListener
 from video_jobs.s3.embedded import free_port
 
-from ..conftest import wait_for
+from ..support.waiting import wait_for
 from ..support.worker_support import QueueJob
 
 pytestmark = pytest.mark.postgres

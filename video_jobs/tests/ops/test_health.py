@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 
 from video_jobs.s3 import storage
 
-from ..support.jobs import s3_down
+from ..support.s3_config import s3_down
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,6 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
-from prometheus_client.parser import text_string_to_metric_families
 
 from video_jobs import services
 from video_jobs.analysis import Analysis
@@ -18,35 +17,15 @@ from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
 from video_jobs.ops import metrics
 from video_jobs.worker import Worker
 
-from ..api.test_concurrency import race
-from ..api.test_views import VIDEO
-from ..support.jobs import make_job, s3_down
+from ..support.concurrency import race
+from ..support.jobs import VIDEO, make_job
+from ..support.prometheus import scrape, value
+from ..support.s3_config import s3_down
 
 pytestmark = pytest.mark.django_db
 
 Status = VideoAnalysisJob.Status
 TOKEN = "prometheus-scrape-token"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-def staff(client: Client, django_user_model: Any) -> Client:
-    client.force_login(django_user_model.objects.create_user(username="ops", is_staff=True))
-    return client
-
-
-def scrape(client: Client) -> Samples:
-    response = client.get("/metrics")
-    assert response.status_code == 200, response.content
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.content.decode()):
-        for sample in family.samples:
-            samples[sample.name, frozenset(sample.labels.items())] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples[name, frozenset(labels.items())]
 
 
 # --- access ------------------------------------------------------------------------------------------------
@@ -64,8 +43,8 @@ def test_non_staff_users_are_refused(client: Client, user: Any) -> None:
     assert client.get("/metrics").status_code == 403
 
 
-def test_staff_sessions_may_read(staff: Client) -> None:
-    assert "video_jobs_jobs" in {name for name, _ in scrape(staff)}
+def test_staff_sessions_may_read(ops_staff: Client) -> None:
+    assert "video_jobs_jobs" in {name for name, _ in scrape(ops_staff)}
 
 
 @override_settings(VIDEO_JOBS_METRICS_TOKEN=TOKEN)
@@ -91,13 +70,13 @@ def test_a_wrong_token_is_refused(client: Client, configured: str, sent: str) ->
         assert client.get("/metrics", headers={"Authorization": sent}).status_code == 403
 
 
-def test_only_get_and_head_are_served(staff: Client) -> None:
-    assert staff.post("/metrics").status_code == 405
-    assert staff.head("/metrics").status_code == 200
+def test_only_get_and_head_are_served(ops_staff: Client) -> None:
+    assert ops_staff.post("/metrics").status_code == 405
+    assert ops_staff.head("/metrics").status_code == 200
 
 
-def test_openmetrics_when_the_scraper_asks_for_it(staff: Client) -> None:
-    response = staff.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+def test_openmetrics_when_the_scraper_asks_for_it(ops_staff: Client) -> None:
+    response = ops_staff.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     assert response["Content-Type"].startswith("application/openmetrics-text")
     assert response.content.endswith(b"# EOF\n")
 
@@ -105,8 +84,8 @@ def test_openmetrics_when_the_scraper_asks_for_it(staff: Client) -> None:
 # --- what it says ------------------------------------------------------------------------------------------
 
 
-def test_an_empty_service_exposes_every_series_at_zero(staff: Client) -> None:
-    samples = scrape(staff)
+def test_an_empty_service_exposes_every_series_at_zero(ops_staff: Client) -> None:
+    samples = scrape(ops_staff)
 
     for status in Status.values:
         assert value(samples, "video_jobs_jobs", status=status) == 0
@@ -122,7 +101,7 @@ def test_an_empty_service_exposes_every_series_at_zero(staff: Client) -> None:
     assert value(samples, "video_jobs_claim_latency_seconds_count") == 0
 
 
-def test_jobs_per_status_and_the_queue_gauges_count_the_database(staff: Client, user: Any) -> None:
+def test_jobs_per_status_and_the_queue_gauges_count_the_database(ops_staff: Client, user: Any) -> None:
     now = timezone.now()
     make_job(user, Status.AWAITING_UPLOAD, age=timedelta(minutes=30))
     make_job(user, Status.AWAITING_UPLOAD)
@@ -130,7 +109,7 @@ def test_jobs_per_status_and_the_queue_gauges_count_the_database(staff: Client, 
     make_job(user, Status.PROCESSING, lease_expires_at=now - timedelta(seconds=1))
     make_job(user, Status.FAILED)
 
-    samples = scrape(staff)
+    samples = scrape(ops_staff)
 
     assert {status: value(samples, "video_jobs_jobs", status=status) for status in Status.values} == {
         "awaiting_upload": 2,
@@ -146,7 +125,7 @@ def test_jobs_per_status_and_the_queue_gauges_count_the_database(staff: Client, 
 
 
 def test_every_verification_is_counted_by_outcome(
-    staff: Client, user: Any, put_video: Callable[..., None]
+    ops_staff: Client, user: Any, put_video: Callable[..., None]
 ) -> None:
     def job_with(video: bytes | None) -> VideoAnalysisJob:
         job = make_job(user, Status.AWAITING_UPLOAD)
@@ -165,7 +144,7 @@ def test_every_verification_is_counted_by_outcome(
         services.complete_upload(job=job_with(VIDEO))
     services.reverify_upload(job=make_job(user, Status.DONE))  # not eligible: S3 is not asked, not counted
 
-    samples = scrape(staff)
+    samples = scrape(ops_staff)
     counted = {
         outcome: value(samples, "video_jobs_upload_verifications_total", outcome=outcome)
         for outcome in ("queued", "missing", "size_mismatch", "too_large", "transient")
@@ -174,7 +153,7 @@ def test_every_verification_is_counted_by_outcome(
 
 
 def test_a_worker_download_that_meets_a_404_is_counted(
-    staff: Client, user: Any, put_video: Callable[..., None], make_worker: Callable[..., Worker]
+    ops_staff: Client, user: Any, put_video: Callable[..., None], make_worker: Callable[..., Worker]
 ) -> None:
     found = make_job(user, Status.QUEUED)
     put_video(found, VIDEO)  # found: not counted
@@ -185,15 +164,15 @@ def test_a_worker_download_that_meets_a_404_is_counted(
         pass
 
     assert [VideoAnalysisJob.objects.get(pk=job.pk).error_code for job in gone] == ["upload_missing"] * 2
-    assert value(scrape(staff), "video_jobs_download_missing_total") == 2
+    assert value(scrape(ops_staff), "video_jobs_download_missing_total") == 2
 
 
-def test_histograms_are_cumulative_with_a_sum_and_a_count(staff: Client) -> None:
+def test_histograms_are_cumulative_with_a_sum_and_a_count(ops_staff: Client) -> None:
     for seconds in (0.5, 3, 45, 45, 5000):
         metrics.JOB_DURATION.observe(seconds, {"status": "done"})
     metrics.JOB_DURATION.observe(1, {"status": "failed"})
 
-    samples = scrape(staff)
+    samples = scrape(ops_staff)
 
     def bucket(le: str, status: str = "done") -> float:
         return value(samples, "video_jobs_job_duration_seconds_bucket", status=status, le=le)
@@ -213,7 +192,7 @@ def test_histograms_are_cumulative_with_a_sum_and_a_count(staff: Client) -> None
     assert value(samples, "video_jobs_job_duration_seconds_sum", status="failed") == 1
 
 
-def test_claims_and_ended_jobs_feed_the_latency_and_duration_histograms(staff: Client, user: Any) -> None:
+def test_claims_and_ended_jobs_feed_the_latency_and_duration_histograms(ops_staff: Client, user: Any) -> None:
     now = timezone.now()
     make_job(
         user, Status.QUEUED, queued_at=now - timedelta(seconds=20), run_after=now - timedelta(seconds=20)
@@ -232,7 +211,7 @@ def test_claims_and_ended_jobs_feed_the_latency_and_duration_histograms(staff: C
     # A job that fails its upload check never started: it has no processing time to observe.
     services.complete_upload(job=VideoAnalysisJob.objects.get(status=Status.AWAITING_UPLOAD))
 
-    samples = scrape(staff)
+    samples = scrape(ops_staff)
     latency = [
         value(samples, "video_jobs_claim_latency_seconds_bucket", le=le)
         for le in ("15.0", "30.0", "900.0", "+Inf")

@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from video_jobs.s3 import presign, storage
 
-from ..conftest import BUCKET
 from ..support.presigned import signed_headers
+from ..support.s3_config import BUCKET
 from ..support.s3rver import S3rver
 
 

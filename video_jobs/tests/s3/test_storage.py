@@ -19,8 +19,7 @@ from django.test import override_settings
 from video_jobs.models import MetricCounter
 from video_jobs.s3 import presign, storage
 
-from ..conftest import BUCKET
-from ..support.jobs import s3_down
+from ..support.s3_config import BUCKET, s3_down
 from ..support.s3_proxy import FaultyS3Proxy
 
 

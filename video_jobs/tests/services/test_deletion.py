@@ -17,7 +17,8 @@ from video_jobs.models import ErrorCode, VideoAnalysisJob
 from video_jobs.s3 import storage
 from video_jobs.services import Deletion, Outcome
 
-from .support import DATA, processing
+from ..support.jobs import VIDEO, make_job, processing
+from ..support.s3_config import s3_down
 
 pytestmark = pytest.mark.django_db
 
@@ -32,22 +33,19 @@ def keys(s3: Any, job: VideoAnalysisJob) -> list[str]:
 def store(s3: Any, job: VideoAnalysisJob, *names: str) -> None:
     """Objects under the job's folder: ``source`` is its video, anything else an artifact."""
     for name in names:
-        s3.put_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, name), Body=DATA)
+        s3.put_object(Bucket=job.s3_bucket, Key=storage.artifact_key(job.pk, name), Body=VIDEO)
 
 
-def ended(make_job: Any, status: str = Status.DONE, *, days_ago: float, **fields: Any) -> VideoAnalysisJob:
-    job: VideoAnalysisJob = make_job(
-        status=status, finished_at=timezone.now() - timedelta(days=days_ago), **fields
-    )
-    return job
+def ended(owner: Any, status: str = Status.DONE, *, days_ago: float, **fields: Any) -> VideoAnalysisJob:
+    return make_job(owner, status, finished_at=timezone.now() - timedelta(days=days_ago), **fields)
 
 
 # --- deleting a job ----------------------------------------------------------------------------------------
 
 
-def test_a_deleted_job_leaves_nothing_in_s3_and_no_row(make_job: Any, s3: Any) -> None:
-    job = ended(make_job, days_ago=1, result={"artifacts": {"poster.jpg": {}}})
-    neighbour = ended(make_job, days_ago=1)
+def test_a_deleted_job_leaves_nothing_in_s3_and_no_row(s3: Any, user: Any) -> None:
+    job = ended(user, days_ago=1, result={"artifacts": {"poster.jpg": {}}})
+    neighbour = ended(user, days_ago=1)
     # The video, its artifact, and one nobody recorded (stored by an attempt that lost its lease).
     store(s3, job, "source", "poster.jpg", "poster-from-a-lost-attempt.jpg")
     store(s3, neighbour, "source", "poster.jpg")
@@ -61,9 +59,9 @@ def test_a_deleted_job_leaves_nothing_in_s3_and_no_row(make_job: Any, s3: Any) -
 
 @pytest.mark.parametrize("status", [Status.AWAITING_UPLOAD, Status.QUEUED])
 def test_a_job_not_started_is_cancelled_then_deleted_with_what_was_uploaded(
-    make_job: Any, s3: Any, status: str
+    user: Any, s3: Any, status: str
 ) -> None:
-    job = make_job(status=status)
+    job = make_job(user, status)
     store(s3, job, "source")
 
     assert services.delete_job(job=job) == Deletion.DELETED
@@ -72,8 +70,8 @@ def test_a_job_not_started_is_cancelled_then_deleted_with_what_was_uploaded(
     assert not VideoAnalysisJob.objects.filter(pk=job.pk).exists()
 
 
-def test_a_processing_job_is_refused_and_keeps_everything(make_job: Any, s3: Any) -> None:
-    job = processing(make_job)
+def test_a_processing_job_is_refused_and_keeps_everything(s3: Any, user: Any) -> None:
+    job = processing(user)
     store(s3, job, "source")
 
     assert services.delete_job(job=job) == Deletion.PROCESSING
@@ -83,8 +81,8 @@ def test_a_processing_job_is_refused_and_keeps_everything(make_job: Any, s3: Any
     assert keys(s3, job) == [job.s3_key]
 
 
-def test_a_queued_job_a_worker_claims_first_is_refused(make_job: Any, s3: Any) -> None:
-    job = make_job(status=Status.QUEUED)
+def test_a_queued_job_a_worker_claims_first_is_refused(user: Any, s3: Any) -> None:
+    job = make_job(user, Status.QUEUED)
     store(s3, job, "source")
     seen_queued = VideoAnalysisJob.objects.get(pk=job.pk)
     assert services.claim_next_job(worker_id="w1") is not None
@@ -95,11 +93,11 @@ def test_a_queued_job_a_worker_claims_first_is_refused(make_job: Any, s3: Any) -
     assert keys(s3, job) == [job.s3_key]
 
 
-def test_with_s3_down_the_job_stays_and_can_be_deleted_later(make_job: Any, s3: Any, s3_down: Any) -> None:
-    job = ended(make_job, Status.FAILED, days_ago=1, error_code=ErrorCode.INVALID_VIDEO)
+def test_with_s3_down_the_job_stays_and_can_be_deleted_later(s3: Any, user: Any) -> None:
+    job = ended(user, Status.FAILED, days_ago=1, error_code=ErrorCode.INVALID_VIDEO)
     store(s3, job, "source")
 
-    with s3_down:
+    with s3_down():
         assert services.delete_job(job=job) == Deletion.STORAGE_UNAVAILABLE
 
     job.refresh_from_db()
@@ -116,15 +114,15 @@ def test_with_s3_down_the_job_stays_and_can_be_deleted_later(make_job: Any, s3: 
 
 
 @override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=30)
-def test_retention_deletes_only_the_source_of_jobs_that_ended_long_enough_ago(make_job: Any, s3: Any) -> None:
+def test_retention_deletes_only_the_source_of_jobs_that_ended_long_enough_ago(s3: Any, user: Any) -> None:
     result = {"artifacts": {"poster.jpg": {"key": "…"}}}
     old = [
-        ended(make_job, Status.DONE, days_ago=31, result=result),
-        ended(make_job, Status.FAILED, days_ago=45, error_code=ErrorCode.INVALID_VIDEO),
-        ended(make_job, Status.CANCELLED, days_ago=31),
+        ended(user, Status.DONE, days_ago=31, result=result),
+        ended(user, Status.FAILED, days_ago=45, error_code=ErrorCode.INVALID_VIDEO),
+        ended(user, Status.CANCELLED, days_ago=31),
     ]
-    recent = ended(make_job, Status.DONE, days_ago=29, result=result)
-    running = processing(make_job)
+    recent = ended(user, Status.DONE, days_ago=29, result=result)
+    running = processing(user)
     for job in [*old, recent, running]:
         store(s3, job, "source", "poster.jpg")
     before = database_now()  # the clock that writes source_deleted_at (SQLite: to the millisecond)
@@ -147,9 +145,9 @@ def test_retention_deletes_only_the_source_of_jobs_that_ended_long_enough_ago(ma
 @override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=30)
 @pytest.mark.parametrize("skew", [timedelta(days=40), timedelta(days=-40)])
 def test_retention_ages_jobs_by_the_databases_clock_not_the_workers(
-    make_job: Any, s3: Any, skew: timedelta
+    s3: Any, user: Any, skew: timedelta
 ) -> None:
-    young, old = ended(make_job, days_ago=1), ended(make_job, days_ago=31)
+    young, old = ended(user, days_ago=1), ended(user, days_ago=31)
     for job in (young, old):
         store(s3, job, "source")
 
@@ -165,8 +163,8 @@ def test_retention_ages_jobs_by_the_databases_clock_not_the_workers(
 
 
 @override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=0)
-def test_zero_days_keeps_source_videos_forever(make_job: Any, s3: Any) -> None:
-    job = ended(make_job, days_ago=3650)
+def test_zero_days_keeps_source_videos_forever(s3: Any, user: Any) -> None:
+    job = ended(user, days_ago=3650)
     store(s3, job, "source")
     assert services.expire_source_videos() == 0
     assert keys(s3, job) == [job.s3_key]
@@ -174,9 +172,9 @@ def test_zero_days_keeps_source_videos_forever(make_job: Any, s3: Any) -> None:
 
 @override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=30)
 def test_with_s3_down_retention_takes_its_mark_back_and_stops(
-    make_job: Any, s3: Any, s3_down: Any, monkeypatch: pytest.MonkeyPatch
+    s3: Any, user: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    jobs = [ended(make_job, days_ago=40) for _ in range(3)]
+    jobs = [ended(user, days_ago=40) for _ in range(3)]
     for job in jobs:
         store(s3, job, "source")
     calls: list[str] = []
@@ -188,7 +186,7 @@ def test_with_s3_down_retention_takes_its_mark_back_and_stops(
 
     monkeypatch.setattr(storage, "delete_object", counting)
 
-    with s3_down:
+    with s3_down():
         assert services.expire_source_videos() == 0
 
     assert len(calls) == 1  # the first failure ends the sweep
@@ -200,9 +198,9 @@ def test_with_s3_down_retention_takes_its_mark_back_and_stops(
 
 
 @override_settings(VIDEO_JOBS_RETAIN_SOURCE_DAYS=30)
-def test_after_retention_staff_can_neither_retry_nor_reverify_the_job(make_job: Any, s3: Any) -> None:
-    failed = ended(make_job, Status.FAILED, days_ago=31, error_code=ErrorCode.ATTEMPTS_EXHAUSTED)
-    too_big = ended(make_job, Status.FAILED, days_ago=31, error_code=ErrorCode.UPLOAD_SIZE_MISMATCH)
+def test_after_retention_staff_can_neither_retry_nor_reverify_the_job(s3: Any, user: Any) -> None:
+    failed = ended(user, Status.FAILED, days_ago=31, error_code=ErrorCode.ATTEMPTS_EXHAUSTED)
+    too_big = ended(user, Status.FAILED, days_ago=31, error_code=ErrorCode.UPLOAD_SIZE_MISMATCH)
     for job in (failed, too_big):
         store(s3, job, "source")
     services.expire_source_videos()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from video_jobs import services
 from video_jobs.models import ErrorCode, VideoAnalysisJob
 
-from .support import processing
+from ..support.jobs import make_job, processing
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +21,12 @@ Status = VideoAnalysisJob.Status
 # --- claim, lease fence, retries ---------------------------------------------------------------------------
 
 
-def test_claim_takes_the_oldest_claimable_job_and_starts_an_attempt(make_job: Any) -> None:
+def test_claim_takes_the_oldest_claimable_job_and_starts_an_attempt(user: Any) -> None:
     now = timezone.now()
-    older = make_job(status=Status.QUEUED, run_after=now - timedelta(minutes=2))
-    newer = make_job(status=Status.QUEUED, run_after=now - timedelta(minutes=1))
-    make_job(status=Status.QUEUED, run_after=now + timedelta(minutes=5))  # backing off
-    make_job()  # awaiting upload: never claimable
+    older = make_job(user, Status.QUEUED, run_after=now - timedelta(minutes=2))
+    newer = make_job(user, Status.QUEUED, run_after=now - timedelta(minutes=1))
+    make_job(user, Status.QUEUED, run_after=now + timedelta(minutes=5))  # backing off
+    make_job(user)  # awaiting upload: never claimable
 
     first = services.claim_next_job(worker_id="w1", lease_seconds=30)
     second = services.claim_next_job(worker_id="w2", lease_seconds=30)
@@ -41,8 +41,8 @@ def test_claim_takes_the_oldest_claimable_job_and_starts_an_attempt(make_job: An
     assert first.started_at is not None
 
 
-def test_a_worker_that_lost_its_lease_cannot_write(make_job: Any) -> None:
-    job = processing(make_job, worker="old", attempts=1)
+def test_a_worker_that_lost_its_lease_cannot_write(user: Any) -> None:
+    job = processing(user, worker="old", attempts=1)
     stale = VideoAnalysisJob.objects.get(pk=job.pk)
     # The lease expired and another worker took the job over.
     VideoAnalysisJob.objects.filter(pk=job.pk).update(worker_id="new", attempts=2)
@@ -59,22 +59,24 @@ def test_a_worker_that_lost_its_lease_cannot_write(make_job: Any) -> None:
     assert (job.status, job.result, job.progress) == (Status.DONE, {"by": "new"}, 100)
 
 
-def test_renew_lease_extends_it(make_job: Any) -> None:
-    job = processing(make_job, lease_in=1)
+def test_renew_lease_extends_it(user: Any) -> None:
+    job = processing(user, lease_in=1)
     before = job.lease_expires_at
     assert services.renew_lease(job=job, lease_seconds=120)
     job.refresh_from_db()
+    assert before is not None
+    assert job.lease_expires_at is not None
     assert job.lease_expires_at > before + timedelta(seconds=100)
 
 
-def test_retry_job_backs_off_until_attempts_run_out(make_job: Any) -> None:
-    job = processing(make_job, attempts=1)
+def test_retry_job_backs_off_until_attempts_run_out(user: Any) -> None:
+    job = processing(user, attempts=1)
     assert services.retry_job(job=job, message="Storage was unavailable.", detail="S3 answered 503")
     assert job.status == Status.QUEUED
     assert job.run_after > timezone.now()
     assert (job.error_message, job.error_detail) == ("Storage was unavailable.", "S3 answered 503")
 
-    last = processing(make_job, attempts=3)
+    last = processing(user, attempts=3)
     assert services.retry_job(job=last, message="Storage was unavailable again.")
     assert (last.status, last.error_code) == (Status.FAILED, ErrorCode.ATTEMPTS_EXHAUSTED)
     # Without a detail of its own, staff see the message.
@@ -84,8 +86,8 @@ def test_retry_job_backs_off_until_attempts_run_out(make_job: Any) -> None:
     )
 
 
-def test_release_job_hands_it_back_without_counting_the_attempt(make_job: Any) -> None:
-    job = processing(make_job, attempts=2)
+def test_release_job_hands_it_back_without_counting_the_attempt(user: Any) -> None:
+    job = processing(user, attempts=2)
     assert services.release_job(job=job)
     assert (job.status, job.attempts, job.worker_id, job.lease_expires_at) == (Status.QUEUED, 1, "", None)
     assert job.run_after <= timezone.now()
@@ -94,10 +96,10 @@ def test_release_job_hands_it_back_without_counting_the_attempt(make_job: Any) -
 # --- recovery sweeps ---------------------------------------------------------------------------------------
 
 
-def test_expired_leases_are_requeued_then_lost(make_job: Any) -> None:
-    retry = processing(make_job, attempts=1, lease_in=-5)
-    lost = processing(make_job, attempts=3, lease_in=-5)
-    alive = processing(make_job, attempts=1, lease_in=60)
+def test_expired_leases_are_requeued_then_lost(user: Any) -> None:
+    retry = processing(user, attempts=1, lease_in=-5)
+    lost = processing(user, attempts=3, lease_in=-5)
+    alive = processing(user, attempts=1, lease_in=60)
 
     assert services.requeue_expired_leases() == 2
 
@@ -108,9 +110,9 @@ def test_expired_leases_are_requeued_then_lost(make_job: Any) -> None:
     assert alive.status == Status.PROCESSING
 
 
-def test_an_expired_lease_tells_the_client_processing_stopped_and_staff_which_worker(make_job: Any) -> None:
-    requeued = processing(make_job, worker="gpu-box-7:4242", attempts=1, lease_in=-5)
-    lost = processing(make_job, worker="gpu-box-7:4242", attempts=3, lease_in=-5)
+def test_an_expired_lease_tells_the_client_processing_stopped_and_staff_which_worker(user: Any) -> None:
+    requeued = processing(user, worker="gpu-box-7:4242", attempts=1, lease_in=-5)
+    lost = processing(user, worker="gpu-box-7:4242", attempts=3, lease_in=-5)
 
     services.requeue_expired_leases()
 
@@ -122,8 +124,8 @@ def test_an_expired_lease_tells_the_client_processing_stopped_and_staff_which_wo
     assert lost.error_code == ErrorCode.LOST
 
 
-def test_requeue_stale_skips_a_job_whose_worker_renewed_meanwhile(make_job: Any) -> None:
-    job = processing(make_job, lease_in=-5)
+def test_requeue_stale_skips_a_job_whose_worker_renewed_meanwhile(user: Any) -> None:
+    job = processing(user, lease_in=-5)
     seen_expired = VideoAnalysisJob.objects.get(pk=job.pk)
     services.renew_lease(job=job)
     assert not services.requeue_stale_job(job=seen_expired)

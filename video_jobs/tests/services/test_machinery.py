@@ -17,7 +17,7 @@ from video_jobs.services import machinery
 from video_jobs.webhooks import endpoints
 from video_jobs.webhooks.models import WebhookDelivery
 
-from .support import DATA, processing
+from ..support.jobs import VIDEO, make_job, processing
 
 pytestmark = pytest.mark.django_db
 
@@ -34,8 +34,8 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert len(delays) > 1
 
 
-def test_the_retry_policy_queues_with_backoff_until_the_last_attempt_then_gives_up(make_job: Any) -> None:
-    early = processing(make_job, attempts=1)
+def test_the_retry_policy_queues_with_backoff_until_the_last_attempt_then_gives_up(user: Any) -> None:
+    early = processing(user, attempts=1)
     fields = machinery.retry_or_give_up(early, give_up_code=ErrorCode.LOST, message="x" * 5000)
     assert (fields["status"], fields["worker_id"], fields["lease_expires_at"]) == (Status.QUEUED, "", None)
     # A backoff after the database's time, whatever this process's clock says.
@@ -43,7 +43,7 @@ def test_the_retry_policy_queues_with_backoff_until_the_last_attempt_then_gives_
     assert fields["run_after"].offset > timedelta(0)
     assert len(fields["error_message"]) == ERROR_MESSAGE_MAX_LENGTH
 
-    last = processing(make_job, attempts=3)
+    last = processing(user, attempts=3)
     fields = machinery.retry_or_give_up(last, give_up_code=ErrorCode.LOST, message="gone")
     assert (fields["status"], fields["error_code"], fields["error_message"]) == (
         Status.FAILED,
@@ -52,11 +52,9 @@ def test_the_retry_policy_queues_with_backoff_until_the_last_attempt_then_gives_
     )
 
 
-def test_both_write_paths_apply_a_winning_write_in_memory_and_leave_a_losing_one_as_it_was(
-    make_job: Any,
-) -> None:
+def test_both_write_paths_apply_a_winning_write_in_memory_and_leave_a_losing_one_as_it_was(user: Any) -> None:
     # The ORM path (a guarded move).
-    job = make_job(status=Status.QUEUED)
+    job = make_job(user, Status.QUEUED)
     loser = VideoAnalysisJob.objects.get(pk=job.pk)
     assert machinery.move(job, Q(status=Status.QUEUED), status=Status.CANCELLED, stage=Stage.CANCELLED)
     assert (job.status, job.stage) == (Status.CANCELLED, Stage.CANCELLED)
@@ -69,7 +67,7 @@ def test_both_write_paths_apply_a_winning_write_in_memory_and_leave_a_losing_one
     assert (loser.status, loser.error_message) == (Status.CANCELLED, "changed by another process")
 
     # The fenced statement: the same two rules, and a worker never adopts its successor's identity.
-    running = processing(make_job, worker="w1")
+    running = processing(user, worker="w1")
     assert services.report_progress(job=running, stage=Stage.ANALYZING, progress=40)
     assert (running.stage, running.progress) == (Stage.ANALYZING, 40)
     stale = VideoAnalysisJob.objects.get(pk=running.pk)
@@ -86,17 +84,17 @@ def _events() -> list[tuple[str, Any]]:
 
 
 def test_every_end_of_a_job_and_its_verified_upload_are_announced_to_its_owner(
-    user: Any, make_job: Any, put_video: Any
+    user: Any, put_video: Any
 ) -> None:
     endpoints.create_endpoint(owner=user, url=URL)
-    uploaded = make_job()
-    put_video(uploaded, DATA)
+    uploaded = make_job(user)
+    put_video(uploaded, VIDEO)
     services.complete_upload(job=uploaded)
-    cancelled = make_job()
+    cancelled = make_job(user)
     services.cancel_job(job=cancelled)
-    finished = processing(make_job)
+    finished = processing(user)
     services.finish_job(job=finished, result={"frames": 2})
-    failed = processing(make_job)
+    failed = processing(user)
     services.fail_job(job=failed, code=ErrorCode.INVALID_VIDEO, message="The file holds no video stream.")
 
     assert _events() == [
@@ -107,25 +105,25 @@ def test_every_end_of_a_job_and_its_verified_upload_are_announced_to_its_owner(
     ]
 
 
-def test_a_running_job_that_goes_back_to_the_queue_announces_nothing(user: Any, make_job: Any) -> None:
+def test_a_running_job_that_goes_back_to_the_queue_announces_nothing(user: Any) -> None:
     endpoints.create_endpoint(owner=user, url=URL)
-    retried = processing(make_job, attempts=1)
+    retried = processing(user, attempts=1)
     assert services.retry_job(job=retried, message="Storage was temporarily unavailable.")
-    released = processing(make_job, attempts=1)
+    released = processing(user, attempts=1)
     assert services.release_job(job=released)
-    expired = processing(make_job, attempts=1, lease_in=-5)
+    expired = processing(user, attempts=1, lease_in=-5)
     assert services.requeue_stale_job(job=expired)
     assert _events() == []
 
     # ... until its attempts run out: that is its end.
-    last = processing(make_job, attempts=3)
+    last = processing(user, attempts=3)
     assert services.retry_job(job=last, message="Storage was temporarily unavailable.")
     assert _events() == [("video_job.failed", last.pk)]
 
 
-def test_a_change_that_did_not_happen_announces_nothing(user: Any, make_job: Any) -> None:
+def test_a_change_that_did_not_happen_announces_nothing(user: Any) -> None:
     endpoints.create_endpoint(owner=user, url=URL)
-    job = processing(make_job)
+    job = processing(user)
     VideoAnalysisJob.objects.filter(pk=job.pk).update(worker_id="successor", attempts=2)
     assert not services.finish_job(job=job, result={})
     assert not services.cancel_job(job=job)

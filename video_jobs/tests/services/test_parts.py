@@ -17,6 +17,8 @@ from video_jobs.models import ErrorCode, VideoAnalysisJob
 from video_jobs.s3 import multipart, storage
 from video_jobs.services import Outcome
 
+from ..support.s3_config import s3_down
+
 pytestmark = pytest.mark.django_db
 
 Status = VideoAnalysisJob.Status
@@ -220,8 +222,8 @@ def test_an_upload_gone_without_an_object_fails_as_missing(big_job: VideoAnalysi
     )
 
 
-def test_s3_down_while_assembling_changes_nothing(big_job: VideoAnalysisJob, s3_down: Any) -> None:
-    with s3_down:
+def test_s3_down_while_assembling_changes_nothing(big_job: VideoAnalysisJob) -> None:
+    with s3_down():
         result = services.complete_upload(job=big_job)
     assert (result.outcome, result.changed) == (Outcome.TRANSIENT, False)
     big_job.refresh_from_db()
@@ -294,14 +296,14 @@ def test_the_reconciler_assembles_an_upload_whose_client_died_before_completing_
 
 
 def test_the_reconciler_leaves_an_upload_it_cannot_assemble_while_s3_is_down(
-    big_job: VideoAnalysisJob, s3_down: Any
+    big_job: VideoAnalysisJob,
 ) -> None:
     put_parts(big_job, [1, 2, 3])
     VideoAnalysisJob.objects.filter(pk=big_job.pk).update(
         upload_deadline=big_job.created_at - timedelta(minutes=1)
     )
 
-    with s3_down:
+    with s3_down():
         assert services.reconcile_expired_uploads() == {Outcome.TRANSIENT: 1}
 
     big_job.refresh_from_db()

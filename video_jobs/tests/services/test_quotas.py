@@ -12,8 +12,8 @@ from video_jobs import services
 from video_jobs.models import JobQuota, VideoAnalysisJob
 from video_jobs.services import QuotaExceeded
 
-from ..api.test_concurrency import race
-from .support import DATA, STAGE_OF
+from ..support.concurrency import race
+from ..support.jobs import VIDEO, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +22,14 @@ Status = VideoAnalysisJob.Status
 
 def initiate(owner: Any, **fields: Any) -> VideoAnalysisJob:
     job, _ = services.initiate_upload(
-        owner=owner, filename="clip.mp4", content_type="video/mp4", size_bytes=len(DATA), **fields
+        owner=owner, filename="clip.mp4", content_type="video/mp4", size_bytes=len(VIDEO), **fields
     )
     return job
 
 
 def arrange(owner: Any, status: str, count: int) -> None:
     for _ in range(count):
-        job = initiate(owner)
-        VideoAnalysisJob.objects.filter(pk=job.pk).update(status=status, stage=STAGE_OF[Status(status)])
+        make_job(owner, status)
 
 
 @override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=2)

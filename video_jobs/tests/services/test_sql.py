@@ -17,7 +17,7 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.webhooks import endpoints, outbox
 from video_jobs.webhooks.models import WebhookDelivery
 
-from .support import DATA
+from ..support.jobs import VIDEO, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -28,9 +28,9 @@ Status = VideoAnalysisJob.Status
 
 
 @pytest.mark.postgres
-def test_queueing_a_job_notifies_listeners_at_commit(make_job: Any, put_video: Any) -> None:
-    job = make_job()
-    put_video(job, DATA)
+def test_queueing_a_job_notifies_listeners_at_commit(user: Any, put_video: Any) -> None:
+    job = make_job(user)
+    put_video(job, VIDEO)
     params = connection.get_connection_params()
     with psycopg.connect(**params, autocommit=True) as listener:
         listener.execute(f"LISTEN {services.QUEUED_CHANNEL}")
@@ -46,9 +46,9 @@ def _prepared_statements() -> list[str]:
 
 
 @pytest.mark.postgres
-def test_the_worker_statements_run_prepared_and_nothing_else_does(make_job: Any) -> None:
+def test_the_worker_statements_run_prepared_and_nothing_else_does(user: Any) -> None:
     for _ in range(3):
-        make_job(status=Status.QUEUED)
+        make_job(user, Status.QUEUED)
     claimed = services.claim_next_job(worker_id="w1")
     assert claimed is not None
     finished, following = services.finish_job_and_claim_next(job=claimed, result={})
@@ -65,8 +65,8 @@ def test_the_worker_statements_run_prepared_and_nothing_else_does(make_job: Any)
 
 @pytest.mark.postgres
 @override_settings(VIDEO_JOBS_PREPARED_STATEMENTS=False)
-def test_prepared_statements_can_be_turned_off_for_old_poolers(make_job: Any) -> None:
-    make_job(status=Status.QUEUED)
+def test_prepared_statements_can_be_turned_off_for_old_poolers(user: Any) -> None:
+    make_job(user, Status.QUEUED)
     claimed = services.claim_next_job(worker_id="w1")
     assert claimed is not None
     assert services.finish_job(job=claimed, result={})
@@ -75,11 +75,11 @@ def test_prepared_statements_can_be_turned_off_for_old_poolers(make_job: Any) ->
 
 @pytest.mark.postgres
 def test_finish_and_claim_writes_the_done_event_in_its_one_statement_and_wakes_the_dispatchers(
-    user: Any, make_job: Any
+    user: Any,
 ) -> None:
     endpoints.create_endpoint(owner=user, url="https://hooks.example.com/cricksy")
     for _ in range(2):
-        make_job(status=Status.QUEUED)
+        make_job(user, Status.QUEUED)
     claimed = services.claim_next_job(worker_id="w1")
     assert claimed is not None
     params = connection.get_connection_params()
@@ -108,9 +108,9 @@ def test_finish_and_claim_writes_the_done_event_in_its_one_statement_and_wakes_t
 
 
 @pytest.mark.postgres
-def test_finish_and_claim_writes_no_event_when_the_fence_fails(user: Any, make_job: Any) -> None:
+def test_finish_and_claim_writes_no_event_when_the_fence_fails(user: Any) -> None:
     endpoints.create_endpoint(owner=user, url="https://hooks.example.com/cricksy")
-    make_job(status=Status.QUEUED)
+    make_job(user, Status.QUEUED)
     claimed = services.claim_next_job(worker_id="w1")
     assert claimed is not None
     VideoAnalysisJob.objects.filter(pk=claimed.pk).update(worker_id="successor")

@@ -1,6 +1,7 @@
-"""Jobs arranged directly in the database in any state, for the admin, stats and metrics tests.
+"""The one job factory: a job put straight into the database in any state, with the fields a job in that
+state has. The code under test only ever moves jobs through services; tests may start them anywhere.
 
-The code under test only ever moves jobs through services; tests may put them anywhere to start from.
+A job taken the real way to ``queued`` (initiate, PUT, upload-complete) is the ``queue_job`` fixture's.
 """
 
 from __future__ import annotations
@@ -9,17 +10,18 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.test import override_settings
+from django.conf import settings
 from django.utils import timezone
 
+from video_jobs.clock import DatabaseNow
 from video_jobs.models import ErrorCode, VideoAnalysisJob
 from video_jobs.s3 import storage
-from video_jobs.s3.embedded import free_port
-
-from ..api.test_views import VIDEO
 
 Status = VideoAnalysisJob.Status
 Stage = VideoAnalysisJob.Stage
+
+# The bytes a job made here declares (``size_bytes``): ``put_video(job, VIDEO)`` uploads it whole.
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + b"cricket" * 100
 
 STAGE_OF = {
     Status.AWAITING_UPLOAD: Stage.AWAITING_UPLOAD,
@@ -34,10 +36,12 @@ STAGE_OF = {
 def make_job(
     owner: Any, status: str = Status.AWAITING_UPLOAD, *, age: timedelta = timedelta(0), **fields: Any
 ) -> VideoAnalysisJob:
-    """A job created ``age`` ago, with the fields a job in ``status`` has; ``fields`` override them."""
+    """A job of ``owner`` created ``age`` ago, with the fields a job in ``status`` has; ``fields`` override
+    them (a value may be an expression, such as ``DatabaseNow(offset)``)."""
     now = timezone.now()
     created = now - age
     job_id = uuid.uuid4()
+    size = fields.get("size_bytes", len(VIDEO))
     values: dict[str, Any] = {
         "id": job_id,
         "owner": owner,
@@ -47,12 +51,16 @@ def make_job(
         "s3_key": storage.video_key(job_id),
         "filename": f"{status} {job_id.hex[:6]}.mp4",
         "content_type": "video/mp4",
-        "size_bytes": len(VIDEO),
+        "size_bytes": size,
+        "max_attempts": settings.VIDEO_JOBS_MAX_ATTEMPTS,
         "created_at": created,
-        "upload_deadline": created + timedelta(days=1),
+        # Claimable (once queued) by the clock the claim reads: the database's, as initiate writes it. On
+        # SQLite to the millisecond, so this process's own now could still lie a fraction of one ahead.
+        "run_after": DatabaseNow(-age),
+        "upload_deadline": created + timedelta(seconds=settings.VIDEO_JOBS_UPLOAD_DEADLINE),
     }
     if status in (Status.QUEUED, Status.PROCESSING, Status.DONE):
-        values.update(verified_at=created, object_size=len(VIDEO), queued_at=created)
+        values.update(verified_at=created, object_size=size, queued_at=created)
     if status in (Status.PROCESSING, Status.DONE):
         values.update(worker_id="worker-1", attempts=1, started_at=now)
     if status == Status.PROCESSING:
@@ -64,9 +72,19 @@ def make_job(
     if status == Status.CANCELLED:
         values.update(finished_at=now)
     values.update(fields)
-    return VideoAnalysisJob.objects.create(**values)
+    job = VideoAnalysisJob.objects.create(**values)
+    job.refresh_from_db()  # the times the database computed, not their expressions
+    return job
 
 
-def s3_down() -> override_settings:
-    """S3 that cannot be reached: nothing listens on the endpoint's port."""
-    return override_settings(AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")
+def processing(
+    owner: Any, *, worker: str = "w1", attempts: int = 1, lease_in: float = 60
+) -> VideoAnalysisJob:
+    """A job ``worker`` holds, on its ``attempts``-th attempt, its lease ending in ``lease_in`` seconds."""
+    return make_job(
+        owner,
+        Status.PROCESSING,
+        worker_id=worker,
+        attempts=attempts,
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_in),
+    )

@@ -18,9 +18,10 @@ from django.db import connection
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3.embedded import MotoServer
 
-from ..conftest import BUCKET, wait_for
 from . import skewed_clock
 from .analyzers import CONTROL_DIR, RELEASE, read_calls
+from .s3_config import BUCKET
+from .waiting import wait_for
 
 Job = VideoAnalysisJob
 QueueJob = Callable[..., VideoAnalysisJob]
@@ -126,6 +127,18 @@ def reached(job: VideoAnalysisJob, statuses: tuple[str, ...]) -> VideoAnalysisJo
     """The job as it is now, once it is in one of ``statuses``; None before."""
     row = fresh(job)
     return row if row.status in statuses else None
+
+
+def backends(application_name_like: str) -> list[int]:
+    """The pids of the database sessions whose application_name is LIKE the pattern (a worker's listener,
+    a dispatcher's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name LIKE %s",
+            [application_name_like],
+        )
+        return [row[0] for row in cursor.fetchall()]
 
 
 def peak_rss_bytes(pid: int) -> int:

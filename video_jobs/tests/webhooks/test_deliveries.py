@@ -16,7 +16,7 @@ from video_jobs.webhooks.deliveries import Settled
 from video_jobs.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from video_jobs.webhooks.transport import AttemptKind, AttemptResult
 
-from ..api.test_concurrency import race
+from ..support.concurrency import race
 from ..support.jobs import make_job
 from ..support.webhook_helpers import finish, make_endpoint
 

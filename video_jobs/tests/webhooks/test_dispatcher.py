@@ -19,8 +19,8 @@ from video_jobs.webhooks import endpoints, outbox
 from video_jobs.webhooks.dispatcher import Dispatcher
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-from ..conftest import wait_for
 from ..support.jobs import make_job
+from ..support.waiting import wait_for
 from ..support.webhook_helpers import SUMMARY, finish, make_endpoint
 from ..support.webhook_receiver import Receiver, Reply
 

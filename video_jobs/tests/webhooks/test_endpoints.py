@@ -15,7 +15,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from video_jobs.webhooks import endpoints
 from video_jobs.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
-from ..api.test_concurrency import race
+from ..support.concurrency import race
 from ..support.jobs import make_job
 from ..support.webhook_helpers import finish, make_endpoint
 

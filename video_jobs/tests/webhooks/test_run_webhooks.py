@@ -22,12 +22,11 @@ from django.conf import settings
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-from ..conftest import wait_for
 from ..support.jobs import make_job
+from ..support.waiting import wait_for
 from ..support.webhook_helpers import RESULT, finish, make_endpoint
 from ..support.webhook_receiver import Receiver, Reply
-from ..support.worker_processes import database_url
-from ..worker.test_run_worker import backends
+from ..support.worker_processes import backends, database_url
 
 pytestmark = pytest.mark.postgres
 

@@ -14,21 +14,15 @@ from video_jobs.webhooks import deliveries
 from video_jobs.webhooks.models import WebhookDelivery
 from video_jobs.webhooks.transport import AttemptKind, AttemptResult
 
-from ..ops.test_metrics import scrape, value
 from ..support.jobs import make_job
+from ..support.prometheus import scrape, value
 from ..support.webhook_helpers import finish, make_endpoint
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff(client: Client, django_user_model: Any) -> Client:
-    client.force_login(django_user_model.objects.create_user(username="ops", is_staff=True))
-    return client
-
-
-def test_an_empty_service_shows_every_webhook_series_at_zero(staff: Client) -> None:
-    samples = scrape(staff)
+def test_an_empty_service_shows_every_webhook_series_at_zero(ops_staff: Client) -> None:
+    samples = scrape(ops_staff)
     assert value(samples, "video_jobs_webhook_deliveries_pending") == 0
     assert value(samples, "video_jobs_webhook_oldest_pending_age_seconds") == 0
     for outcome in ("delivered", "exhausted", "endpoint_disabled"):
@@ -38,7 +32,7 @@ def test_an_empty_service_shows_every_webhook_series_at_zero(staff: Client) -> N
 
 
 def test_deliveries_are_counted_by_outcome_and_the_oldest_pending_one_shows_its_age(
-    staff: Client, user: Any
+    ops_staff: Client, user: Any
 ) -> None:
     make_endpoint(user, "https://hooks.example.com/a")
     make_endpoint(user, "https://hooks.example.com/b")
@@ -52,7 +46,7 @@ def test_deliveries_are_counted_by_outcome_and_the_oldest_pending_one_shows_its_
     deliveries.settle(delivery=second, result=AttemptResult(AttemptKind.TIMEOUT, error="no answer"))
     metrics.flush()
 
-    samples = scrape(staff)
+    samples = scrape(ops_staff)
 
     assert value(samples, "video_jobs_webhook_deliveries_total", outcome="delivered") == 1
     assert value(samples, "video_jobs_webhook_attempts_total", result="success") == 1

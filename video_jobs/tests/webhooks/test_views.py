@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-from .test_ssrf import REFUSED
+from ..support.private_urls import REFUSED
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker.attempt import Attempt
 from video_jobs.worker.heartbeat import Heartbeat
 
-from ..conftest import wait_for
+from ..support.waiting import wait_for
 from ..support.worker_support import Job, MakeWorker, QueueJob, fresh
 
 pytestmark = pytest.mark.django_db

@@ -19,19 +19,19 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min
-from django.test import override_settings
 
 from video_jobs import services
 from video_jobs.clock import DatabaseNow
 from video_jobs.devtools.synthetic_video import write_test_video
 
-from ..conftest import wait_for
+from ..support.waiting import wait_for
 from ..support.worker_processes import (
     FAST_RECOVERY,
     HOLD,
     Job,
     QueueJob,
     Workers,
+    backends,
     children_of,
     fresh,
     hold_a_job,
@@ -43,16 +43,6 @@ from ..support.worker_processes import (
 pytestmark = pytest.mark.postgres
 
 
-def backends(application_name_like: str) -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name LIKE %s",
-            [application_name_like],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
 def listening_workers() -> list[int]:
     return backends("video_jobs listen %")
 
@@ -60,7 +50,6 @@ def listening_workers() -> list[int]:
 # --- exactly once ----------------------------------------------------------------------------------------
 
 
-@override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=300)  # one user queues them all
 def test_four_worker_processes_drain_three_hundred_jobs_each_exactly_once(
     workers: Workers, queue_job: QueueJob
 ) -> None:

@@ -30,10 +30,10 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker.child import MAX_FRAME_BYTES, FrameReader, ProtocolError
 from video_jobs.worker.sandbox import AnalysisCrashed, AnalysisTimeout, AnalyzerError, Sandbox
 
-from ..conftest import wait_for
 from ..support import analyzers
 from ..support.analyzers import ABORT, ALLOCATE, BUG, CONTROL_DIR, EXIT, SEGFAULT, SLEEP, VERBOSE, read_calls
 from ..support.hostile_videos import random_bytes, timestamp_gap_matroska, truncated, webm_without_duration
+from ..support.waiting import wait_for
 from ..support.worker_processes import (
     FAST_RECOVERY,
     HOLD,

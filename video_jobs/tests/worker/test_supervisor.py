@@ -21,8 +21,8 @@ from django.conf import settings
 
 from video_jobs.worker.supervisor import RESTART_DELAY, RESTART_DELAY_MAX, worker_command
 
-from ..conftest import wait_for
 from ..support.supervised import CRASH_CODE, DIRECTORY, MODULE, read_events
+from ..support.waiting import wait_for
 
 
 class Supervised:
