@@ -1,5 +1,5 @@
 """The admin's actions beyond recovery: deleting jobs through the service, and runs that stop at the first
-job S3 could not be reached for. (Every recovery action on every status: test_jobs.py.)"""
+job S3 could not be reached for. (Every recovery action on every status: test_recovery_actions.py.)"""
 
 from __future__ import annotations
 

@@ -28,6 +28,14 @@ STATES: dict[str, tuple[str, dict[str, Any]]] = {
     **{f"failed_{code}": (Status.FAILED, {"error_code": code, "attempts": 3}) for code in ErrorCode.values},
 }
 
+# The recovery actions, by the labels staff see (and the admin log records).
+ACTION_LABELS = {
+    "reverify_upload_and_queue": "Re-verify upload and queue",
+    "retry_failed_jobs": "Retry failed jobs",
+    "requeue_stale_processing": "Requeue stale processing jobs",
+    "cancel_jobs": "Cancel jobs",
+}
+
 
 def job_in(state: str, owner: Any, **overrides: Any) -> VideoAnalysisJob:
     """A job of ``owner`` in one of the ``STATES``, created long enough ago to count as stuck."""
