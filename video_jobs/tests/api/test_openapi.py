@@ -247,3 +247,20 @@ def test_a_job_without_an_error_says_null_and_the_schema_allows_it(api: APIClien
     assert job["error_code"] is None
     error_code = fetch_schema(api)["components"]["schemas"]["Job"]["properties"]["error_code"]
     assert {"$ref": "#/components/schemas/NullEnum"} in error_code["oneOf"]
+
+
+@pytest.mark.django_db
+def test_openapi_schema_describes_the_api() -> None:
+    response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    paths = schema["paths"]
+    assert "/api/video-jobs/initiate/" in paths
+    assert "/api/video-jobs/{id}/upload-complete/" in paths
+    initiate_op = paths["/api/video-jobs/initiate/"]["post"]
+    assert "requestBody" in initiate_op
+    assert {"201", "400"} <= initiate_op["responses"].keys()
+    assert {"200", "409", "503"} <= paths["/api/video-jobs/{id}/upload-complete/"]["post"]["responses"].keys()
+    assert "429" in initiate_op["responses"]
+    assert {"204", "409", "503"} <= paths["/api/video-jobs/{id}/"]["delete"]["responses"].keys()
+    assert "size_bytes" in schema["components"]["schemas"]["Initiate"]["properties"]
