@@ -1,4 +1,6 @@
-"""The video jobs REST API. Views validate and translate; every state change is a call into services."""
+"""The video jobs REST API. Views validate and translate; every state change is a call into services. A
+refusal is raised (the services' and S3's own, or ``errors.JobConflict``), never answered here: ``errors``
+speaks it."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import time
 import uuid
 from typing import Any
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -28,6 +29,7 @@ from rest_framework.viewsets import GenericViewSet
 from .. import services
 from ..models import VideoAnalysisJob
 from ..s3 import artifacts, presign, storage
+from . import errors
 from .openapi import error_responses
 from .serializers import (
     HeldPartsSerializer,
@@ -50,14 +52,6 @@ PARTS_CLOSED = "parts_closed: the job takes no parts (a single PUT, assembled, o
 def _initiated_body(job: VideoAnalysisJob, request: Request) -> dict[str, Any]:
     upload = services.upload_instructions(job)
     return dict(InitiatedJobSerializer(job, context={"upload": upload, "request": request}).data)
-
-
-def _storage_unavailable(detail: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        {"error_code": "storage_unavailable", "detail": detail},
-        status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(settings.VIDEO_JOBS_RETRY_AFTER), **(headers or {})},
-    )
 
 
 @extend_schema_view(
@@ -161,37 +155,14 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
             )
         serializer = InitiateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            job, created = services.initiate_upload(
-                owner=request.user,
-                idempotency_key=idempotency_key,
-                **serializer.validated_data,
-            )
-        except services.IdempotencyKeyReused:
-            return Response(
-                {
-                    "error_code": "idempotency_key_reused",
-                    "detail": "This Idempotency-Key was already used with other parameters.",
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        except services.QuotaExceeded as exc:
-            return Response(
-                {
-                    "error_code": "quota_exceeded",
-                    "detail": exc.message,
-                    "quota": exc.quota,
-                    "limit": exc.limit,
-                },
-                status=status.HTTP_429_TOO_MANY_REQUESTS,
-                headers={"Retry-After": str(settings.VIDEO_JOBS_QUOTA_RETRY_AFTER)},
-            )
-        try:
-            body = _initiated_body(job, request)
-        except storage.StorageUnavailable:
-            # No URL that binds the upload could be made (logged as a configuration fault). The job waits:
-            # a retry with the same Idempotency-Key gets it with a fresh URL.
-            return _storage_unavailable("No upload URL could be made; retry later.")
+        job, created = services.initiate_upload(
+            owner=request.user,
+            idempotency_key=idempotency_key,
+            **serializer.validated_data,
+        )
+        # StorageUnavailable when no URL that binds the upload could be made (logged as a configuration
+        # fault). The job waits: a retry with the same Idempotency-Key gets it with a fresh URL.
+        body = _initiated_body(job, request)
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
@@ -217,35 +188,14 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         started = time.perf_counter()
         with storage.timed() as s3_seconds:
             result = services.complete_upload(job=job)
-        # Lets clients and benchmarks see how much of the call was the HeadObject round trip.
-        timing = {
-            "Server-Timing": f's3;dur={sum(s3_seconds) * 1000:.2f};desc="HeadObject", '
+        # Lets clients and benchmarks see how much of the call was the HeadObject round trip; DRF adds the
+        # view's headers to every answer, a refusal's too.
+        self.headers["Server-Timing"] = (
+            f's3;dur={sum(s3_seconds) * 1000:.2f};desc="HeadObject", '
             f"verify;dur={(time.perf_counter() - started) * 1000:.2f}"
-        }
-        if result.outcome == services.Outcome.TRANSIENT:
-            return _storage_unavailable(
-                "The upload could not be verified because S3 did not answer; retry later.", timing
-            )
-        if result.outcome == services.Outcome.INCOMPLETE:
-            return Response(
-                {
-                    "error_code": "upload_incomplete",
-                    "detail": "Some parts are missing: upload them, then call upload-complete again.",
-                    "missing_parts": result.missing_parts,
-                },
-                status=status.HTTP_409_CONFLICT,
-                headers=timing,
-            )
-        job = result.job
-        ended_badly = job.status in (
-            VideoAnalysisJob.Status.FAILED,
-            VideoAnalysisJob.Status.CANCELLED,
         )
-        return Response(
-            JobSerializer(job, context=self.get_serializer_context()).data,
-            status=status.HTTP_409_CONFLICT if ended_badly else status.HTTP_200_OK,
-            headers=timing,
-        )
+        job = errors.settled(result)
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data)
 
     @extend_schema(
         methods=["POST"],
@@ -278,28 +228,14 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
     @action(detail=True, methods=["get", "post"])
     def parts(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
-        try:
-            if request.method == "GET":
-                held = services.held_parts(job)
-                body = {"parts": [{"part_number": p.number, "size": p.size, "etag": p.etag} for p in held]}
-                return Response(HeldPartsSerializer(body).data)
-            asked = PartNumbersSerializer(data=request.data)
-            asked.is_valid(raise_exception=True)
-            parts = services.presign_parts(job, asked.validated_data["part_numbers"])
-            return Response(PartUrlsSerializer({"parts": parts}).data)
-        except services.PartsClosed:
-            return Response(
-                {
-                    "error_code": "parts_closed",
-                    "detail": "This job takes no parts: it is not a multipart upload, no longer awaits its "
-                    "upload, or its parts were assembled. Call upload-complete or get the job.",
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        except services.PartOutOfRange as exc:
-            raise ValidationError({"part_numbers": [str(exc)]}) from None
-        except storage.StorageUnavailable:
-            return _storage_unavailable("S3 did not answer; retry later.")
+        if request.method == "GET":
+            held = services.held_parts(job)
+            body = {"parts": [{"part_number": p.number, "size": p.size, "etag": p.etag} for p in held]}
+            return Response(HeldPartsSerializer(body).data)
+        asked = PartNumbersSerializer(data=request.data)
+        asked.is_valid(raise_exception=True)
+        parts = services.presign_parts(job, asked.validated_data["part_numbers"])
+        return Response(PartUrlsSerializer({"parts": parts}).data)
 
     @extend_schema(
         summary="Download an artifact of a finished job (poster.jpg, source, ...)",
@@ -334,16 +270,8 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         job = self.get_object()
         found = artifacts.find(job, name)
         if found is None:
-            return Response(
-                {"error_code": "not_found", "detail": "This job has no artifact of that name."},
-                status=status.HTTP_404_NOT_FOUND,
-            )
-        try:
-            url = presign.presign_download(
-                bucket=job.s3_bucket, key=found.key, content_type=found.content_type
-            )
-        except storage.StorageUnavailable:
-            return _storage_unavailable("No download URL could be made; retry later.")
+            raise NotFound("This job has no artifact of that name.")
+        url = presign.presign_download(bucket=job.s3_bucket, key=found.key, content_type=found.content_type)
         # A cached redirect must not outlive its URL (presign.DOWNLOAD_URL_SECONDS).
         return Response(
             status=status.HTTP_302_FOUND, headers={"Location": url, "Cache-Control": "private, max-age=60"}
@@ -361,22 +289,18 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         services.cancel_job(job=job)
-        ok = job.status == VideoAnalysisJob.Status.CANCELLED
-        return Response(
-            JobSerializer(job, context=self.get_serializer_context()).data,
-            status=status.HTTP_200_OK if ok else status.HTTP_409_CONFLICT,
-        )
+        if job.status != VideoAnalysisJob.Status.CANCELLED:
+            raise errors.JobConflict(job)
+        return Response(JobSerializer(job, context=self.get_serializer_context()).data)
 
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
         outcome = services.delete_job(job=job)
-        if outcome == services.Deletion.DELETED:
-            return Response(status=status.HTTP_204_NO_CONTENT)
         if outcome == services.Deletion.PROCESSING:
-            return Response(
-                JobSerializer(job, context=self.get_serializer_context()).data,
-                status=status.HTTP_409_CONFLICT,
+            raise errors.JobConflict(job)
+        if outcome == services.Deletion.STORAGE_UNAVAILABLE:
+            raise storage.StorageUnavailable(
+                f"job {job.pk}: S3 could not delete its objects",
+                detail="The job's files could not be deleted because S3 did not answer; retry later.",
             )
-        return _storage_unavailable(
-            "The job's files could not be deleted because S3 did not answer; retry later."
-        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

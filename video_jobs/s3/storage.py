@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import IO, Any
 
 from botocore.config import Config as BotoConfig
@@ -30,6 +31,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from storages.backends.s3 import S3Storage
+
+from ..refusals import Refusal
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +51,17 @@ class ObjectChanged(StorageError):
     """The object's ETag no longer matches the one recorded at verification (412 on IfMatch)."""
 
 
-class StorageUnavailable(StorageError):
-    """S3 could not answer: 5xx, throttling, timeouts, connection errors; or a configuration fault."""
+class StorageUnavailable(StorageError, Refusal):
+    """S3 could not answer: 5xx, throttling, timeouts, connection errors; or a configuration fault. The
+    client is told only to retry (``str(exc)``, for the log, says what S3 answered)."""
+
+    error_code = "storage_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    detail = "S3 did not answer; retry later."
+
+    @property
+    def retry_after(self) -> int:
+        return int(settings.VIDEO_JOBS_RETRY_AFTER)
 
 
 class UploadMissing(StorageError):

@@ -14,10 +14,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Any, Final, Literal
 
 from ..clock import database_now
 from ..models import VideoAnalysisJob
+from ..refusals import Refusal
 from ..s3 import multipart, presign, storage
 
 logger = logging.getLogger(__name__)
@@ -31,13 +33,26 @@ MAX_PARTS_A_CALL = 100
 ORPHAN_AGE = timedelta(days=1)
 
 
-class PartsClosed(Exception):
+class PartsClosed(Refusal):
     """The job takes no parts: it is not a multipart upload, no longer awaits its upload, or its parts were
     assembled already (upload-complete settles it)."""
 
+    error_code = "parts_closed"
+    status = HTTPStatus.CONFLICT
+    detail = (
+        "This job takes no parts: it is not a multipart upload, no longer awaits its upload, or its parts "
+        "were assembled. Call upload-complete or get the job."
+    )
 
-class PartOutOfRange(ValueError):
-    """A part number outside 1..part_count."""
+
+class PartOutOfRange(Refusal, ValueError):
+    """A part number outside 1..part_count: an error of the ``part_numbers`` asked for."""
+
+    error_code = "invalid"
+    field = "part_numbers"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, detail=message)
 
 
 # How initiate decides between one request and parts (``initiate_upload(part_plan=...)``).

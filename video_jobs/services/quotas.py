@@ -6,6 +6,7 @@ upload and at most VIDEO_JOBS_MAX_ACTIVE_JOBS queued or processing, unless staff
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 
 from ..models import LIVE_STATUSES, JobQuota, VideoAnalysisJob
+from ..refusals import Refusal
 
 Status = VideoAnalysisJob.Status
 
@@ -23,14 +25,24 @@ class Limits:
     active_jobs: int
 
 
-class QuotaExceeded(Exception):
+class QuotaExceeded(Refusal):
     """The user already has as many jobs as one of their limits allows."""
 
+    error_code = "quota_exceeded"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
     def __init__(self, *, quota: str, limit: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, detail=message)
         self.quota = quota  # "pending_uploads" or "active_jobs"
         self.limit = limit
         self.message = message
+
+    @property
+    def retry_after(self) -> int:
+        return int(settings.VIDEO_JOBS_QUOTA_RETRY_AFTER)
+
+    def extra(self) -> dict[str, Any]:
+        return {"quota": self.quota, "limit": self.limit}
 
 
 def limits_for(user: Any) -> Limits:

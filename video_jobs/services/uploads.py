@@ -12,6 +12,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.db.models import Q
 from ..clock import DatabaseNow
 from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
 from ..ops import metrics
+from ..refusals import Refusal
 from ..s3 import storage
 from . import parts, quotas
 from .machinery import database_times, failed_fields, move_or_show_winner, queued_fields
@@ -40,8 +42,12 @@ REVERIFIABLE = (AWAITING | Q(status=Status.FAILED, error_code__in=list(UPLOAD_ER
 RETRYABLE = Q(status=Status.FAILED) & ~Q(error_code__in=list(UPLOAD_ERROR_CODES)) & _SOURCE_KEPT
 
 
-class IdempotencyKeyReused(Exception):
+class IdempotencyKeyReused(Refusal):
     """An Idempotency-Key was sent again with a different request body."""
+
+    error_code = "idempotency_key_reused"
+    status = HTTPStatus.CONFLICT
+    detail = "This Idempotency-Key was already used with other parameters."
 
     def __init__(self, job: VideoAnalysisJob) -> None:
         super().__init__(f"Idempotency-Key already used for job {job.pk} with other parameters")

@@ -18,12 +18,13 @@ from ..s3.multipart import MAX_PARTS, PartPlan
 # Uppy's own rule (@uppy/aws-s3 6, getChunkSize unset): ceil(size / 10 000), at least 5 MiB. Every part but
 # the last is exactly that, so the server can sign each part's exact Content-Length.
 UPPY_MIN_PART = 5 * 1024**2
-# Our name for each field in Uppy's terms, so a 400 says what the page must change.
-_UPPY_NAMES = {
+# Our name for each field (or service argument) in Uppy's terms, so a 400 says what the page must change.
+UPPY_NAMES = {
     "filename": "filename",
     "content_type": "type",
     "size_bytes": "metadata.size",
     "sha256": "metadata.sha256",
+    "part_numbers": "partNumber",
 }
 # Metadata the page may add that names the file stably (its Uppy id plus when it was added), so that a
 # retried create finds the job the first one made.
@@ -43,9 +44,7 @@ def declared_file(*, filename: Any, content_type: Any, metadata: Mapping[str, An
         data["sha256"] = metadata["sha256"]
     checked = InitiateSerializer(data={name: value for name, value in data.items() if value is not None})
     if not checked.is_valid():
-        raise ValidationError(
-            {_UPPY_NAMES.get(name, name): errors for name, errors in checked.errors.items()}
-        )
+        raise ValidationError({UPPY_NAMES.get(name, name): errors for name, errors in checked.errors.items()})
     return dict(checked.validated_data)
 
 

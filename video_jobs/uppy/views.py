@@ -4,12 +4,14 @@ services: create is initiate, complete is upload-complete (the one HeadObject ga
 The only credential is the token in the path (``tokens``): a stock Uppy can send neither ``Authorization``
 nor ``X-CSRFToken``, and a page on another site cannot know the token, so it does CSRF's job too. Every
 job is found by its owner and by what the path and query say (uploadId and key), trusting neither alone.
-Errors answer ``{error_code, detail}`` like the rest of the API (Uppy shows only the status text; our page
-reads the job).
+Refusals are the API's (``api.errors``) in Companion's shapes: ``{error_code, detail}`` like the rest of the
+API, field errors under ``errors`` in Uppy's names, a job conflict with the job's ``location`` (Uppy shows
+only the status text; our page reads the job).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -27,9 +29,11 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from .. import services
+from ..api import errors
 from ..api.throttling import InitiateThrottle
 from ..models import VideoAnalysisJob
-from ..s3 import presign, storage
+from ..refusals import Refusal
+from ..s3 import presign
 from ..s3.multipart import MAX_SINGLE_PUT
 from ..services.parts import SINGLE, Plan
 from . import openapi, tokens
@@ -53,18 +57,40 @@ class PathTokenAuthentication(BaseAuthentication):
         return user, None
 
 
-class Refused(Exception):
-    """An answer other than success, ready to send."""
-
-    def __init__(self, code: str, detail: str, status_code: int, **extra: Any) -> None:
-        super().__init__(detail)
-        self.response = Response({"error_code": code, "detail": detail, **extra}, status=status_code)
+# What a refusal says in Uppy's terms, where the API's words would not fit.
+_IN_UPPY_TERMS = {services.IdempotencyKeyReused.error_code: "This file id was already used for another file."}
 
 
-def _unavailable(detail: str = "S3 did not answer; retry later.") -> Refused:
-    refused = Refused("storage_unavailable", detail, status.HTTP_503_SERVICE_UNAVAILABLE)
-    refused.response["Retry-After"] = str(settings.VIDEO_JOBS_RETRY_AFTER)
-    return refused
+def _job_url(request: Request, job: VideoAnalysisJob) -> str:
+    return request.build_absolute_uri(reverse("video-job-detail", args=[job.pk]))
+
+
+def companion_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """The API's exception handler, in Companion's shapes: a job conflict answers the job's location rather
+    than the job, field errors go under ``errors`` (in Uppy's names), every refusal as ``{error_code,
+    detail}``."""
+    if isinstance(exc, errors.JobConflict):
+        return errors.respond(
+            exc, {**errors.refusal_body(exc), "location": _job_url(context["request"], exc.job)}
+        )
+    if isinstance(exc, Refusal) and exc.field is not None:
+        exc = errors.field_error(exc, uppy.UPPY_NAMES.get(exc.field, exc.field))
+    response = errors.exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, Refusal):
+        response.data["detail"] = _IN_UPPY_TERMS.get(exc.error_code, exc.detail)
+    elif isinstance(exc, APIException):
+        # One shape for every refusal: {error_code, detail}, field errors under "errors".
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        body: dict[str, Any] = {"error_code": str(code)}
+        if isinstance(exc, ValidationError):
+            body.update(detail="Invalid request: see errors.", errors=exc.detail)
+        else:
+            body["detail"] = str(exc.detail)
+        response.data = body
+    return response
 
 
 class UppyView(APIView):
@@ -80,31 +106,15 @@ class UppyView(APIView):
             throttles.append(InitiateThrottle())
         return throttles
 
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, Refused):
-            return exc.response
-        response = super().handle_exception(exc)
-        if isinstance(exc, APIException):
-            # One shape for every refusal: {error_code, detail}, field errors under "errors".
-            codes = exc.get_codes()
-            code = codes if isinstance(codes, str) else exc.default_code
-            body: dict[str, Any] = {"error_code": str(code)}
-            if isinstance(exc, ValidationError):
-                body.update(detail="Invalid request: see errors.", errors=exc.detail)
-            else:
-                body["detail"] = str(exc.detail)
-            response.data = body
-        return response
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response | None]:
+        return companion_exception_handler
 
-    def job_url(self, job: VideoAnalysisJob) -> str:
-        return self.request.build_absolute_uri(reverse("video-job-detail", args=[job.pk]))
-
-    def upload_closed(self, job: VideoAnalysisJob) -> Refused:
-        return Refused(
-            "upload_closed",
-            f"This file's job no longer awaits its upload (it is {job.status}).",
-            status.HTTP_409_CONFLICT,
-            location=self.job_url(job),
+    @staticmethod
+    def upload_closed(job: VideoAnalysisJob) -> errors.JobConflict:
+        return errors.JobConflict(
+            job,
+            error_code="upload_closed",
+            detail=f"This file's job no longer awaits its upload (it is {job.status}).",
         )
 
     def create(
@@ -115,29 +125,12 @@ class UppyView(APIView):
         declared = uppy.declared_file(filename=filename, content_type=content_type, metadata=metadata)
         kind = "single" if self.single_upload else "multipart"
         plan: Plan = SINGLE if self.single_upload else uppy.uppy_part_plan(declared["size_bytes"])
-        try:
-            job, created = services.initiate_upload(
-                owner=self.request.user,
-                idempotency_key=uppy.idempotency_key(kind, metadata),
-                part_plan=plan,
-                **declared,
-            )
-        except services.IdempotencyKeyReused as exc:
-            raise Refused(
-                "idempotency_key_reused",
-                "This file id was already used for another file.",
-                status.HTTP_409_CONFLICT,
-            ) from exc
-        except services.QuotaExceeded as exc:
-            refused = Refused(
-                "quota_exceeded",
-                exc.message,
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                quota=exc.quota,
-                limit=exc.limit,
-            )
-            refused.response["Retry-After"] = str(settings.VIDEO_JOBS_QUOTA_RETRY_AFTER)
-            raise refused from exc
+        job, created = services.initiate_upload(
+            owner=self.request.user,
+            idempotency_key=uppy.idempotency_key(kind, metadata),
+            part_plan=plan,
+            **declared,
+        )
         if job.status != Status.AWAITING_UPLOAD:
             raise self.upload_closed(job)
         # 201 for a new job, 200 for a replay (Uppy takes any 2xx), as initiate answers.
@@ -164,24 +157,8 @@ class UppyView(APIView):
 
     def settle(self, job: VideoAnalysisJob) -> Response:
         """upload-complete's service and its answers, in Companion's shape."""
-        result = services.complete_upload(job=job)
-        if result.outcome == services.Outcome.TRANSIENT:
-            raise _unavailable("The upload could not be verified because S3 did not answer; retry later.")
-        if result.outcome == services.Outcome.INCOMPLETE:
-            raise Refused(
-                "upload_incomplete",
-                "Some parts are missing: upload them, then complete again.",
-                status.HTTP_409_CONFLICT,
-                missing_parts=result.missing_parts,
-            )
-        job = result.job
-        location = self.job_url(job)
-        if job.status == Status.FAILED:
-            raise Refused(job.error_code, job.error_message, status.HTTP_409_CONFLICT, location=location)
-        if job.status == Status.CANCELLED:
-            raise Refused(
-                "job_cancelled", "The job was cancelled.", status.HTTP_409_CONFLICT, location=location
-            )
+        job = errors.settled(services.complete_upload(job=job))
+        location = _job_url(self.request, job)
         return Response({"location": location, "key": job.s3_key, "bucket": job.s3_bucket})
 
 
@@ -202,15 +179,12 @@ class Params(UppyView):
         job, code = self.create(
             filename=query.get("filename"), content_type=query.get("type"), metadata=metadata
         )
-        try:
-            post = presign.presign_post(
-                bucket=job.s3_bucket,
-                key=job.s3_key,
-                content_length=job.size_bytes,
-                content_type=job.content_type,
-            )
-        except storage.StorageUnavailable:
-            raise _unavailable("No upload URL could be made; retry later.") from None
+        post = presign.presign_post(
+            bucket=job.s3_bucket,
+            key=job.s3_key,
+            content_length=job.size_bytes,
+            content_type=job.content_type,
+        )
         expires = int(settings.VIDEO_JOBS_UPLOAD_URL_EXPIRES)
         return Response(
             {"method": "POST", "url": post.url, "fields": post.fields, "expires": expires}, status=code
@@ -240,11 +214,7 @@ class MultipartCreate(UppyView):
         job, code = self.create(
             filename=body.get("filename"), content_type=body.get("type"), metadata=metadata
         )
-        try:
-            instructions = services.upload_instructions(job)
-        except storage.StorageUnavailable:
-            raise _unavailable("S3 could not start the upload; retry later.") from None
-        if instructions is None:  # cancelled meanwhile
+        if services.upload_instructions(job) is None:  # cancelled meanwhile
             raise self.upload_closed(job)
         return Response({"uploadId": job.upload_id, "key": job.s3_key, "bucket": job.s3_bucket}, status=code)
 
@@ -255,13 +225,7 @@ class MultipartUpload(UppyView):
 
     @openapi.LIST_PARTS
     def get(self, request: Request, token: str, upload_id: str) -> Response:
-        job = self.owned_job(upload_id=upload_id)
-        try:
-            held = services.held_parts(job)
-        except services.PartsClosed as exc:
-            raise Refused("parts_closed", str(exc), status.HTTP_409_CONFLICT) from exc
-        except storage.StorageUnavailable:
-            raise _unavailable() from None
+        held = services.held_parts(self.owned_job(upload_id=upload_id))
         return Response([{"PartNumber": part.number, "ETag": part.etag, "Size": part.size} for part in held])
 
     @openapi.ABORT_MULTIPART_UPLOAD
@@ -280,15 +244,7 @@ class MultipartPart(UppyView):
 
     @openapi.SIGN_PART
     def get(self, request: Request, token: str, upload_id: str, part_number: int) -> Response:
-        job = self.owned_job(upload_id=upload_id)
-        try:
-            [part] = services.presign_parts(job, [part_number])
-        except services.PartsClosed as exc:
-            raise Refused("parts_closed", str(exc), status.HTTP_409_CONFLICT) from exc
-        except services.PartOutOfRange as exc:
-            raise ValidationError({"partNumber": [str(exc)]}) from exc
-        except storage.StorageUnavailable:
-            raise _unavailable("No upload URL could be made; retry later.") from None
+        [part] = services.presign_parts(self.owned_job(upload_id=upload_id), [part_number])
         return Response({"url": part["url"], "expires": int(settings.VIDEO_JOBS_UPLOAD_URL_EXPIRES)})
 
 

@@ -12,6 +12,7 @@ import base64
 import logging
 import secrets
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from ..refusals import Refusal
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -34,8 +36,23 @@ ROTATION_OVERLAP = timedelta(hours=24)
 TURNED_OFF_BY_OWNER = "turned off by its owner"
 
 
-class EndpointLimitReached(Exception):
+class EndpointLimitReached(Refusal):
     """The owner already has VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS endpoints."""
+
+    error_code = "webhook_endpoint_limit"
+    status = HTTPStatus.CONFLICT
+
+    def __init__(self, limit: int) -> None:
+        said = f"at most {limit} webhook endpoints per user"
+        super().__init__(said, detail=f"You have {said}: delete one first.")
+
+
+class EndpointDisabled(Refusal):
+    """The endpoint is off: nothing is sent to it, a ping included."""
+
+    error_code = "webhook_endpoint_disabled"
+    status = HTTPStatus.CONFLICT
+    detail = "The endpoint is off: turn it on first."
 
 
 def new_secret() -> str:
@@ -70,7 +87,7 @@ def create_endpoint(
         # Locks the owner's row, so two concurrent creates cannot both see room for one more.
         get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
         if WebhookEndpoint.objects.filter(owner=owner).count() >= limit:
-            raise EndpointLimitReached(f"at most {limit} webhook endpoints per user")
+            raise EndpointLimitReached(limit)
         endpoint = WebhookEndpoint.objects.create(
             owner=owner, url=url, description=description, events=events or [], secret=new_secret()
         )

@@ -71,13 +71,7 @@ class WebhookEndpointViewSet(
     def create(self, request: Request) -> Response:
         serializer = EndpointInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            endpoint = endpoints.create_endpoint(owner=request.user, **serializer.validated_data)
-        except endpoints.EndpointLimitReached as exc:
-            return Response(
-                {"error_code": "webhook_endpoint_limit", "detail": f"You have {exc}: delete one first."},
-                status=status.HTTP_409_CONFLICT,
-            )
+        endpoint = endpoints.create_endpoint(owner=request.user, **serializer.validated_data)
         return Response(EndpointWithSecretSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -114,13 +108,7 @@ class WebhookEndpointViewSet(
     def test(self, request: Request, pk: str | None = None) -> Response:
         endpoint = self.get_object()
         if not endpoint.active:
-            return Response(
-                {
-                    "error_code": "webhook_endpoint_disabled",
-                    "detail": "The endpoint is off: turn it on first.",
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
+            raise endpoints.EndpointDisabled()
         delivery = outbox.record_ping(endpoint=endpoint)
         return Response(
             {"event_id": delivery.event_id, "type": EventType.PING.value}, status=status.HTTP_202_ACCEPTED
