@@ -9,39 +9,28 @@ never the deliveries to other endpoints. Several dispatchers may run anywhere: S
 delivery to one of them.
 
 ``run_once()`` settles finished sends and starts new ones without blocking, and says whether it did either;
-``wait()`` blocks until the started sends are settled (tests drive the two step by step). ``run()`` loops
-over them until stopped, waking on PostgreSQL NOTIFY (or polling) while idle.
+``wait()`` blocks until the started sends are settled (tests drive the two step by step). ``run()`` is the
+daemon skeleton's loop over ``run_once()`` (``video_jobs.daemon.skeleton``: sleeping on NOTIFY, a finished
+send or the poll interval, reconnecting, metrics, signals); a stop lets the sends in flight finish.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import select
-import signal
 import socket
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
-from types import FrameType
-from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
 from django.utils import timezone
 
-from .. import db
-from ..daemon.wakeup import ChannelListener, SelfPipe, signals_handled
-from ..ops import metrics
+from ..daemon.skeleton import Daemon
 from . import deliveries, endpoints, outbox, sql, transport
 from .models import WebhookDelivery
 from .transport import AttemptKind, AttemptResult
 
 logger = logging.getLogger(__name__)
-
-DATABASE_ERRORS = (OperationalError, InterfaceError)
-# Seconds metric observations are held in memory before they are written (see metrics.buffered).
-METRICS_FLUSH_INTERVAL = 5.0
 
 
 def attempt(delivery: WebhookDelivery, *, timeout: float) -> AttemptResult:
@@ -57,7 +46,9 @@ def attempt(delivery: WebhookDelivery, *, timeout: float) -> AttemptResult:
     return transport.post(url=delivery.endpoint.url, body=body.encode(), headers=headers, timeout=timeout)
 
 
-class Dispatcher:
+class Dispatcher(Daemon):
+    log = logger
+
     def __init__(
         self,
         *,
@@ -68,18 +59,17 @@ class Dispatcher:
         listen: bool = True,
     ) -> None:
         self.dispatcher_id = dispatcher_id or f"{socket.gethostname()}:{os.getpid()}"
+        super().__init__(
+            name=self.dispatcher_id,
+            channel=sql.CHANNEL,
+            poll_interval=poll_interval,
+            burst=burst,
+            listen=listen,
+        )
         self.concurrency = concurrency or int(settings.VIDEO_JOBS_WEBHOOK_CONCURRENCY)
-        self.poll_interval = poll_interval if poll_interval is not None else settings.VIDEO_JOBS_POLL_INTERVAL
         self.timeout = float(settings.VIDEO_JOBS_WEBHOOK_TIMEOUT)
-        self.burst = burst
-        self.listen = listen
-        self.stop_requested = False
         self._in_flight: dict[Future[AttemptResult], WebhookDelivery] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send")
-        self._wake = SelfPipe()
-        self._listener: ChannelListener | None = None
-        self._next_flush = 0.0
-        self._closed = False
 
     # --- one pass ------------------------------------------------------------------------------------------
 
@@ -100,7 +90,7 @@ class Dispatcher:
                 continue
             future = self._pool.submit(attempt, delivery, timeout=self.timeout)
             self._in_flight[future] = delivery
-            future.add_done_callback(lambda _: self._wake.poke())
+            future.add_done_callback(lambda _: self.wake())
         return worked
 
     def wait(self, timeout: float | None = None) -> int:
@@ -154,10 +144,11 @@ class Dispatcher:
     def run(self) -> int:
         """Deliver until stopped (a signal; with ``burst``, nothing due and nothing in flight). Returns the
         exit status: 0 after a graceful stop, which lets the sends in flight finish first."""
-        if self.listen and db.is_postgresql() and not self.burst:
-            self._listener = ChannelListener(
-                channel=sql.CHANNEL, name=self.dispatcher_id, retry_interval=self.poll_interval
-            )
+        code = super().run()
+        logger.info("webhook dispatcher %s stopped", self.dispatcher_id)
+        return code
+
+    def starting(self) -> None:
         logger.info(
             "webhook dispatcher %s started (pid %s, %s sends at once, timeout %ss, poll %ss%s)",
             self.dispatcher_id,
@@ -167,79 +158,24 @@ class Dispatcher:
             self.poll_interval,
             ", burst" if self.burst else "",
         )
-        try:
-            with metrics.buffered(), signals_handled(self._wake, self._on_signal):
-                self._loop()
-        finally:
-            self.close()
-        logger.info("webhook dispatcher %s stopped", self.dispatcher_id)
-        return 0
 
-    def _loop(self) -> None:
-        while True:
-            if not self._in_flight:
-                close_old_connections()
-            try:
-                if time.monotonic() >= self._next_flush:
-                    self._next_flush = time.monotonic() + METRICS_FLUSH_INTERVAL
-                    metrics.flush()
-                worked = self.run_once()
-            except DATABASE_ERRORS as exc:
-                logger.warning("database unavailable (%s); retrying in %ss", exc, self.poll_interval)
-                connection.close()
-                self._wait(self.poll_interval)
-                continue
-            if not self._in_flight and (self.stop_requested or (self.burst and not worked)):
-                return
-            if not worked:
-                self._wait(self.poll_interval)
+    def holding_work(self) -> bool:
+        return bool(self._in_flight)
 
-    def _wait(self, timeout: float) -> None:
-        """Sleep until a send finishes, a NOTIFY, a signal, or the timeout."""
-        fds = [self._wake.fileno()]
-        listen_fd = None
-        if self._listener is not None:
-            listen_fd = self._listener.fileno()
-            if self._listener.fresh:
-                self._listener.fresh = False
-                return
-            if listen_fd is not None:
-                fds.append(listen_fd)
-        ready, _, _ = select.select(fds, [], [], timeout)
-        if self._wake.fileno() in ready:
-            self._wake.drain()
-        if self._listener is not None and listen_fd in ready:
-            self._listener.drain()
+    def finished(self) -> bool:
+        """Once stopped, after the sends in flight: a stop claims nothing more (each send ends within the
+        timeout)."""
+        return self.stop_requested and not self._in_flight
 
-    def request_stop(self) -> None:
-        """Claim nothing more; the sends in flight finish (each within the timeout). Signal-handler safe."""
-        self.stop_requested = True
-        if not self._closed:
-            self._wake.poke()
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self.stop_requested:
-            # Sends in flight are claimed: their claims run out and another dispatcher sends them.
-            logger.warning("second %s: exiting now", name)
-            os._exit(128 + signum)
+    def on_stop_signal(self, name: str) -> None:
+        # A second signal exits at once: the sends in flight are claimed, their claims run out and another
+        # dispatcher sends them.
         logger.info(
             "%s: stopping after %s send(s) in flight (send %s again to exit now)", name, self.in_flight, name
         )
-        self.request_stop()
 
     def close(self) -> None:
         """Wait for the sender threads, drop the LISTEN connection. Idempotent."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        if not self._closed:
-            self._closed = True
+        if not self.closed:
             self._pool.shutdown(wait=True)
-            self._wake.close()
-
-    def __enter__(self) -> Dispatcher:
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.close()
+        super().close()

@@ -1,8 +1,8 @@
 """The worker (``manage.py run_worker``): claim a queued job, hold its lease, download, analyse, store the
 result; and recover. One room per concern:
 
-- ``loop``: the Worker: claim, run, sweep, sleep (woken by ``video_jobs.daemon.wakeup``: a self-pipe and the
-  LISTEN connection, shared with the webhook dispatcher), stop, signals;
+- ``loop``: the Worker: claim, run, sweep, and what a stop means to it (the loop that sleeps, reconnects and
+  takes the signals is ``video_jobs.daemon``'s, shared with the webhook dispatcher);
 - ``attempt``: one claimed attempt at a job and its pipeline (download, analyse, store, settle);
 - ``sandbox``: analysis in a child process with a memory and a time limit, the worker's side;
 - ``child``: the analysis server that forks those children, a child's side, and the frames between them;
@@ -14,13 +14,12 @@ Every module logs as ``video_jobs.worker`` (``logging.getLogger(__package__)``):
 logging configuration and log searches need, whichever room a line comes from.
 """
 
-from .attempt import DATABASE_ERRORS, ChecksumMismatch
+from .attempt import ChecksumMismatch
 from .housekeeping import LOG_FORMAT, JobContextFilter, default_worker_id, remove_orphaned_downloads
 from .loop import Worker, load_analyzer
 from .supervisor import Supervisor
 
 __all__ = [
-    "DATABASE_ERRORS",
     "LOG_FORMAT",
     "ChecksumMismatch",
     "JobContextFilter",

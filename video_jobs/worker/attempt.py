@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import connection
 
 from .. import services
 from ..analysis import (
@@ -27,6 +27,7 @@ from ..analysis import (
     VideoLimitsExceeded,
     check_result_size,
 )
+from ..daemon.skeleton import DATABASE_ERRORS
 from ..models import ErrorCode, JobStage, VideoAnalysisJob
 from ..ops import metrics
 from ..s3 import storage
@@ -37,9 +38,6 @@ logger = logging.getLogger(__package__)
 
 Stage = VideoAnalysisJob.Stage
 T = TypeVar("T")
-
-# A database that went away (restart, failover, network): transient, never a reason to fail a job.
-DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 # Each stage's share of the job's 0-100 progress.
 _PROGRESS_BANDS = {

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from django.db import connection
 
 from .. import services
+from ..daemon.skeleton import DATABASE_ERRORS
 from ..daemon.wakeup import SelfPipe
-from .attempt import DATABASE_ERRORS, Attempt, hand_back
+from .attempt import Attempt, hand_back
 from .housekeeping import logging_job
 
 logger = logging.getLogger(__package__)

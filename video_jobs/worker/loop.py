@@ -1,8 +1,9 @@
-"""The worker's loop: claim a queued job, run it as an Attempt, recover; sleep, stop, and handle signals.
+"""The worker: claim a queued job, run it as an Attempt, recover; what a stop means to it.
 
 ``Worker.run_once()`` does one pass (recovery sweeps when due, then claim and process at most one job) and
-returns whether it processed a job, so tests drive it step by step. ``Worker.run()`` loops over it until
-stopped, waking on PostgreSQL NOTIFY (or polling) while idle, and handles SIGTERM/SIGINT.
+returns whether it processed a job, so tests drive it step by step. ``Worker.run()`` is the daemon skeleton's
+loop over it (``video_jobs.daemon.skeleton``: sleeping on NOTIFY or the poll interval, reconnecting, metrics,
+signals); the worker adds its claim-ahead, its helpers and its shutdown grace period.
 """
 
 from __future__ import annotations
@@ -11,24 +12,19 @@ import gc
 import logging
 import os
 import random
-import select
-import signal
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from types import FrameType
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections, connection
 from django.utils.module_loading import import_string
 
 from .. import services
 from ..analysis import Analyzer
-from ..daemon.wakeup import ChannelListener, SelfPipe, signals_handled
+from ..daemon.skeleton import DATABASE_ERRORS, Daemon
 from ..models import VideoAnalysisJob
-from ..ops import metrics
-from .attempt import DATABASE_ERRORS, Attempt, hand_back, needs_video
+from .attempt import Attempt, hand_back, needs_video
 from .heartbeat import Heartbeat
 from .housekeeping import default_worker_id, logging_job, remove_orphaned_downloads
 from .sandbox import Sandbox
@@ -37,8 +33,6 @@ logger = logging.getLogger(__package__)
 
 T = TypeVar("T")
 
-# Seconds a busy worker holds metric observations in memory before writing them (see metrics._Buffer).
-METRICS_FLUSH_INTERVAL = 5.0
 # Seconds between two listings of orphaned multipart uploads by one worker.
 ORPHAN_SWEEP_INTERVAL = 3600.0
 
@@ -48,8 +42,10 @@ def load_analyzer(path: str | None = None) -> Analyzer:
     return analyzer
 
 
-class Worker:
+class Worker(Daemon):
     """Claims and processes jobs. Construct, then ``run()`` (the command) or ``run_once()`` (tests)."""
+
+    log = logger
 
     def __init__(
         self,
@@ -66,6 +62,13 @@ class Worker:
         under ``run_worker``); False runs it in this process, for tests that watch the analyzer from inside.
         An analyzer that needs no video runs in this process either way."""
         self.worker_id = worker_id or default_worker_id()
+        super().__init__(
+            name=self.worker_id,
+            channel=services.QUEUED_CHANNEL,
+            poll_interval=poll_interval,
+            burst=burst,
+            listen=listen,
+        )
         self.analyzer = analyzer or load_analyzer()
         self.sandbox = (
             Sandbox(
@@ -75,30 +78,22 @@ class Worker:
             if isolated and needs_video(self.analyzer)
             else None
         )
-        self.poll_interval = poll_interval if poll_interval is not None else settings.VIDEO_JOBS_POLL_INTERVAL
-        self.burst = burst
         self.max_jobs = max_jobs
-        self.listen = listen
         self.lease_seconds = int(settings.VIDEO_JOBS_LEASE_SECONDS)
         self.sweep_interval = float(settings.VIDEO_JOBS_SWEEP_INTERVAL)
         self.shutdown_grace = float(settings.VIDEO_JOBS_SHUTDOWN_GRACE)
         self.progress_interval = float(settings.VIDEO_JOBS_PROGRESS_INTERVAL)
         self.jobs_processed = 0
         self.attempt: Attempt | None = None
-        self.stop_requested = False
         self.stop_deadline: float | None = None
         self._next_sweep = 0.0
         # Orphaned multipart uploads only matter after a day, so each worker lists them about once an hour,
         # starting at a random moment of its first hour (workers started together do not list together).
         self._next_orphan_sweep = time.monotonic() + random.uniform(0, ORPHAN_SWEEP_INTERVAL)
-        self._next_flush = 0.0
         # A job claimed by the previous job's finish (finish_job_and_claim_next), to run next.
         self._next_job: VideoAnalysisJob | None = None
         self._in_loop = False
-        self._wake = SelfPipe()
         self._heartbeat = Heartbeat(lease_seconds=self.lease_seconds)
-        self._listener: ChannelListener | None = None
-        self._closed = False
 
     # --- one pass ------------------------------------------------------------------------------------------
 
@@ -190,10 +185,11 @@ class Worker:
 
         Returns the exit status (0 for a graceful stop).
         """
-        if self.listen and services.sql.is_postgresql() and not self.burst:
-            self._listener = ChannelListener(
-                channel=services.QUEUED_CHANNEL, name=self.worker_id, retry_interval=self.poll_interval
-            )
+        code = super().run()
+        logger.info("worker %s stopped after %s job(s)", self.worker_id, self.jobs_processed)
+        return code
+
+    def starting(self) -> None:
         logger.info(
             "worker %s started (pid %s, lease %ss, poll %ss%s)",
             self.worker_id,
@@ -206,70 +202,21 @@ class Worker:
         # the cyclic garbage collector's full passes, which otherwise rescan it all, again and again.
         gc.freeze()
         remove_orphaned_downloads()
+        if self.sandbox is not None:
+            self.sandbox.start()  # now, so that the first job does not wait for it
+
+    def serve(self) -> None:
+        self._in_loop = True
         try:
-            if self.sandbox is not None:
-                self.sandbox.start()  # now, so that the first job does not wait for it
-            with metrics.buffered(), signals_handled(self._wake, self._on_signal):
-                self._in_loop = True
-                try:
-                    self._loop()
-                finally:
-                    self._in_loop = False
-                    if self._next_job is not None:  # claimed ahead, then a stop came first
-                        hand_back(self._next_job)
-                        self._next_job = None
+            super().serve()
         finally:
-            self.close()
-        logger.info("worker %s stopped after %s job(s)", self.worker_id, self.jobs_processed)
-        return 0
+            self._in_loop = False
+            if self._next_job is not None:  # claimed ahead, then a stop came first
+                hand_back(self._next_job)
+                self._next_job = None
 
-    def _loop(self) -> None:
-        busy = False
-        while not self.stop_requested:
-            if self.max_jobs is not None and self.jobs_processed >= self.max_jobs:
-                break
-            if not busy:
-                # Drops a connection that broke or outlived CONN_MAX_AGE, as Django does between requests.
-                # Not between back-to-back jobs: its health check would add a SELECT 1 to every job, and a
-                # connection that breaks mid-run raises a database error handled below anyway.
-                close_old_connections()
-            try:
-                if time.monotonic() >= self._next_flush:
-                    self._flush_metrics()
-                busy = self.run_once()
-                if busy:
-                    continue
-                self._flush_metrics()
-            except DATABASE_ERRORS as exc:
-                busy = False
-                logger.warning("database unavailable (%s); retrying in %ss", exc, self.poll_interval)
-                connection.close()
-                self._wait(self.poll_interval)
-                continue
-            if self.burst:
-                break
-            self._wait(self.poll_interval)
-
-    def _flush_metrics(self) -> None:
-        self._next_flush = time.monotonic() + METRICS_FLUSH_INTERVAL
-        metrics.flush()
-
-    def _wait(self, timeout: float) -> None:
-        """Sleep until a NOTIFY, a signal or stop request, or the timeout."""
-        fds = [self._wake.fileno()]
-        listen_fd = None
-        if self._listener is not None:
-            listen_fd = self._listener.fileno()
-            if self._listener.fresh:
-                self._listener.fresh = False
-                return
-            if listen_fd is not None:
-                fds.append(listen_fd)
-        ready, _, _ = select.select(fds, [], [], timeout)
-        if self._wake.fileno() in ready:
-            self._wake.drain()
-        if self._listener is not None and listen_fd in ready:
-            self._listener.drain()
+    def finished(self) -> bool:
+        return self.stop_requested or (self.max_jobs is not None and self.jobs_processed >= self.max_jobs)
 
     # --- stopping ------------------------------------------------------------------------------------------
 
@@ -278,20 +225,15 @@ class Worker:
 
         Safe to call from a signal handler: it only sets fields and writes to pipes.
         """
-        self.stop_requested = True
         if self.stop_deadline is None:
             self.stop_deadline = time.monotonic() + self.shutdown_grace
         attempt = self.attempt
         if attempt is not None:
             attempt.stop_deadline = self.stop_deadline
-        if not self._closed:
-            self._wake.poke()
-            self._heartbeat.wake()
+        super().request_stop()
+        self._heartbeat.wake()
 
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        name = signal.Signals(signum).name
-        if self.stop_requested:
-            self._exit_now(signum, name)
+    def on_stop_signal(self, name: str) -> None:
         attempt = self.attempt
         if attempt is not None:
             logger.info(
@@ -302,10 +244,9 @@ class Worker:
                 name,
             )
         else:
-            logger.info("%s: stopping", name)
-        self.request_stop()
+            super().on_stop_signal(name)
 
-    def _exit_now(self, signum: int, name: str) -> None:
+    def on_exit_signal(self, name: str) -> None:
         attempt = self.attempt
         if attempt is not None:
             if attempt.temp_path:
@@ -314,23 +255,12 @@ class Worker:
             # An analysis child dies with its server, and the server with this process (parent-death signals).
             logger.warning("second %s: exiting now; the lease will bring job %s back", name, attempt.job.pk)
         else:
-            logger.warning("second %s: exiting now", name)
-        os._exit(128 + signum)
+            super().on_exit_signal(name)
 
     def close(self) -> None:
-        """Stop the heartbeat thread and the LISTEN connection. Idempotent."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        if not self._closed:
-            self._closed = True
+        """Stop the heartbeat thread, the analysis server and the LISTEN connection. Idempotent."""
+        if not self.closed:
             self._heartbeat.close()
-            self._wake.close()
             if self.sandbox is not None:
                 self.sandbox.close()
-
-    def __enter__(self) -> Worker:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        super().close()
