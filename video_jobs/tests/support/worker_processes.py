@@ -131,11 +131,12 @@ def reached(job: VideoAnalysisJob, statuses: tuple[str, ...]) -> VideoAnalysisJo
 
 def backends(application_name_like: str) -> list[int]:
     """The pids of the database sessions whose application_name is LIKE the pattern (a worker's listener,
-    a dispatcher's)."""
+    a dispatcher's) and that have run their LISTEN. The name shows from the moment a session connects, a
+    little before its LISTEN: one cut in between would listen only a poll interval later."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name LIKE %s",
+            "WHERE datname = current_database() AND application_name LIKE %s AND query LIKE 'LISTEN %%'",
             [application_name_like],
         )
         return [row[0] for row in cursor.fetchall()]
