@@ -42,7 +42,7 @@ class DatabaseNow(Expression):
         return f"DatabaseNow({self.offset!r})"
 
     def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
-        raise NotSupportedError(f"DatabaseNow supports PostgreSQL and SQLite, not {connection.vendor}")
+        raise NotSupportedError(f"DatabaseNow supports PostgreSQL and SQLite, not {connection.display_name}")
 
     def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
         # The same SQL for every offset (an interval parameter), so prepared statements can hold it.

@@ -1,18 +1,85 @@
-"""The database's vendor, asked in one place, and the runner of hand-built statements on a hot path."""
+"""The database's vendor, asked in one place; the loader of the hand-tuned statements kept in ``queries.sql``
+files; and the runner of those statements on a hot path."""
 
 from __future__ import annotations
 
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 
 def is_postgresql() -> bool:
     """Whether the default database is PostgreSQL (SKIP LOCKED, NOTIFY, the hand-built statements)."""
     return bool(connection.vendor == "postgresql")
+
+
+def quote(name: str) -> str:
+    """An identifier quoted the way both PostgreSQL and SQLite read it."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """A string constant: for a value the planner must see (a partial index's condition), not a parameter."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Names:
+    """A model's names for a statement template: ``{job}`` is its quoted table, ``{job.status}`` the quoted
+    column of its field ``status`` (``{job.owner}`` is ``"owner_id"``), all read from ``_meta``."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self._table = quote(model._meta.db_table)
+        self._columns = {
+            field.name: quote(field.column) for field in model._meta.concrete_fields if field.column
+        }
+
+    def __str__(self) -> str:
+        return self._table
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self._columns[name]
+        except KeyError:
+            raise AttributeError(f"no column for field {name!r} in {self._table}") from None
+
+
+class _LaterSlots(dict[str, Any]):
+    # A slot the loader was not given stays as it is, for the code that composes the statement.
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+_HEADER = re.compile(r"^-- name: (\w+)[ \t]*$", re.MULTILINE)
+_COMMENT = re.compile(r"^\s*--.*$\n?", re.MULTILINE)
+
+
+def fill(statement: str, **slots: Any) -> str:
+    """``statement`` with ``slots`` filled in and every other ``{slot}`` left as it is."""
+    return statement.format_map(_LaterSlots(slots))
+
+
+def load_queries(module_file: str, **names: Any) -> dict[str, str]:
+    """The statements of the ``queries.sql`` beside ``module_file``, by name, with ``names`` filled in.
+
+    Each statement follows a ``-- name: <name>`` line and runs to the next one. Whole-line comments are for
+    the reader and are dropped (a ``%`` in one would confuse the driver's parameters), as is a final ``;``.
+    ``{slots}`` take ``names`` now (tables, columns, literals: once, at import); a slot not given, such as
+    ``{finish}``, is left for the caller to fill with ``str.format`` when it composes the statement.
+    """
+    text = (Path(module_file).parent / "queries.sql").read_text(encoding="utf-8")
+    parts = _HEADER.split(text)[1:]
+    queries = {}
+    for name, body in zip(parts[::2], parts[1::2], strict=True):
+        if name in queries:
+            raise ValueError(f"two statements named {name!r} in {module_file}'s queries.sql")
+        statement = _COMMENT.sub("", body).strip().removesuffix(";").strip()
+        queries[name] = fill(statement, **names)
+    return queries
 
 
 def run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[Any, ...] | None]:

@@ -37,6 +37,14 @@ class ErrorCode(models.TextChoices):
 # be huge).
 ERROR_MESSAGE_MAX_LENGTH = 2000
 
+# The fields of a job's body: what the API shows of it, and what a webhook event copies of it when the job
+# changes (the outbox reads them from the row without the API, which renders them at send time).
+JOB_FIELDS = (
+    "id", "status", "stage", "progress", "filename", "content_type", "size_bytes", "sha256", "attempts",
+    "error_code", "error_message", "result", "created_at", "updated_at", "upload_deadline", "queued_at",
+    "started_at", "finished_at", "source_deleted_at",
+)  # fmt: skip
+
 
 class Outcome(enum.StrEnum):
     """What a verification of an upload (HeadObject) found. The values double as the metric label."""

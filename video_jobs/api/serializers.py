@@ -9,33 +9,11 @@ from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import ErrorCode, VideoAnalysisJob
+from ..models import JOB_FIELDS, ErrorCode, VideoAnalysisJob
 from ..s3 import artifacts
 from .result_schema import AnalysisResultSerializer
 
 SHA256_PATTERN = r"^([0-9a-f]{64})?$"
-
-JOB_FIELDS = (
-    "id",
-    "status",
-    "stage",
-    "progress",
-    "filename",
-    "content_type",
-    "size_bytes",
-    "sha256",
-    "attempts",
-    "error_code",
-    "error_message",
-    "result",
-    "created_at",
-    "updated_at",
-    "upload_deadline",
-    "queued_at",
-    "started_at",
-    "finished_at",
-    "source_deleted_at",
-)
 
 
 class JobArtifactSerializer(serializers.Serializer[Any]):

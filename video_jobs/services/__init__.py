@@ -5,11 +5,13 @@ lease fence), so two concurrent callers can never both move a job: a row count o
 there first. S3 calls happen before the UPDATE, never inside a transaction.
 
 Rooms: ``machinery`` (the guarded UPDATE and its NOTIFY, field sets, backoff, the retry policy),
-``uploads`` (transitions that ask S3 first), ``multipart`` (large uploads in parts: plan, part URLs,
-assembly, aborting), ``leases`` (a running job's lease protocol), ``quotas`` (the
-per-user limits initiate enforces), ``deletion`` (a job's objects and row on request, its source video after
-the retention period) and ``sql`` (the hand-built PostgreSQL statements, the only place that asks which
-database this is).
+``uploads`` (transitions that ask S3 first), ``parts`` (large uploads in parts: plan, part URLs,
+assembly, aborting), ``leases`` (a running job's lease protocol), ``quotas`` (the per-user limits initiate
+enforces), ``deletion`` (a job's objects and row on request, its source video after the retention period)
+and ``sql`` (the hot path's statements, kept in ``queries.sql``).
+
+Other packages call this package, never its modules. It may import models, clock, db, s3, ops and the
+webhooks' outbox (which records events without the API); never the API or its serializers.
 """
 
 from ..models import Outcome
@@ -30,8 +32,10 @@ from .leases import (
 from .machinery import backoff_delay
 from .parts import (
     MAX_PARTS_A_CALL,
+    SINGLE,
     PartOutOfRange,
     PartsClosed,
+    Plan,
     held_parts,
     presign_parts,
     sweep_orphan_uploads,
@@ -59,11 +63,13 @@ __all__ = [
     "QUEUED_CHANNEL",
     "RETRYABLE",
     "REVERIFIABLE",
+    "SINGLE",
     "Deletion",
     "IdempotencyKeyReused",
     "Outcome",
     "PartOutOfRange",
     "PartsClosed",
+    "Plan",
     "QuotaExceeded",
     "VerifyResult",
     "backoff_delay",

@@ -131,7 +131,7 @@ def finish_job(*, job: VideoAnalysisJob, result: dict[str, Any]) -> bool:
         return fenced_write(job, **fields)
     update = sql.fenced_update(job, fields, outbox.SNAPSHOT_COLUMNS)
     events_sql, events_params = outbox.job_event_from(source="finished", event_type=EventType.JOB_DONE)
-    statement = sql.finish_with_events(update.sql, update.clock_names, events_sql, outbox.CHANNEL)
+    statement = sql.finish_with_events(update.sql, update.clock_names, events_sql)
     row = sql.run_hot(statement, [*update.params, *events_params], fetch=True)[1]
     assert row is not None  # the statement always answers one row
     written = update.written(row[: update.width])
@@ -153,7 +153,7 @@ def finish_job_and_claim_next(
         return finished, claim_next_job(worker_id=job.worker_id, lease_seconds=lease_seconds)
     update = sql.fenced_update(job, fields, outbox.SNAPSHOT_COLUMNS)
     events_sql, events_params = outbox.job_event_from(source="finished", event_type=EventType.JOB_DONE)
-    statement = sql.finish_and_claim(update.sql, update.clock_names, events_sql, outbox.CHANNEL)
+    statement = sql.finish_and_claim(update.sql, update.clock_names, events_sql)
     params = [*update.params, *events_params, *claim_params(job.worker_id, lease_seconds)]
     row = sql.run_hot(statement, params, fetch=True)[1]
     assert row is not None  # the statement always answers one row

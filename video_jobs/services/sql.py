@@ -1,8 +1,9 @@
-"""The hand-built PostgreSQL statements of the worker's hot path.
+"""The worker's hot-path statements (``queries.sql``), and what they need from Python: the claim, the fenced
+writes, finish-and-claim.
 
-The claim, the fenced writes and finish-and-claim run once or twice per job; compiling them through the
-ORM each time cost more than their round trip, so they are written here once, with table and column names
-taken from the model's ``_meta`` (never typed by hand), and run as prepared statements on PostgreSQL.
+The statements are read once at import, with table and column names taken from the model's ``_meta``
+(never typed by hand); this module fills the slots that depend on the write (which columns a fenced UPDATE
+sets) and caches each composed statement, which runs as a prepared statement on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from ..clock import POSTGRESQL_NOW, DatabaseNow
-from ..db import is_postgresql, run_hot
+from ..db import Names, is_postgresql, literal, load_queries, quote, run_hot
 from ..models import VideoAnalysisJob
+from ..webhooks.sql import CHANNEL as WEBHOOKS_CHANNEL
 
 Status = VideoAnalysisJob.Status
 Stage = VideoAnalysisJob.Stage
@@ -29,19 +31,45 @@ QUEUED_CHANNEL = "video_jobs_queued"
 __all__ = ["CLAIM_SQL", "QUEUED_CHANNEL", "fenced_update", "finish_and_claim", "is_postgresql", "run_hot"]
 
 
-def _q(name: str) -> str:
-    # PostgreSQL's quoting: these statements only ever run there.
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _field(name: str) -> models.Field[Any, Any]:
     field = _META.get_field(name)
     assert isinstance(field, models.Field)  # a concrete column, not a relation's reverse side
     return field
 
 
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+# What the worker, its analyzer and its metrics read of a claimed job. The rest (``result``, which can be
+# large, and timestamps the worker never looks at) is deferred: loaded on first access, if ever. Each
+# timestamp returned costs a parse on every claim.
+_CLAIMED = [
+    field
+    for field in _META.concrete_fields
+    if field.name
+    not in {
+        "result",
+        "idempotency_key",
+        "verified_at",
+        "run_after",
+        "created_at",
+        "updated_at",
+        "upload_deadline",
+        "finished_at",
+    }
+]
+CLAIMED_ATTNAMES = [field.attname for field in _CLAIMED]
+
+QUERIES = load_queries(
+    __file__,
+    job=Names(VideoAnalysisJob),
+    processing=literal(Status.PROCESSING),
+    downloading=literal(Stage.DOWNLOADING),
+    queued=literal(Status.QUEUED),
+    now=POSTGRESQL_NOW,
+    claimed=", ".join(quote(field.column) for field in _CLAIMED),
+    queued_channel=literal(QUEUED_CHANNEL),
+    webhooks_channel=literal(WEBHOOKS_CHANNEL),
+)
+
+CLAIM_SQL = QUERIES["claim_job"]
 
 
 def notify_queued(job_ids: list[object]) -> None:
@@ -54,7 +82,7 @@ def notify_queued(job_ids: list[object]) -> None:
         return
     with connection.cursor() as cursor:
         for job_id in job_ids:
-            cursor.execute("SELECT pg_notify(%s, %s)", [QUEUED_CHANNEL, str(job_id)])
+            cursor.execute(QUERIES["notify_queued"], [str(job_id)])
 
 
 # --- the fenced write --------------------------------------------------------------------------------------
@@ -107,8 +135,6 @@ class FencedUpdate:
 
 _NOW = DatabaseNow()
 _CLOCK = "clock"
-# The name of the fenced UPDATE's first RETURNING column (always 1), for a statement that reads it by name.
-_FENCED = "fenced"
 # One UPDATE statement per shape of write (the columns, and which of them take the database's clock), built
 # once with what each value needs on its way to the database: the worker writes the same few shapes for
 # every job.
@@ -143,7 +169,6 @@ def fenced_update(
 
 def _fenced_shape(shape_key: tuple[tuple[str, bool], ...], also: tuple[str, ...]) -> _FencedShape:
     db = connections[DEFAULT_DB_ALIAS]
-    quote = db.ops.quote_name
     postgresql = is_postgresql()
     clock = DatabaseNow.as_postgresql if postgresql else DatabaseNow.as_sqlite
     clock_sql = clock(_NOW, None, db)[0]
@@ -151,13 +176,12 @@ def _fenced_shape(shape_key: tuple[tuple[str, bool], ...], also: tuple[str, ...]
     assignments = ", ".join(
         f"{quote(_field(name).column)} = {clock_sql if is_clock else '%s'}" for name, is_clock in shape_key
     )
-    fence_names = ("id", "status", "worker_id", "attempts")
-    fence = " AND ".join(f"{quote(_field(name).column)} = %s" for name in fence_names)
     clock_names = tuple(name for name, is_clock in shape_key if is_clock)
     # Each column once: a statement reading the rows by name could not tell two of the same name apart.
     columns = dict.fromkeys([*(str(_field(name).column) for name in clock_names), *also])
-    returning = ", ".join([f"1 AS {quote(_FENCED)}", *map(quote, columns)])
-    sql = f"UPDATE {quote(_META.db_table)} SET {assignments} WHERE {fence} RETURNING {returning}"
+    sql = QUERIES["fenced_update"].format(
+        assignments=assignments, also="".join(", " + quote(column) for column in columns)
+    )
     preps: list[models.Field[Any, Any] | str | None] = [
         _CLOCK if is_clock else None if isinstance(_field(name), plain) else _field(name)
         for name, is_clock in shape_key
@@ -165,111 +189,28 @@ def _fenced_shape(shape_key: tuple[tuple[str, bool], ...], also: tuple[str, ...]
     return _FencedShape(sql, preps, clock, clock_names, db.ops.get_db_converters(_NOW))
 
 
-# --- the claim (PostgreSQL) --------------------------------------------------------------------------------
-
-# What the worker, its analyzer and its metrics read of a claimed job. The rest (``result``, which can be
-# large, and timestamps the worker never looks at) is deferred: loaded on first access, if ever. Each
-# timestamp returned costs a parse on every claim.
-_CLAIMED = [
-    field
-    for field in _META.concrete_fields
-    if field.name
-    not in {
-        "result",
-        "idempotency_key",
-        "verified_at",
-        "run_after",
-        "created_at",
-        "updated_at",
-        "upload_deadline",
-        "finished_at",
-    }
-]
-CLAIMED_ATTNAMES = [field.attname for field in _CLAIMED]
-
-
-def _statement(template: str, **extra: str) -> str:
-    """Fill a statement's ``{table}`` and ``{<field name>}`` slots with the model's quoted names."""
-    names = {field.name: _q(field.column) for field in _META.concrete_fields}
-    return template.format(table=_q(_META.db_table), **names, **extra)
-
-
-# Every time in it is the database's: the lease ends an interval (the parameter) after the statement started.
-CLAIM_SQL = _statement(
-    """
-UPDATE {table}
-   SET {status} = {processing}, {stage} = {downloading}, {progress} = 0, {worker_id} = %s,
-       {attempts} = {attempts} + 1, {lease_expires_at} = {now} + %s,
-       {started_at} = {now}, {updated_at} = {now}
- WHERE {id} = (
-       SELECT {id} FROM {table}
-        -- A literal, not a parameter: a prepared statement's generic plan can only use the partial
-        -- index (WHERE status = 'queued') when the planner sees the value itself.
-        WHERE {status} = {queued} AND {run_after} <= {now}
-        ORDER BY {run_after}, {created_at}
-        LIMIT 1
-        FOR UPDATE SKIP LOCKED)
-RETURNING {returning}""",
-    processing=_literal(Status.PROCESSING),
-    downloading=_literal(Stage.DOWNLOADING),
-    queued=_literal(Status.QUEUED),
-    now=POSTGRESQL_NOW,
-    returning=", ".join(_q(field.column) for field in _CLAIMED),
-)
-
-# Both UPDATEs in one statement, so one round trip and one commit. A finish that does not go through (the
-# fence failed) still claims, as the worker would have anyway. The LEFT JOINs always answer one row: the
-# finish's first RETURNING columns (``FencedUpdate.width`` of them: NULLs when the fence failed), the number
-# of webhook NOTIFYs, then the claimed row's columns (NULLs when nothing was claimable).
-#
-# The finish also writes its webhook deliveries (the outbox insert, ``events``), reading the job from the
-# finish's RETURNING rows: every other part of one statement sees the row as it was before the UPDATE. The
-# count NOTIFYs the webhook dispatchers (at commit) when there were any.
-_FINISH_AND_CLAIM_SQL = """
-WITH finished AS ({finish}),
-     events AS ({events} RETURNING 1),
-     claimed AS ({claim})
-SELECT {written},
-       (SELECT count(*) FROM (SELECT pg_notify({channel}, '') FROM events) AS notified),
-       claimed.*
-  FROM (SELECT 1) AS one LEFT JOIN finished ON true LEFT JOIN claimed ON true
-"""
-
-
-# A finish on its own (an idle worker's, or its last): the same, without the claim. One row: the finish's
-# columns (NULLs when the fence failed), then the number of webhook NOTIFYs.
-_FINISH_SQL = """
-WITH finished AS ({finish}),
-     events AS ({events} RETURNING 1)
-SELECT {written},
-       (SELECT count(*) FROM (SELECT pg_notify({channel}, '') FROM events) AS notified)
-  FROM (SELECT 1) AS one LEFT JOIN finished ON true
-"""
+# --- finish-and-claim (PostgreSQL) -------------------------------------------------------------------------
 
 
 def _written(clock_names: tuple[str, ...]) -> str:
-    columns = (_FENCED, *(_field(name).column for name in clock_names))
-    return ", ".join(f"finished.{_q(column)}" for column in columns)
+    columns = ("fenced", *(_field(name).column for name in clock_names))
+    return ", ".join(f"finished.{quote(column)}" for column in columns)
 
 
 @functools.cache
-def finish_with_events(finish_sql: str, clock_names: tuple[str, ...], events_sql: str, channel: str) -> str:
+def finish_with_events(finish_sql: str, clock_names: tuple[str, ...], events_sql: str) -> str:
     """``finish_and_claim`` without the claim: one statement, its parameters the finish's and the insert's."""
-    return _FINISH_SQL.format(
-        finish=finish_sql, events=events_sql, written=_written(clock_names), channel=_literal(channel)
+    return QUERIES["finish_with_events"].format(
+        finish=finish_sql, events=events_sql, written=_written(clock_names)
     )
 
 
 @functools.cache
-def finish_and_claim(finish_sql: str, clock_names: tuple[str, ...], events_sql: str, channel: str) -> str:
+def finish_and_claim(finish_sql: str, clock_names: tuple[str, ...], events_sql: str) -> str:
     """The combined statement: a fenced finish (``FencedUpdate.sql`` and ``.clock_names``, made with
     ``returning`` the columns the outbox reads), the outbox insert ``events_sql`` reading from it (as
-    ``finished``), then CLAIM_SQL; ``channel`` is NOTIFYed when the insert wrote anything. Its parameters:
-    the finish's, the insert's, the claim's."""
-    return _FINISH_AND_CLAIM_SQL.format(
-        finish=finish_sql,
-        events=events_sql,
-        written=_written(clock_names),
-        claim=CLAIM_SQL,
-        channel=_literal(channel),
+    ``finished``), then CLAIM_SQL; the webhook dispatchers are NOTIFYed when the insert wrote anything. Its
+    parameters: the finish's, the insert's, the claim's."""
+    return QUERIES["finish_and_claim"].format(
+        finish=finish_sql, events=events_sql, written=_written(clock_names), claim=CLAIM_SQL
     )

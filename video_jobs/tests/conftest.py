@@ -9,13 +9,14 @@ import pytest
 from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.test import Client, override_settings
 from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from video_jobs import services
+from video_jobs.db import is_postgresql
 from video_jobs.devtools.synthetic_video import write_test_video
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
@@ -46,7 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _postgres_marker_needs_postgres(request: pytest.FixtureRequest) -> None:
     # Never skip: a PostgreSQL test on another database is a broken run, not an optional test.
-    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+    if request.node.get_closest_marker("postgres") and not is_postgresql():
         pytest.fail("this test needs PostgreSQL: run it with DATABASE_URL=postgres://... (see README)")
 
 

@@ -35,7 +35,6 @@ from ..models import VideoAnalysisJob
 from ..refusals import Refusal
 from ..s3 import presign
 from ..s3.multipart import MAX_SINGLE_PUT
-from ..services.parts import SINGLE, Plan
 from . import openapi, tokens
 from . import serializers as uppy
 
@@ -124,7 +123,9 @@ class UppyView(APIView):
         threshold says, unless this is a single upload), refusals in the initiate endpoint's terms."""
         declared = uppy.declared_file(filename=filename, content_type=content_type, metadata=metadata)
         kind = "single" if self.single_upload else "multipart"
-        plan: Plan = SINGLE if self.single_upload else uppy.uppy_part_plan(declared["size_bytes"])
+        plan: services.Plan = (
+            services.SINGLE if self.single_upload else uppy.uppy_part_plan(declared["size_bytes"])
+        )
         job, created = services.initiate_upload(
             owner=self.request.user,
             idempotency_key=uppy.idempotency_key(kind, metadata),

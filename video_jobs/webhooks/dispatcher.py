@@ -26,7 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ..daemon.skeleton import Daemon
-from . import deliveries, endpoints, outbox, sql, transport
+from . import bodies, deliveries, endpoints, sql, transport
 from .models import WebhookDelivery
 from .transport import AttemptKind, AttemptResult
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 def attempt(delivery: WebhookDelivery, *, timeout: float) -> AttemptResult:
     """One attempt at ``delivery`` (in a sender thread: no database)."""
     now = timezone.now()
-    body = outbox.render_body(delivery)
+    body = bodies.render_body(delivery)
     headers = endpoints.signature_headers(
         event_id=delivery.event_id,
         body=body,

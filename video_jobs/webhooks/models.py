@@ -100,7 +100,7 @@ class WebhookDelivery(models.Model):
         related_name="webhook_deliveries",
     )
     # For job events, the job's columns as they were when the event happened (``result`` summarised);
-    # for a ping, its data. The body is rendered from it at each attempt (outbox.render_body).
+    # for a ping, its data. The body is rendered from it at each attempt (bodies.render_body).
     payload = models.JSONField(editable=False)
 
     status = models.CharField(

@@ -6,25 +6,19 @@ subscribes to the event, copying the job's body as it is at that moment; the row
 change or not at all, so no crash can lose an event (or announce a change that rolled back). The
 dispatcher (``run_webhooks``) sends them after the commit, outside any transaction.
 
-The body is rendered from the stored copy at each attempt, through the API's own serializer, so a webhook's
-``data`` is exactly what ``GET /api/video-jobs/{id}/`` answered at the time of the event (``result``
-summarised).
+Recording needs nothing of the API: the copy of the job is made by the database, from the columns of the
+job's body fields (``models.JOB_FIELDS``). The dispatcher renders the request body from that copy at send
+time (``bodies.render_body``, with the API's serializer).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import UTC
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
-from rest_framework import serializers
 
-from ..api.serializers import JOB_FIELDS, JobSerializer
 from ..models import VideoAnalysisJob
 from . import sql
 from .models import EventType, WebhookDelivery, WebhookEndpoint
@@ -38,8 +32,6 @@ EVENT_OF_STATUS = {
     Status.FAILED: EventType.JOB_FAILED,
     Status.CANCELLED: EventType.JOB_CANCELLED,
 }
-
-_timestamp = serializers.DateTimeField()
 
 # For a status change that writes its events in the same statement (finish-and-claim): the job's columns
 # the outbox insert reads from the change's RETURNING rows, and the channel to NOTIFY.
@@ -91,33 +83,3 @@ def record_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
         )
         sql.notify()
     return delivery
-
-
-def _job_body(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """The job's API body from the columns the outbox copied (as JSON: timestamps are text, and SQLite's
-    are naive UTC)."""
-    values: dict[str, Any] = {}
-    for name in JOB_FIELDS:
-        value = snapshot.get(name)
-        if value is not None and isinstance(VideoAnalysisJob._meta.get_field(name), DateTimeField):
-            parsed = parse_datetime(value)
-            if parsed is None:
-                raise ValueError(f"unreadable {name} {value!r} in a webhook payload")
-            value = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-        elif name == "result" and value is not None:
-            value = {key: part for key, part in value.items() if part is not None}
-        elif name == "id":
-            value = uuid.UUID(str(value))
-        values[name] = value
-    return dict(JobSerializer(VideoAnalysisJob(**values)).data)
-
-
-def render_body(delivery: WebhookDelivery) -> str:
-    """The request body, ``{"type", "timestamp", "data"}`` in compact JSON: what the signature covers."""
-    data = delivery.payload if delivery.event_type == EventType.PING else _job_body(delivery.payload)
-    body = {
-        "type": delivery.event_type,
-        "timestamp": _timestamp.to_representation(delivery.occurred_at),
-        "data": data,
-    }
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)

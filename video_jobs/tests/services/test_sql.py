@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from video_jobs import services
 from video_jobs.api.serializers import JobSerializer
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.webhooks import endpoints, outbox
+from video_jobs.webhooks import bodies, endpoints, outbox
 from video_jobs.webhooks.models import WebhookDelivery
 
 from ..support.jobs import VIDEO, make_job
@@ -97,7 +97,7 @@ def test_finish_and_claim_writes_the_done_event_in_its_one_statement_and_wakes_t
     assert touching[0].lstrip().startswith("WITH finished")
     delivery = WebhookDelivery.objects.get()
     assert (delivery.event_type, delivery.job_id) == ("video_job.done", claimed.pk)
-    data = json.loads(outbox.render_body(delivery))["data"]
+    data = json.loads(bodies.render_body(delivery))["data"]
     assert data["status"] == "done"
     assert [note.channel for note in heard] == [outbox.CHANNEL]
     # The same statement returned the times the database wrote: the job in memory, its row and its event

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from video_jobs.api.serializers import JobSerializer
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.webhooks import outbox, sql
+from video_jobs.webhooks import bodies, outbox, sql
 from video_jobs.webhooks.models import EventType, WebhookDelivery
 
 from ..support.jobs import make_job
@@ -73,7 +73,7 @@ def test_the_payload_is_the_job_as_the_api_showed_it_at_the_event_with_its_resul
     # The job moves on afterwards; the event still tells what it was.
     VideoAnalysisJob.objects.filter(pk=job.pk).update(error_message="changed later", progress=7)
 
-    body = json.loads(outbox.render_body(WebhookDelivery.objects.get()))
+    body = json.loads(bodies.render_body(WebhookDelivery.objects.get()))
 
     assert body["type"] == "video_job.done"
     assert body["data"] == {**at_the_event, "result": SUMMARY}
@@ -87,7 +87,7 @@ def test_the_body_is_type_timestamp_and_data_in_compact_json(user: Any) -> None:
     finish(job, result={"frames": 3})
     delivery = WebhookDelivery.objects.get()
 
-    text = outbox.render_body(delivery)
+    text = bodies.render_body(delivery)
 
     body = json.loads(text)
     assert list(body) == ["type", "timestamp", "data"]
@@ -104,7 +104,7 @@ def test_a_job_without_a_result_has_a_null_result(user: Any) -> None:
     with transaction.atomic():
         VideoAnalysisJob.objects.filter(pk=job.pk).update(status=Status.CANCELLED, stage="cancelled")
         outbox.record_job_event(job=job, event_type=EventType.JOB_CANCELLED)
-    body = json.loads(outbox.render_body(WebhookDelivery.objects.get()))
+    body = json.loads(bodies.render_body(WebhookDelivery.objects.get()))
     assert (body["type"], body["data"]["status"], body["data"]["result"]) == (
         "video_job.cancelled",
         "cancelled",
@@ -142,7 +142,7 @@ def test_a_ping_is_written_for_its_one_endpoint(user: Any) -> None:
     make_endpoint(user, URL + "/other")
     delivery = outbox.record_ping(endpoint=endpoint)
     assert WebhookDelivery.objects.get() == delivery
-    body = json.loads(outbox.render_body(delivery))
+    body = json.loads(bodies.render_body(delivery))
     assert (body["type"], body["data"]) == ("ping", {"endpoint_id": str(endpoint.pk)})
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from video_jobs import services
 from video_jobs.analysis import ProgressCallback
+from video_jobs.db import is_postgresql
 from video_jobs.models import MetricCounter, VideoAnalysisJob
 from video_jobs.ops import metrics
 from video_jobs.s3 import storage
@@ -67,7 +68,7 @@ def test_a_fast_job_costs_two_updates_its_claim_and_its_finish(
     updates = [sql for sql in statements if sql.lstrip().startswith(("UPDATE", "WITH finished"))]
     assert len(updates) == 2, statements
     assert fresh(job).status == "done"
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         # The claim (UPDATE ... RETURNING), the recorder's SELECT, and the finish, whose one statement also
         # writes its webhook deliveries and returns the times it took from the database's clock.
         assert len(statements) == 3, "\n---\n".join(statements)
@@ -141,7 +142,7 @@ def test_a_busy_worker_finishes_each_job_and_claims_the_next_in_one_statement(
         for query in queries.captured_queries
         if "video_jobs_videoanalysisjob" in query["sql"] and "UPDATE" in query["sql"]
     ]
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         # One claim, then one finish-and-claim-next per job, and the claim that finds the queue empty.
         assert len(updates) == 1 + len(jobs) + 1, updates
         assert sum("WITH finished AS" in sql for sql in updates) == len(jobs)
