@@ -127,8 +127,9 @@ def test_a_heartbeat_renews_the_lease_of_the_attempt_it_watches_with_the_progres
         assert attempt.pending
 
         def renewed() -> bool:
+            # The thread clears ``pending`` just after its UPDATE commits: wait for both, not just the row.
             lease = fresh(attempt.job).lease_expires_at
-            return lease is not None and lease > first_lease
+            return lease is not None and lease > first_lease and not attempt.pending
 
         wait_for(renewed, what="a renewal")
 
