@@ -32,9 +32,21 @@ class Refused(ClientError):
     """The server (or S3) answered 4xx: retrying the same request will not help."""
 
     def __init__(self, status: int, body: Any, what: str) -> None:
-        super().__init__(f"{what}: refused with {status}: {body}")
+        super().__init__(f"{what}: {plain(body)} (HTTP {status})")
         self.status = status
         self.body = body
+
+
+def plain(body: Any) -> str:
+    """An error body as one line a person reads: the API's ``detail`` (and its field errors as
+    ``field: message``), never a dict's repr."""
+    if isinstance(body, dict):
+        if "detail" in body:
+            return " ".join(str(body["detail"]).split())
+        return "; ".join(f"{field}: {plain(errors)}" for field, errors in body.items())
+    if isinstance(body, list):
+        return " ".join(plain(item) for item in body)
+    return " ".join(str(body).split())[:200] or "no reason given"
 
 
 class Unreachable(ClientError):
@@ -72,9 +84,11 @@ def send(
     for attempt in range(retry.tries):
         try:
             response = request()
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            problem: str = f"{type(exc).__name__}: {exc}"
+        except requests.Timeout:
+            problem: str = "timed out"
             retry_after = None
+        except requests.ConnectionError:
+            problem, retry_after = "could not connect", None
         else:
             if response.ok or response.status_code in accept:
                 return response

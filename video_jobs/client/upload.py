@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import mimetypes
 import mmap
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -73,11 +73,6 @@ def sha256_of(path: Path, console: Console) -> str:
     return digest.hexdigest()
 
 
-def content_type_of(path: Path) -> str:
-    guessed, _ = mimetypes.guess_type(path.name)
-    return guessed if guessed and guessed.startswith("video/") else "video/mp4"
-
-
 class _Counting:
     """``length`` bytes of a file from ``offset``, as a body that requests streams: read from the file as
     they are sent (memory stays flat whatever the size), each read advancing the progress bar.
@@ -108,6 +103,25 @@ class _Counting:
         return chunk
 
 
+class Bar:
+    """The upload's progress bar, advanced from the sending threads. The bytes S3 already holds when a
+    run resumes are shown as done (``restart``) but are not samples of the rate: the rate and the time left
+    count only what this run sends."""
+
+    def __init__(self, progress: Progress, size: int) -> None:
+        self._progress = progress
+        self._task = progress.add_task("uploading", total=size)
+        self._lock = threading.Lock()
+
+    def advance(self, count: int) -> None:
+        with self._lock:
+            self._progress.advance(self._task, count)
+
+    def restart(self, already: int) -> None:
+        with self._lock:
+            self._progress.reset(self._task, completed=already)
+
+
 @dataclass
 class Uploader:
     api: Api
@@ -123,35 +137,29 @@ class Uploader:
         self._s3.mount("http://", adapter)
         self._s3.mount("https://", adapter)
 
-    def upload(self, path: Path) -> dict[str, Any]:
-        """Upload ``path`` and call upload-complete; returns the job's body as upload-complete answered."""
+    def upload(self, path: Path, content_type: str, *, new: bool = False) -> dict[str, Any]:
+        """Upload ``path`` and call upload-complete; returns the job's body as upload-complete answered.
+
+        The same file initiates the same job (its Idempotency-Key is the file's hash and size), so running
+        the command again resumes it; ``new`` starts another job for the same file."""
         size = path.stat().st_size
         sha256 = sha256_of(path, self.console)
-        body = {
-            "filename": path.name,
-            "content_type": content_type_of(path),
-            "size_bytes": size,
-            "sha256": sha256,
-        }
-        # The same file initiates the same job: running the command again resumes it.
-        key = f"upload-{sha256}-{size}"
+        body = {"filename": path.name, "content_type": content_type, "size_bytes": size, "sha256": sha256}
+        key = f"upload-{sha256}-{size}" + (f"-{uuid.uuid4().hex}" if new else "")
         job: dict[str, Any] = self.api.call(
             "POST", "initiate/", json=body, headers={"Idempotency-Key": key}
         ).json()
         upload = job.get("upload")
         if upload is None:
-            self.console.print(f"job {job['id']} already uploaded ({job['status']})")
+            ended = job["status"] in ("failed", "cancelled")
+            hint = "; run again with --new to upload it as a new job" if ended else ""
+            self.console.print(f"this file was uploaded before: job {job['id']} ({job['status']}){hint}")
             return job
         with progress_bar(self.console) as progress:
-            task = progress.add_task("uploading", total=size)
-            lock = threading.Lock()
-
-            def advance(count: int) -> None:
-                with lock:
-                    progress.advance(task, count)
-
+            bar = Bar(progress, size)
+            advance, restart = bar.advance, bar.restart
             if upload["method"] == "multipart":
-                return self._multipart(path, job, upload, advance, lambda: progress.update(task, completed=0))
+                return self._multipart(path, job, upload, advance, restart)
             self._put(
                 path, upload["url"], upload["headers"], offset=0, length=size, advance=advance, what="PUT"
             )
@@ -190,7 +198,7 @@ class Uploader:
         job: dict[str, Any],
         upload: dict[str, Any],
         advance: Callable[[int], None],
-        restart: Callable[[], None],
+        restart: Callable[[int], None],
     ) -> dict[str, Any]:
         job_id = job["id"]
         plan = _Plan(upload["part_size"], upload["part_count"], job["size_bytes"])
@@ -202,9 +210,8 @@ class Uploader:
             self.console.print(f"resuming job {job_id}: {len(done)} of {plan.count} parts already in S3")
         missing = [number for number in plan.numbers() if number not in done]
         for _ in range(COMPLETE_ROUNDS):
-            restart()
             already = set(plan.numbers()) - set(missing)
-            advance(sum(plan.length(number) for number in already))
+            restart(sum(plan.length(number) for number in already))
             self._send_parts(path, job_id, missing, plan, advance)
             answer = self._complete(job)
             if answer.get("error_code") != "upload_incomplete":

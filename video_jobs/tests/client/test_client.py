@@ -30,6 +30,7 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 from video_jobs.s3.embedded import free_port
 
+from ..support.jobs import VIDEO
 from ..support.s3_proxy import FaultyS3Proxy
 from ..support.s3rver import S3rver
 from ..support.waiting import wait_for
@@ -137,7 +138,7 @@ def test_parts_beyond_one_batch_of_urls_are_each_sent_once(
     monkeypatch.setattr(client_upload, "URLS_A_CALL", 2)
     uploader = Uploader(Api(live_server.url, token), Console(quiet=True), parallel=3)
 
-    job = uploader.upload(match_video)
+    job = uploader.upload(match_video, "video/mp4")
 
     assert job["status"] == "queued"
     assert sorted(multipart_s3.part_puts) == [1, 2, 3, 4, 5, 6, 7]
@@ -178,14 +179,15 @@ def test_a_killed_client_resumes_and_sends_only_the_missing_parts(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_job_that_fails_exits_1(live_server: Any, token: str, tmp_path: Path, workers: Workers) -> None:
+    # It starts as an MP4 does (so the client sends it), but nothing after its first box is a video.
     not_a_video = tmp_path / "notes.mp4"
-    not_a_video.write_bytes(b"not a video at all" * 100)
+    not_a_video.write_bytes(VIDEO[:16] + b"not a video at all" * 100)
     workers.start(analyzer=ANALYZER)
 
     finished = run_client(*client_command(not_a_video, live_server.url, token, "--wait"))
 
     assert finished.returncode == 1, finished.stderr
-    assert "failed invalid_video" in finished.stderr
+    assert "failed (invalid_video)" in finished.stdout
 
 
 @pytest.mark.django_db(transaction=True)
@@ -193,7 +195,7 @@ def test_without_wait_an_upload_exits_0_once_the_job_is_queued(
     live_server: Any, token: str, tmp_path: Path
 ) -> None:
     small = tmp_path / "short.mp4"
-    small.write_bytes(b"x" * 5000)
+    small.write_bytes(VIDEO)
 
     finished = run_client(*client_command(small, live_server.url, token, "--json"))
 
@@ -204,7 +206,7 @@ def test_without_wait_an_upload_exits_0_once_the_job_is_queued(
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_request_exits_2(live_server: Any, tmp_path: Path) -> None:
     small = tmp_path / "short.mp4"
-    small.write_bytes(b"x" * 5000)
+    small.write_bytes(VIDEO)
     finished = run_client(*client_command(small, live_server.url, "not-a-token"))
     assert finished.returncode == 2
     assert "401" in finished.stderr
@@ -218,7 +220,7 @@ def test_bad_usage_exits_2(tmp_path: Path) -> None:
 
 def test_a_server_that_cannot_be_reached_exits_3(tmp_path: Path) -> None:
     small = tmp_path / "short.mp4"
-    small.write_bytes(b"x" * 5000)
+    small.write_bytes(VIDEO)
     nowhere = f"http://127.0.0.1:{free_port()}"
     finished = run_client(*client_command(small, nowhere, "t", "--tries", "2"))
     assert finished.returncode == 3
@@ -228,7 +230,7 @@ def test_a_server_that_cannot_be_reached_exits_3(tmp_path: Path) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_manage_py_upload_video_is_the_same_client(live_server: Any, token: str, tmp_path: Path) -> None:
     small = tmp_path / "short.mp4"
-    small.write_bytes(b"x" * 5000)
+    small.write_bytes(VIDEO)
     manage = [sys.executable, str(settings.BASE_DIR / "manage.py"), "upload_video"]
     finished = run_client(*manage, str(small), "--server", live_server.url, "--token", token, "--json")
     assert finished.returncode == 0, finished.stderr
