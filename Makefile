@@ -17,10 +17,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Node packages pinned in package-lock.json (the signature-checking S3 server of the tests), installed again
-# whenever the lock changes. `npm ci` starts from an empty node_modules, so the stamp goes with it.
+# Node packages pinned in package-lock.json (the coaches' page bundle), installed again whenever the lock
+# changes. `npm ci` starts from an empty node_modules, so the stamp goes with it. --engine-strict: a package
+# that needs a newer Node.js than this machine's is an error here, not a warning at the end of the log
+# (package.json's overrides pin three of Uppy's dependencies to releases that support Node.js 20).
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund --engine-strict
 	touch $@
 
 # The coaches' page bundle (Uppy + Chart.js, see frontend/src/app.js), built by esbuild into the app's static
