@@ -62,21 +62,28 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 # SQLite (the embedded default) runs everything but the PostgreSQL-only proofs; PostgreSQL runs it all.
+# With SUITE_LOGS=1 (as `make test` runs them), a suite's whole output goes to .test-logs/<suite>.log and is
+# printed when the suite ends, one suite at a time, while the terminal shows a line of progress every 5% of
+# its tests (video_jobs/tests/support/progress.py, on file descriptor 3); its exit status is pytest's.
+SUITE = $(if $(filter 1,$(SUITE_LOGS)),mkdir -p .test-logs; status=0; \
+	CRICKSY_PROGRESS=$(1) CRICKSY_PROGRESS_FD=3 $(2) 3>&1 >.test-logs/$(1).log 2>&1 || status=$$?; \
+	flock .test-logs/.print cat .test-logs/$(1).log; exit $$status,$(2))
+
 test-sqlite: setup browser
-	$(PY) -m pytest -m "not postgres and not slow" $(PYTEST_ARGS)
+	$(call SUITE,sqlite,$(PY) -m pytest -m "not postgres and not slow" $(PYTEST_ARGS))
 
 test-postgres: setup postgres browser
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(call SUITE,postgres,DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m "not slow" $(PYTEST_ARGS))
 
 # The slow tests (a 6 GB upload end to end: about 25 GB of disk, several minutes), never part of `make test`.
 test-slow: setup postgres
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 # Both runs at once once lint has passed: much of each is waiting (on moto, PostgreSQL, Chromium and worker
-# processes), so on 2 cores they overlap well, minutes less than one after the other. Each run's output is
-# printed whole when it ends (--output-sync); either failing fails `make test`.
+# processes), so on 2 cores they overlap well, minutes less than one after the other. Progress as they go,
+# each run's output whole when it ends (SUITE_LOGS); either failing fails `make test`.
 test: lint
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+	$(MAKE) --no-print-directory -j2 test-sqlite test-postgres SUITE_LOGS=1
 
 # Benchmarks (not tests): PostgreSQL database cricksy_bench (BENCH_DATABASE_URL), moto S3; a few minutes.
 bench: setup postgres
@@ -86,4 +93,4 @@ bench-quick: setup postgres
 	$(PY) bench/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) staticfiles db.sqlite3 .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules $(VENDOR) staticfiles db.sqlite3 .pytest_cache .ruff_cache .test-logs

@@ -23,6 +23,7 @@ from video_jobs.s3 import storage
 from video_jobs.s3.embedded import MotoServer
 from video_jobs.worker import Worker
 
+from .support import progress
 from .support.hostile_videos import huge_h264
 from .support.jobs import make_job
 from .support.s3_config import BUCKET
@@ -35,6 +36,10 @@ from .support.worker_processes import Workers
 # boto3's credential chain; moto accepts any key. Set before any client exists.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    progress.register(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
