@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,6 +26,8 @@ from video_jobs.s3.embedded import MotoServer
 from video_jobs.worker.supervisor import spawn, worker_command
 
 DEMO_USER = "demo"
+# Where the receiver that `make run` suggests for trying webhooks listens.
+RECEIVER_PORT = 9999
 ADMIN_USER = "admin"
 
 
@@ -51,6 +54,12 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default="127.0.0.1:8000", help="gunicorn bind address")
         parser.add_argument("--s3-port", type=int, default=9000, help="port of the embedded moto S3")
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+        parser.add_argument(
+            "--logs",
+            type=Path,
+            default=settings.BASE_DIR / ".logs",
+            help="folder of the API's access log (default: .logs/)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -75,6 +84,11 @@ class Command(BaseCommand):
         # with it ignored, and then Ctrl-C or `kill -INT` would leave the children running.
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _interrupt)
+        # A development setup: webhooks to a receiver on this machine (refused in production) can be tried.
+        # Children inherit it; the printed instructions say so.
+        os.environ.setdefault("VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE", "1")
+        access_log = options["logs"] / "access.log"
+        access_log.parent.mkdir(parents=True, exist_ok=True)
         # boto3 needs some credentials even for moto; children inherit these.
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -103,8 +117,10 @@ class Command(BaseCommand):
                         options["bind"],
                         "--workers",
                         str(options["web_workers"]),
+                        # Every request in a file: in the terminal, the page's polling drowned the worker's
+                        # line per job (and each 404 showed twice, beside Django's own warning).
                         "--access-logfile",
-                        "-",
+                        str(access_log),
                         # upload-complete of a multipart upload waits for S3 to assemble the object: up to
                         # storage.ASSEMBLY_CLIENT_CONFIG's read timeout, not gunicorn's default 30 s.
                         "--timeout",
@@ -115,9 +131,10 @@ class Command(BaseCommand):
             )
             # In its own session (see spawn): Ctrl-C reaches only this process, whose single SIGTERM below
             # lets the worker finish or hand back its job.
+            self._until_listening(host, int(port), children[-1])
             children.append(spawn(worker_command()))
             children.append(spawn([sys.executable, str(settings.BASE_DIR / "manage.py"), "run_webhooks"]))
-            self._print_instructions(options["bind"], token, demo_password, admin_password)
+            self._print_instructions(options["bind"], token, demo_password, admin_password, access_log)
             self._wait(children)
         finally:
             for child in children:
@@ -145,6 +162,17 @@ class Command(BaseCommand):
         admin.save()
         return token.key, demo_password, password
 
+    def _until_listening(self, host: str, port: int, web: subprocess.Popen[bytes]) -> None:
+        """Until gunicorn accepts connections: the instructions printed next work from the moment they
+        show."""
+        deadline = time.monotonic() + 120
+        while not port_in_use(host, port):
+            if web.poll() is not None:
+                raise CommandError("the API (gunicorn) exited at its start; see its lines above")
+            if time.monotonic() > deadline:
+                raise CommandError(f"the API (gunicorn) is not listening on {host}:{port} after 120 s")
+            time.sleep(0.1)
+
     def _wait(self, children: list[subprocess.Popen[bytes]]) -> None:
         try:
             while all(child.poll() is None for child in children):
@@ -154,7 +182,9 @@ class Command(BaseCommand):
             return
         raise CommandError("a child process exited; stopping the others")
 
-    def _print_instructions(self, bind: str, token: str, demo_password: str, admin_password: str) -> None:
+    def _print_instructions(
+        self, bind: str, token: str, demo_password: str, admin_password: str, access_log: Path
+    ) -> None:
         base = f"http://{bind}"
         py = "python3 -c 'import json,sys; print(json.load(sys.stdin)"
         # Like every manage.py command, on the development settings only when asked (DJANGO_DEBUG=1).
@@ -192,6 +222,14 @@ file will do as demo.mp4; the second line makes one: 12 seconds of a field where
   curl -s {base}/api/video-jobs/$JOB_ID/ -H "Authorization: Token $TOKEN" | python3 -m json.tool
   curl -sL {base}/api/video-jobs/$JOB_ID/artifacts/poster.jpg -H "Authorization: Token $TOKEN" -o poster.jpg
 
+Webhooks to this machine are allowed under make run (VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE=1). Try them: register
+a receiver, then run it with the secret the first command prints (a line for each delivery, verified):
+
+  curl -s -X POST {base}/api/webhook-endpoints/ -H "Authorization: Token $TOKEN" \
+       -H 'Content-Type: application/json' -d '{{"url": "http://127.0.0.1:{RECEIVER_PORT}/"}}'; echo
+  {sys.executable} -m video_jobs.devtools.receiver --port {RECEIVER_PORT} --secret <its secret>
+
+Requests are logged in {access_log}; this terminal shows the worker's line per job and any error.
 Ctrl-C stops everything.
 """
         )
