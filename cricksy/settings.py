@@ -281,6 +281,9 @@ VIDEO_JOBS_PREPARED_STATEMENTS = env_bool("VIDEO_JOBS_PREPARED_STATEMENTS", True
 VIDEO_JOBS_ANALYSIS_MEMORY_MB = env_int("VIDEO_JOBS_ANALYSIS_MEMORY_MB", 2048, minimum=384)
 # Wall-clock seconds an analysis may take before its child is killed (analysis_timeout).
 VIDEO_JOBS_ANALYSIS_TIMEOUT = env_float("VIDEO_JOBS_ANALYSIS_TIMEOUT", 3600.0, minimum=0.1)
+# Names of environment variables the analysis process gets besides its short list (PATH, PYTHONPATH, the
+# locale, TZ, TMPDIR): it starts without the worker's environment, which holds the secrets.
+VIDEO_JOBS_ANALYSIS_PASS_ENV = env_list("VIDEO_JOBS_ANALYSIS_PASS_ENV", [])
 # Largest frame (width x height) and longest video accepted (video_limits_exceeded), checked on the
 # container's headers before decoding and again on the decoded frames.
 VIDEO_JOBS_MAX_PIXELS = env_int("VIDEO_JOBS_MAX_PIXELS", 4096 * 2160, minimum=1)

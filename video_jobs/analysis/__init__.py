@@ -1,16 +1,19 @@
 """Video analysis: the analyzer contract and the default PyAV analyzer.
 
 An analyzer is any callable ``analyzer(path, *, job, progress) -> Analysis``, named by the dotted path in
-``settings.VIDEO_JOBS_ANALYZER``. It gets the downloaded file, the job, and a progress callback taking the
-fraction done (0.0-1.0). It raises InvalidVideo for a file that is not a decodable video (the job fails as
-``invalid_video``, no retry) and VideoLimitsExceeded for one over the worker's limits
-(``video_limits_exceeded``, no retry); any other exception counts as transient and is retried. The progress
-callback may raise JobInterrupted (the worker lost its lease or is shutting down): let it through. The
-worker runs it in a child process with a memory and a time limit (``video_jobs/worker/sandbox.py``).
+``settings.VIDEO_JOBS_ANALYZER``. It gets the downloaded file, the job (a ``JobInfo``: a copy of a few
+fields, not the row), and a progress callback taking the fraction done (0.0-1.0). It raises InvalidVideo for
+a file that is not a decodable video (the job fails as ``invalid_video``, no retry) and VideoLimitsExceeded
+for one over the worker's limits (``video_limits_exceeded``, no retry); any other exception counts as
+transient and is retried. The progress callback may raise JobInterrupted (the worker lost its lease or is
+shutting down): let it through. The worker runs it in a confined child process
+(``video_jobs/worker/sandbox.py``) that has no Django settings and no database: what it needs of the
+configuration comes from ``config.current()``, and its module imports no models.
 
-Rooms: ``contract`` (what an analyzer gets, returns and raises; the no-op analyzer), ``limits`` (frame size,
-duration, decoder threads; which FFmpeg errors are the data's fault), ``motion`` (the bounded motion
-timeline and segments), ``poster`` (the JPEG), ``video`` (``analyze_video``, the one streaming pass).
+Rooms: ``contract`` (what an analyzer gets, returns and raises; the no-op analyzer), ``config`` (the
+settings an analysis may read, in any process), ``limits`` (frame size, duration, decoder threads; which
+FFmpeg errors are the data's fault), ``motion`` (the bounded motion timeline and segments), ``poster`` (the
+JPEG), ``video`` (``analyze_video``, the one streaming pass).
 """
 
 from .contract import (
@@ -19,6 +22,7 @@ from .contract import (
     Analyzer,
     Artifact,
     InvalidVideo,
+    JobInfo,
     JobInterrupted,
     ProgressCallback,
     ResultTooLarge,
@@ -35,6 +39,7 @@ __all__ = [
     "Analyzer",
     "Artifact",
     "InvalidVideo",
+    "JobInfo",
     "JobInterrupted",
     "Limits",
     "ProgressCallback",

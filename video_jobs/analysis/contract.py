@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +68,40 @@ class Analysis:
     artifacts: tuple[Artifact, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class JobInfo:
+    """What an analyzer is told of its job: a copy of a few fields, never the database row (the analysis
+    process has no database, and no Django settings, to read it with)."""
+
+    id: uuid.UUID
+    worker_id: str
+    attempts: int
+    max_attempts: int
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+    @property
+    def pk(self) -> uuid.UUID:
+        return self.id
+
+    @classmethod
+    def of(cls, job: VideoAnalysisJob) -> JobInfo:
+        return cls(
+            id=job.pk,
+            worker_id=job.worker_id,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            filename=job.filename,
+            content_type=job.content_type,
+            size_bytes=job.size_bytes,
+            sha256=job.sha256,
+        )
+
+
 class Analyzer(Protocol):
-    def __call__(self, path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis: ...
+    def __call__(self, path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis: ...
 
 
 def check_result_size(result: dict[str, Any]) -> None:
@@ -79,7 +112,7 @@ def check_result_size(result: dict[str, Any]) -> None:
 
 
 def noop_analyzer(
-    path: Path | None, *, job: VideoAnalysisJob | None = None, progress: ProgressCallback | None = None
+    path: Path | None, *, job: JobInfo | None = None, progress: ProgressCallback | None = None
 ) -> Analysis:
     """Analyses nothing and needs no video: the worker skips the download and finishes the job at once.
 

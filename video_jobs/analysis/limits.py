@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import av.error
-from django.conf import settings
 
+from . import config
 from .contract import VideoLimitsExceeded
 
 # FFmpeg errors that are faults of this machine, not of the data: out of memory (the child's memory limit
@@ -31,7 +31,7 @@ def _hours(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class Limits:
-    """The limits one analysis runs under (from settings unless a caller chooses its own)."""
+    """The limits one analysis runs under (from the analysis settings unless a caller chooses its own)."""
 
     max_pixels: int
     max_duration_seconds: float
@@ -39,10 +39,12 @@ class Limits:
 
     @classmethod
     def from_settings(cls) -> Limits:
+        """From ``config.current()``: Django's settings, or in the analysis process what the worker sent."""
+        current = config.current()
         return cls(
-            max_pixels=settings.VIDEO_JOBS_MAX_PIXELS,
-            max_duration_seconds=settings.VIDEO_JOBS_MAX_DURATION_SECONDS,
-            decoder_threads=settings.VIDEO_JOBS_DECODER_THREADS,
+            max_pixels=current.max_pixels,
+            max_duration_seconds=current.max_duration_seconds,
+            decoder_threads=current.decoder_threads,
         )
 
     def codec_options(self) -> dict[str, str]:

@@ -9,18 +9,15 @@ a poster frame from the middle.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 import av.error
 
-from .contract import Analysis, Artifact, InvalidVideo, ProgressCallback
+from .contract import Analysis, Artifact, InvalidVideo, JobInfo, ProgressCallback
 from .limits import Limits, is_machine_fault
 from .motion import MotionSampler
 from .poster import POSTER_NAME, jpeg
-
-if TYPE_CHECKING:
-    from ..models import VideoAnalysisJob
 
 # Frame threading pays off on large frames; on small ones its hand-offs cost more than they save.
 FRAME_THREADS_MIN_PIXELS = 640 * 360
@@ -44,12 +41,12 @@ def _declared_duration(
 def analyze_video(
     path: Path,
     *,
-    job: VideoAnalysisJob | None = None,
+    job: JobInfo | None = None,
     progress: ProgressCallback | None = None,
     limits: Limits | None = None,
 ) -> Analysis:
     """The default analyzer (see the module docstring). Raises InvalidVideo for anything that is not a
-    video, VideoLimitsExceeded for a video over ``limits`` (default: from settings)."""
+    video, VideoLimitsExceeded for a video over ``limits`` (default: the analysis settings)."""
     limits = limits or Limits.from_settings()
     report = progress or (lambda fraction: None)
     size = path.stat().st_size

@@ -21,7 +21,7 @@ from video_jobs.devtools.synthetic_video import write_test_video
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 from video_jobs.s3.embedded import MotoServer
-from video_jobs.worker import Worker
+from video_jobs.worker.loop import Worker
 
 from .support import progress
 from .support.hostile_videos import huge_h264

@@ -22,6 +22,7 @@ from ..analysis import (
     Analysis,
     Analyzer,
     InvalidVideo,
+    JobInfo,
     JobInterrupted,
     ProgressCallback,
     VideoLimitsExceeded,
@@ -259,9 +260,10 @@ class Attempt:
         return True
 
     def _analyse(self, path: Path, progress: ProgressCallback) -> Analysis:
+        job = JobInfo.of(self.job)
         if self.sandbox is None:
-            return self.analyzer(path, job=self.job, progress=progress)
-        return self.sandbox.run(self.analyzer, path, job=self.job, progress=progress, check=self.check)
+            return self.analyzer(path, job=job, progress=progress)
+        return self.sandbox.run(self.analyzer, path, job=job, progress=progress, check=self.check)
 
     def _download_and_analyse(self) -> tuple[Analysis, storage.Download | None]:
         job = self.job
@@ -270,7 +272,7 @@ class Attempt:
             self.report(Stage.ANALYZING, fraction)
 
         if not needs_video(self.analyzer):
-            return self.analyzer(None, job=job, progress=progress), None  # type: ignore[arg-type]
+            return self.analyzer(None, job=JobInfo.of(job), progress=progress), None  # type: ignore[arg-type]
         size = max(1, job.object_size or job.size_bytes)
         # The temporary file goes away when this block ends, however it ends.
         with temporary_download(job.pk) as handle:

@@ -1,25 +1,29 @@
 """The analysis server and its children: the far side of ``sandbox.py``, and the wire between them.
 
-The analysis server (``python -m cricksy.analysis_server``) is a process each worker starts once, with
-Django set up and PyAV, numpy and the analyzer imported. For every analysis the worker sends it a request
-and the write end of a pipe; the server forks a child, reports its pid, watches it (killing it when the
-worker asks) and reports how it ended, with its peak memory. One child per analysis: whatever an upload
-does to a child's memory or state dies with it, and a fork of the warm server costs milliseconds.
+The analysis server (``python -m cricksy.analysis_server``) is a fresh process each worker starts once,
+confined (``confinement.py``) and with PyAV, numpy and the analyzer imported, but never Django's settings.
+For every analysis the worker sends it a request and the write end of a pipe; the server forks a child,
+reports its pid, watches it (killing it when the worker asks) and, once it ended, kills whatever the job
+left running (the server is their subreaper) and reports how the child ended, with its peak memory. One
+child per analysis: whatever an upload does to a child's memory or state dies with it, and a fork of the
+warm server costs milliseconds. The server lives as long as its worker's end of the control socket: when
+the worker stops or dies, however it dies, the server kills what runs and exits.
 
-The child limits itself (address space, its own process group, death with the server), runs the analyzer
-and writes frames to the pipe: a 4-byte length, then JSON (progress, log records, the outcome), or the raw
-bytes of an artifact after the result that lists it. The worker reads them with ``FrameReader``, which bounds
-what it will hold, and never unpickles anything a child wrote: a child may be running an exploit.
+The child limits itself (``confinement.confine_child``, its own process group, death with the server), runs
+the analyzer and writes frames to the pipe: a 4-byte length, then JSON (progress, log records, the
+outcome), or the raw bytes of an artifact after the result that lists it. The worker reads them with
+``FrameReader``, which bounds what it will hold, and never unpickles anything a child wrote: a child may be
+running an exploit.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import logging
 import os
 import pickle
-import resource
 import select
 import signal
 import socket
@@ -30,11 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from django.conf import settings
-from django.utils.module_loading import import_string
-
-from ..analysis import Analysis, Analyzer, InvalidVideo, VideoLimitsExceeded, check_result_size
-from ..models import VideoAnalysisJob
+from ..analysis import Analysis, Analyzer, InvalidVideo, JobInfo, VideoLimitsExceeded, check_result_size
+from . import confinement
 from .housekeeping import die_with_parent
 
 # A frame's length prefix, and the longest frame a worker accepts (an artifact's bytes are one frame).
@@ -69,8 +70,9 @@ class Request:
 
     analyzer: Analyzer
     path: Path
-    job: VideoAnalysisJob
+    job: JobInfo
     memory_bytes: int
+    timeout: float
 
 
 # --- the wire ----------------------------------------------------------------------------------------------
@@ -186,15 +188,22 @@ class _Forwarder(logging.Handler):
 # --- the server ---------------------------------------------------------------------------------------------
 
 
-def serve(control_fd: int, parent_pid: int) -> None:
-    """The analysis server's loop: one analysis at a time, until the worker closes the control socket."""
-    # Dies with its worker, even one killed by SIGKILL; its children die with it in turn.
-    die_with_parent(signal.SIGKILL, parent_pid)
+def import_analyzer(path: str) -> Analyzer:
+    module, _, name = path.rpartition(".")
+    analyzer: Analyzer = getattr(importlib.import_module(module), name)
+    return analyzer
+
+
+def serve(control_fd: int, parent_pid: int, analyzer: str) -> None:
+    """The analysis server's loop: one analysis at a time, until the worker closes the control socket (or
+    dies: the kernel closes it then, and the server kills what runs before it exits)."""
+    if os.getppid() != parent_pid:
+        return  # the worker died while this process started
     # The worker decides when an analysis ends. A terminal's Ctrl-C or a service manager's SIGTERM sent to
     # every process of the service must not kill a child whose worker is finishing the job gracefully.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    import_string(settings.VIDEO_JOBS_ANALYZER)  # imported once here, not in every child
+    import_analyzer(analyzer)  # imported once here, not in every child
     # Everything loaded so far lives as long as the server: keep it out of the garbage collector's passes,
     # which would otherwise touch (and so copy) those pages in every child.
     gc.freeze()
@@ -223,8 +232,9 @@ def serve(control_fd: int, parent_pid: int) -> None:
 
 
 def _watch(control: socket.socket, pid: int) -> tuple[int | None, int]:
-    """Wait for the child to end, killing it (and anything it started) when the worker asks. Returns its
-    exit code (negative: the signal that killed it) and peak RSS; code None when the worker went away."""
+    """Wait for the child to end, killing it when the worker asks, then kill anything the job left running.
+    Returns its exit code (negative: the signal that killed it) and peak RSS; code None when the worker went
+    away."""
     pidfd = os.pidfd_open(pid)
     try:
         while True:
@@ -242,6 +252,8 @@ def _watch(control: socket.socket, pid: int) -> tuple[int | None, int]:
                 return os.waitstatus_to_exitcode(status), usage.ru_maxrss * 1024
     finally:
         os.close(pidfd)
+        # What the child started, in its process group or not (setsid), came back to this subreaper.
+        confinement.kill_descendants()
 
 
 # --- a child ------------------------------------------------------------------------------------------------
@@ -267,7 +279,7 @@ def _child(data: bytes, channel: int, server_pid: int) -> NoReturn:
 def _run(data: bytes, pipe: _Pipe) -> None:
     try:
         request: Request = pickle.loads(data)
-        resource.setrlimit(resource.RLIMIT_AS, (request.memory_bytes, request.memory_bytes))
+        confinement.confine_child(memory_bytes=request.memory_bytes, timeout=request.timeout)
         analysis = request.analyzer(request.path, job=request.job, progress=pipe.progress)
         if not isinstance(analysis, Analysis):
             raise TypeError(f"the analyzer returned {type(analysis).__name__}, not an Analysis")

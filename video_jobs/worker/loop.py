@@ -74,6 +74,7 @@ class Worker(Daemon):
             Sandbox(
                 memory_mb=settings.VIDEO_JOBS_ANALYSIS_MEMORY_MB,
                 timeout=float(settings.VIDEO_JOBS_ANALYSIS_TIMEOUT),
+                pass_env=tuple(settings.VIDEO_JOBS_ANALYSIS_PASS_ENV),
             )
             if isolated and needs_video(self.analyzer)
             else None

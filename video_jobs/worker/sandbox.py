@@ -1,12 +1,13 @@
-"""Analysis in a child process, with a memory and a time limit: the worker's side of ``child.py``.
+"""Analysis in a confined child process, with a memory and a time limit: the worker's side of ``child.py``.
 
-Each worker starts one analysis server (``python -m cricksy.analysis_server``), which forks a child per
-analysis. ``Sandbox.run`` sends the server the analyzer, the downloaded file and the job, then follows the
-child: it relays its progress and log records, checks between them that the job is still this worker's
-(``check`` raises JobInterrupted when the lease is lost or a shutdown's grace ran out), and kills the child
-then, or when VIDEO_JOBS_ANALYSIS_TIMEOUT passes. The heartbeat thread keeps the lease meanwhile. However the
-child ends (a result, an error, a hang, a crash, the memory limit), the worker process lives on and takes
-its next job. Linux only (pidfd, prctl, RLIMIT_AS).
+Each worker starts one analysis server (``python -m cricksy.analysis_server``): a fresh interpreter with the
+environment ``confinement.server_environment`` builds (no secret in it) and the analysis settings, which
+forks a child per analysis. ``Sandbox.run`` sends the server the analyzer, the downloaded file and the job,
+then follows the child: it relays its progress and log records, checks between them that the job is still
+this worker's (``check`` raises JobInterrupted when the lease is lost or a shutdown's grace ran out), and
+kills the child then, or when VIDEO_JOBS_ANALYSIS_TIMEOUT passes. The heartbeat thread keeps the lease
+meanwhile. However the child ends (a result, an error, a hang, a crash, the memory limit), the worker
+process lives on and takes its next job. Linux only (pidfd, prctl, rlimits, namespaces).
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ from typing import Any
 
 from django.conf import settings
 
-from ..analysis import Analysis, Analyzer, Artifact, InvalidVideo, ProgressCallback, VideoLimitsExceeded
-from ..models import VideoAnalysisJob
+from ..analysis import (
+    Analysis,
+    Analyzer,
+    Artifact,
+    InvalidVideo,
+    JobInfo,
+    ProgressCallback,
+    VideoLimitsExceeded,
+)
+from ..analysis.config import AnalysisConfig
+from . import confinement
 from .child import (
     ERROR_INVALID_VIDEO,
     ERROR_LIMITS,
@@ -51,9 +61,6 @@ TICK = 0.25
 # confirm that it killed a child before it is killed itself.
 SERVER_START_TIMEOUT = 120.0
 KILL_TIMEOUT = 10.0
-# The server's environment: numpy's BLAS threads are useless on 64-pixel thumbnails, and each costs the
-# child's address space (RLIMIT_AS); two malloc arenas keep the decoder threads from reserving 64 MiB each.
-_SERVER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
 
 
 class AnalysisTimeout(Exception):
@@ -89,14 +96,14 @@ def describe_exit(code: int) -> str:
 class _Server:
     """One analysis server process and the worker's end of its control socket."""
 
-    def __init__(self) -> None:
+    def __init__(self, environment: dict[str, str]) -> None:
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cricksy.analysis_server", str(theirs.fileno()), str(os.getpid())],
                 pass_fds=[theirs.fileno()],
                 cwd=settings.BASE_DIR,
-                env={**os.environ, **_SERVER_ENVIRONMENT},
+                env=environment,
                 # Out of the terminal's process group: Ctrl-C is the worker's to handle.
                 start_new_session=True,
             )
@@ -172,11 +179,23 @@ class _Outcome:
 
 
 class Sandbox:
-    """Runs analyses in children of one analysis server, under a memory and a wall-clock limit."""
+    """Runs analyses in children of one analysis server, under a memory and a wall-clock limit.
 
-    def __init__(self, *, memory_mb: int, timeout: float) -> None:
+    ``config``: the analysis settings the server gets (default: from Django's settings now); ``pass_env``:
+    names of further environment variables it gets (VIDEO_JOBS_ANALYSIS_PASS_ENV)."""
+
+    def __init__(
+        self,
+        *,
+        memory_mb: int,
+        timeout: float,
+        config: AnalysisConfig | None = None,
+        pass_env: tuple[str, ...] = (),
+    ) -> None:
         self.memory_mb = memory_mb
         self.timeout = timeout
+        self.config = config or AnalysisConfig.from_settings()
+        self.pass_env = pass_env
         self._server: _Server | None = None
 
     def start(self) -> None:
@@ -185,7 +204,10 @@ class Sandbox:
         if self._server is not None and self._server.process.poll() is None:
             return
         self._discard_server()
-        self._server = _Server()
+        # This process holds the secrets the server is started without: a child running as the same user
+        # must not read them from /proc/<worker>/environ or /proc/<worker>/mem instead.
+        confinement.make_undumpable()
+        self._server = _Server(confinement.server_environment(self.config.to_json(), passed=self.pass_env))
 
     def close(self) -> None:
         self._discard_server()
@@ -200,7 +222,7 @@ class Sandbox:
         analyzer: Analyzer,
         path: Path,
         *,
-        job: VideoAnalysisJob,
+        job: JobInfo,
         progress: ProgressCallback,
         check: Callable[[], None],
     ) -> Analysis:
@@ -208,7 +230,7 @@ class Sandbox:
         AnalyzerError for anything else), AnalysisTimeout, AnalysisCrashed, or JobInterrupted from
         ``check`` or ``progress``."""
         try:
-            request = pickle.dumps(Request(analyzer, path, job, self.memory_mb * 2**20))
+            request = pickle.dumps(Request(analyzer, path, job, self.memory_mb * 2**20, self.timeout))
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
             raise TypeError(
                 f"the analyzer {analyzer!r} cannot be sent to its child process ({exc}): "
@@ -307,7 +329,8 @@ class Sandbox:
             send_control(server.control, kill=True)
             return server.expect("exited", KILL_TIMEOUT)
         except (AnalysisCrashed, OSError) as exc:
-            # The server cannot kill it: killing the server kills its child (parent-death signal).
+            # The server cannot kill it: killing the server kills its child (parent-death signal), though not
+            # what the child started outside its process group (the server would have: docs/analysis.md).
             logger.warning("analysis server did not confirm the kill of %s (%s); restarting it", pid, exc)
             with suppress(OSError):
                 server.process.kill()

@@ -9,7 +9,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from video_jobs.management.options import positive_float, positive_int
-from video_jobs.worker import LOG_FORMAT, JobContextFilter, Supervisor, Worker, default_worker_id
+from video_jobs.worker.housekeeping import LOG_FORMAT, JobContextFilter, default_worker_id
+from video_jobs.worker.loop import Worker
+from video_jobs.worker.supervisor import Supervisor
 
 
 class Command(BaseCommand):

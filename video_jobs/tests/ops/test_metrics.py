@@ -15,7 +15,7 @@ from video_jobs import services
 from video_jobs.analysis import Analysis
 from video_jobs.models import ErrorCode, MetricCounter, VideoAnalysisJob
 from video_jobs.ops import metrics
-from video_jobs.worker import Worker
+from video_jobs.worker.loop import Worker
 
 from ..support.concurrency import race
 from ..support.jobs import VIDEO, make_job

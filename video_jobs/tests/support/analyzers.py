@@ -1,6 +1,7 @@
 """Analyzers for the worker tests. Worker subprocesses load them by dotted path (VIDEO_JOBS_ANALYZER) and
-talk to the test through files in the directory named by CRICKSY_TEST_ANALYZER_DIR. They run where a real
-analyzer runs: in the worker's analysis child process (its pid is the one recorded)."""
+talk to the test through files in the directory named by CRICKSY_TEST_ANALYZER_DIR (passed to the analysis
+process by VIDEO_JOBS_ANALYSIS_PASS_ENV). They run where a real analyzer runs: in the worker's analysis child
+process (its pid is the one recorded), which has no Django settings: this module imports no models."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from video_jobs.analysis import Analysis, Artifact, ProgressCallback
-from video_jobs.models import VideoAnalysisJob
+from video_jobs.analysis import Analysis, Artifact, JobInfo, ProgressCallback
 
 CONTROL_DIR = "CRICKSY_TEST_ANALYZER_DIR"
 CALLS = "calls.log"
@@ -22,7 +22,7 @@ def _control_dir() -> Path:
     return Path(os.environ[CONTROL_DIR])
 
 
-def _record_call(job: VideoAnalysisJob) -> None:
+def _record_call(job: JobInfo) -> None:
     # One write() to an O_APPEND file: lines from concurrent processes never interleave or overwrite.
     fd = os.open(_control_dir() / CALLS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -43,13 +43,13 @@ def read_calls(directory: Path) -> list[tuple[str, str, int, int]]:
     return calls
 
 
-def record(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+def record(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
     """Count the call, then answer at once."""
     _record_call(job)
     return Analysis(result={"analysed_by": job.worker_id, "bytes": path.stat().st_size})
 
 
-def hold(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+def hold(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
     """Count the call, then hold the job "mid-analysis" until the test creates the release file.
 
     It keeps calling the progress callback, as a real analyzer does, so the worker can interrupt it.
@@ -68,7 +68,7 @@ def hold(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> An
 POSTER = b"\xff\xd8 a poster \xff\xd9"
 
 
-def hold_with_poster(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+def hold_with_poster(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
     """``hold``, then a result with a poster artifact for the worker to store."""
     analysis = hold(path, job=job, progress=progress)
     return Analysis(result=analysis.result, artifacts=(Artifact("poster.jpg", POSTER, "image/jpeg"),))
@@ -79,7 +79,7 @@ SLEEP, ALLOCATE, ABORT, EXIT, SEGFAULT = b"sleep", b"allocate", b"abort", b"exit
 BUG, VERBOSE = b"bug", b"verbose"
 
 
-def hostile(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+def hostile(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
     """Misbehave as the upload's first word says, like analysis code meeting an upload that breaks it: hang
     without a word, allocate without end, abort, exit, crash in native code, raise, answer at length. Any
     other upload is analysed like ``record`` does."""
@@ -105,7 +105,7 @@ def hostile(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) ->
     return Analysis(result={"analysed_by": job.worker_id, "bytes": path.stat().st_size})
 
 
-def chatty(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+def chatty(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
     """Reports progress and logs as it goes, then answers."""
     progress(0.25)
     logging.getLogger("video_jobs.tests.chatty").warning("halfway through job %s", job.pk)

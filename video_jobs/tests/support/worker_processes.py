@@ -73,6 +73,7 @@ class Workers:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "VIDEO_JOBS_ANALYZER": analyzer,
             CONTROL_DIR: str(self.control),
+            "VIDEO_JOBS_ANALYSIS_PASS_ENV": CONTROL_DIR,
             # Temporary downloads land here, so tests can see that none is left behind.
             "TMPDIR": str(self.tmp),
             "PYTHONUNBUFFERED": "1",

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from video_jobs.analysis import Analysis, Artifact, ProgressCallback
+from video_jobs.analysis import Analysis, Artifact, JobInfo, ProgressCallback
 from video_jobs.clock import DatabaseNow
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.worker import Worker
+from video_jobs.worker.loop import Worker
 
 Job = VideoAnalysisJob
 QueueJob = Callable[..., VideoAnalysisJob]
@@ -22,14 +22,14 @@ class Recorder:
 
     def __init__(
         self,
-        then: Callable[[Path, VideoAnalysisJob, ProgressCallback], Any] | None = None,
+        then: Callable[[Path, JobInfo, ProgressCallback], Any] | None = None,
         artifacts: tuple[Artifact, ...] = (),
     ) -> None:
         self.calls: list[dict[str, Any]] = []
         self.then = then
         self.artifacts = artifacts
 
-    def __call__(self, path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def __call__(self, path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         row = Job.objects.get(pk=job.pk)
         self.calls.append(
             {
@@ -45,11 +45,11 @@ class Recorder:
         return Analysis(result={"bytes": path.stat().st_size}, artifacts=self.artifacts)
 
 
-def fresh(job: VideoAnalysisJob) -> VideoAnalysisJob:
+def fresh(job: VideoAnalysisJob | JobInfo) -> VideoAnalysisJob:
     return Job.objects.get(pk=job.pk)
 
 
-def make_claimable(job: VideoAnalysisJob) -> None:
+def make_claimable(job: VideoAnalysisJob | JobInfo) -> None:
     """Time passes: the retry's backoff is over, by the database's clock (which the claim reads: on SQLite
     to the millisecond, so this process's own now could still lie a fraction of a millisecond ahead)."""
     Job.objects.filter(pk=job.pk).update(run_after=DatabaseNow())

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from video_jobs.analysis import ProgressCallback, noop_analyzer
-from video_jobs.models import VideoAnalysisJob
+from video_jobs.analysis import JobInfo, ProgressCallback, noop_analyzer
 from video_jobs.s3 import storage
 
 from ..support.client_safe import assert_client_safe
@@ -71,7 +70,7 @@ def test_stage_and_progress_move_through_the_stages_as_the_job_runs(
     job = queue_job(b"x" * 5000)
     seen: list[tuple[str, int]] = []
 
-    def halfway(path: Path, job: VideoAnalysisJob, progress: ProgressCallback) -> None:
+    def halfway(path: Path, job: JobInfo, progress: ProgressCallback) -> None:
         progress(0.5)
         row = fresh(job)
         seen.append((row.stage, row.progress))
@@ -90,7 +89,7 @@ def test_the_temporary_download_is_removed_whether_the_job_succeeds_or_fails(
     queue_job(b"a" * 3000)
     queue_job(b"b" * 3000)
 
-    def explode_second(path: Path, job: VideoAnalysisJob, progress: ProgressCallback) -> None:
+    def explode_second(path: Path, job: JobInfo, progress: ProgressCallback) -> None:
         if len(recorder.calls) == 2:
             raise RuntimeError("analyzer bug")
 

@@ -13,8 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from video_jobs import services
-from video_jobs.analysis import Analysis, Artifact, JobInterrupted, ProgressCallback
-from video_jobs.models import VideoAnalysisJob
+from video_jobs.analysis import Analysis, Artifact, JobInfo, JobInterrupted, ProgressCallback
 from video_jobs.s3 import storage
 
 from ..support.worker_support import Job, MakeWorker, QueueJob, fresh, make_claimable
@@ -34,7 +33,7 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_new_owners_result(
         worker_id="fast", analyzer=lambda path, *, job, progress: Analysis(result={"by": "fast"})
     )
 
-    def meanwhile(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def meanwhile(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         # While "slow" is stuck in its analysis, its lease expires, a sweep takes the job back and "fast"
         # processes it to done.
         Job.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
@@ -61,7 +60,7 @@ def test_a_worker_whose_fence_fails_stops_the_job_and_writes_nothing(
     job = queue_job(b"x" * 1000)
     interrupted: list[str] = []
 
-    def stolen(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def stolen(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         Job.objects.filter(pk=job.pk).update(worker_id="thief")
         try:
             progress(0.9)
@@ -92,7 +91,7 @@ def test_a_dropped_database_connection_before_the_finish_is_reconnected_not_fail
 ) -> None:
     job = queue_job(b"x" * 1000)
 
-    def drop_connection(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def drop_connection(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         # What a database restart does to the worker's connection.
         with connection.cursor() as cursor, pytest.raises(OperationalError):
             cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")

@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from video_jobs import services
-from video_jobs.analysis import Analysis, JobInterrupted, ProgressCallback, noop_analyzer
+from video_jobs.analysis import Analysis, JobInfo, JobInterrupted, ProgressCallback, noop_analyzer
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker.attempt import Attempt
 from video_jobs.worker.heartbeat import Heartbeat
@@ -34,7 +34,7 @@ def test_the_heartbeat_renews_the_lease_of_a_job_that_outlives_it(
 ) -> None:
     job = queue_job(b"x" * 1000)
 
-    def long_job(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def long_job(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         first_lease = fresh(job).lease_expires_at
         assert first_lease is not None
         # Stay busy (the heartbeat runs on its own thread) past the first lease's expiry.
@@ -56,7 +56,7 @@ def test_the_heartbeat_notices_a_lost_lease_and_the_job_is_dropped(
 ) -> None:
     job = queue_job(b"x" * 1000)
 
-    def stolen(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def stolen(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         Job.objects.filter(pk=job.pk).update(worker_id="thief")
 
         def interrupted() -> bool:
@@ -83,7 +83,7 @@ def test_a_stop_whose_grace_runs_out_hands_the_job_back_without_counting_the_att
     job = queue_job(b"x" * 1000)
     worker = make_worker()
 
-    def stopped(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def stopped(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         worker.request_stop()
         wait_for(lambda: fresh(job).status == "queued", what="the hand-back")
         with pytest.raises(JobInterrupted, match="grace"):

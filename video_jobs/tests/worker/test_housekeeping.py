@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from video_jobs.analysis import ProgressCallback
-from video_jobs.models import VideoAnalysisJob
-from video_jobs.worker import JobContextFilter, remove_orphaned_downloads
-from video_jobs.worker.housekeeping import temporary_download
+from video_jobs.analysis import JobInfo, ProgressCallback
+from video_jobs.worker.housekeeping import JobContextFilter, remove_orphaned_downloads, temporary_download
 
 from ..support.worker_support import MakeWorker, QueueJob, Recorder
 
@@ -70,7 +68,7 @@ def test_log_records_carry_the_worker_and_the_job_they_are_about(
     caplog.clear()
     third_party = logging.getLogger("some.library")
 
-    def chat(path: Path, job: VideoAnalysisJob, progress: ProgressCallback) -> None:
+    def chat(path: Path, job: JobInfo, progress: ProgressCallback) -> None:
         third_party.warning("decoder says hello")
 
     with caplog.at_level(logging.INFO):

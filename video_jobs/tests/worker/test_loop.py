@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from video_jobs import services
-from video_jobs.analysis import ProgressCallback
+from video_jobs.analysis import JobInfo, ProgressCallback
 from video_jobs.db import is_postgresql
 from video_jobs.models import MetricCounter, VideoAnalysisJob
 from video_jobs.ops import metrics
@@ -51,7 +51,7 @@ def test_a_fast_job_costs_two_updates_its_claim_and_its_finish(
 ) -> None:
     job = queue_job(b"x" * 5000)
 
-    def chatty(path: Path, job: VideoAnalysisJob, progress: ProgressCallback) -> None:
+    def chatty(path: Path, job: JobInfo, progress: ProgressCallback) -> None:
         for step in range(100):
             progress(step / 100)
 
@@ -108,7 +108,7 @@ def test_a_running_worker_writes_its_metric_observations_in_batches(
     claims = MetricCounter.objects.filter(name__startswith=metrics.CLAIM_LATENCY.name)
     seen_while_running: list[int] = []
 
-    def look(path: Path, job: VideoAnalysisJob, progress: ProgressCallback) -> None:
+    def look(path: Path, job: JobInfo, progress: ProgressCallback) -> None:
         seen_while_running.append(claims.count())
 
     assert make_worker(analyzer=Recorder(then=look), burst=True).run() == 0

@@ -13,8 +13,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from video_jobs.analysis import Analysis, Artifact, ProgressCallback
-from video_jobs.models import VideoAnalysisJob
+from video_jobs.analysis import Analysis, Artifact, JobInfo, ProgressCallback
 from video_jobs.s3 import storage
 
 from ..support.client_safe import assert_client_safe
@@ -93,7 +92,7 @@ def test_an_analyzer_bug_is_retried_then_fails_as_attempts_exhausted_with_the_la
 ) -> None:
     job = queue_job(b"x" * 1000)
 
-    def bug(path: Path, job: VideoAnalysisJob, progress: ProgressCallback) -> None:
+    def bug(path: Path, job: JobInfo, progress: ProgressCallback) -> None:
         raise ZeroDivisionError(f"attempt {job.attempts}")
 
     worker = make_worker(analyzer=Recorder(then=bug))
@@ -116,7 +115,7 @@ def test_an_analyzer_that_returns_something_else_is_a_bug_not_a_crash(
 ) -> None:
     job = queue_job(b"x" * 1000)
 
-    def sloppy(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Any:
+    def sloppy(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Any:
         return {"not": "an Analysis"}
 
     make_worker(analyzer=sloppy).run_once()
@@ -132,7 +131,7 @@ def test_a_result_over_64_kib_is_a_bug_and_nothing_is_stored(
 ) -> None:
     job = queue_job(b"x" * 1000)
 
-    def verbose(path: Path, *, job: VideoAnalysisJob, progress: ProgressCallback) -> Analysis:
+    def verbose(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
         return Analysis(
             result={"timeline": [0.5] * 20_000}, artifacts=(Artifact("poster.jpg", b"poster", "image/jpeg"),)
         )

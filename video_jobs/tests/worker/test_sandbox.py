@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from video_jobs.analysis import InvalidVideo, JobInterrupted, VideoLimitsExceeded, analyze_video
+from video_jobs.analysis import InvalidVideo, JobInfo, JobInterrupted, VideoLimitsExceeded, analyze_video
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker.sandbox import AnalysisCrashed, AnalysisTimeout, AnalyzerError, Sandbox
 
@@ -44,7 +44,7 @@ def control(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def sandbox(control: Path) -> Iterator[Sandbox]:
     """One sandbox for the module, as a worker has one for its life: each test also proves that the
     previous tests' children, however they ended, left it working."""
-    running_sandbox = Sandbox(memory_mb=MEMORY_MB, timeout=TIMEOUT)
+    running_sandbox = Sandbox(memory_mb=MEMORY_MB, timeout=TIMEOUT, pass_env=(CONTROL_DIR,))
     running_sandbox.start()
     yield running_sandbox
     running_sandbox.close()
@@ -61,7 +61,7 @@ def upload(tmp_path: Path) -> Any:
 
 
 # The job the sandbox's analyses are for (an analysis child only reads it).
-JOB = VideoAnalysisJob(worker_id="sandboxed", attempts=1)
+JOB = JobInfo.of(VideoAnalysisJob(worker_id="sandboxed", attempts=1))
 
 
 def analyse(sandbox: Sandbox, analyzer: Any, path: Path, **kwargs: Any) -> Any:
@@ -192,7 +192,9 @@ def test_an_analyzer_that_cannot_reach_a_child_is_refused_plainly(sandbox: Sandb
 
 
 @pytest.mark.django_db
-@override_settings(VIDEO_JOBS_ANALYSIS_TIMEOUT=1, VIDEO_JOBS_RETRY_BACKOFF_BASE=0)
+@override_settings(
+    VIDEO_JOBS_ANALYSIS_TIMEOUT=1, VIDEO_JOBS_RETRY_BACKOFF_BASE=0, VIDEO_JOBS_ANALYSIS_PASS_ENV=[CONTROL_DIR]
+)
 @pytest.mark.parametrize(
     ("command", "code", "message"),
     [
