@@ -41,12 +41,12 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from video_jobs.analysis import analyze_video, noop_analyzer
+    from video_jobs.analysis import JobInfo, analyze_video, noop_analyzer
     from video_jobs.devtools.synthetic_video import write_test_video
     from video_jobs.models import VideoAnalysisJob
     from video_jobs.worker.sandbox import Sandbox
 
-    job = VideoAnalysisJob(worker_id="bench", attempts=1)
+    job = JobInfo.of(VideoAnalysisJob(worker_id="bench", attempts=1))
     with tempfile.TemporaryDirectory() as folder:
         video = write_test_video(
             Path(folder) / "720p.mp4", seconds=10, width=1280, height=720, fps=25, grain=8, crf=23

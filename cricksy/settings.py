@@ -276,7 +276,7 @@ VIDEO_JOBS_ANALYZER = env_str("VIDEO_JOBS_ANALYZER", "video_jobs.analysis.analyz
 # transaction-pooling PgBouncer older than 1.21, which cannot keep them.
 VIDEO_JOBS_PREPARED_STATEMENTS = env_bool("VIDEO_JOBS_PREPARED_STATEMENTS", True)
 # Analysis runs in a child process of the worker, one per job, with these limits (docs/analysis.md).
-# Its address space (RLIMIT_AS), in MiB: Python, Django, PyAV and numpy take about 280 of them before the
+# Its address space (RLIMIT_AS), in MiB: Python, PyAV and numpy take about 280 of them before the
 # first frame is decoded, so less than 384 is refused.
 VIDEO_JOBS_ANALYSIS_MEMORY_MB = env_int("VIDEO_JOBS_ANALYSIS_MEMORY_MB", 2048, minimum=384)
 # Wall-clock seconds an analysis may take before its child is killed (analysis_timeout).
