@@ -15,7 +15,7 @@ import sys
 def main() -> None:
     from video_jobs.worker import confinement
 
-    confinement.confine_server()
+    isolated = confinement.confine_server()
 
     from video_jobs.analysis import config
 
@@ -24,7 +24,8 @@ def main() -> None:
 
     from video_jobs.worker import child
 
-    child.serve(control_fd=int(sys.argv[1]), parent_pid=int(sys.argv[2]), analyzer=settings.analyzer)
+    control_fd, worker_pid = int(sys.argv[1]), int(sys.argv[2])
+    child.serve(control_fd=control_fd, parent_pid=worker_pid, analyzer=settings.analyzer, isolated=isolated)
 
 
 if __name__ == "__main__":

@@ -194,9 +194,10 @@ def import_analyzer(path: str) -> Analyzer:
     return analyzer
 
 
-def serve(control_fd: int, parent_pid: int, analyzer: str) -> None:
+def serve(control_fd: int, parent_pid: int, analyzer: str, isolated: bool) -> None:
     """The analysis server's loop: one analysis at a time, until the worker closes the control socket (or
-    dies: the kernel closes it then, and the server kills what runs before it exits)."""
+    dies: the kernel closes it then, and the server kills what runs before it exits). ``isolated``: whether
+    it has its own namespaces, which it tells the worker with its first message."""
     if os.getppid() != parent_pid:
         return  # the worker died while this process started
     # The worker decides when an analysis ends. A terminal's Ctrl-C or a service manager's SIGTERM sent to
@@ -209,7 +210,7 @@ def serve(control_fd: int, parent_pid: int, analyzer: str) -> None:
     gc.freeze()
     server_pid = os.getpid()
     control = socket.socket(fileno=control_fd)
-    send_control(control, ready=server_pid)
+    send_control(control, ready=server_pid, isolated=isolated)
     while True:
         data, fds, _flags, _address = socket.recv_fds(control, MAX_CONTROL_BYTES, 1)
         if not data:

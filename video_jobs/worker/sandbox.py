@@ -109,8 +109,15 @@ class _Server:
             )
         finally:
             theirs.close()
-        self.expect("ready", SERVER_START_TIMEOUT)
-        logger.debug("analysis server started (pid %s)", self.process.pid)
+        ready = self.expect("ready", SERVER_START_TIMEOUT)
+        if ready.get("isolated"):
+            logger.debug("analysis server started (pid %s), in its own namespaces", self.process.pid)
+        else:
+            logger.warning(
+                "analysis server started (pid %s) without its own user and network namespaces (the kernel "
+                "refused them): analyses can reach the network (docs/analysis.md, limits)",
+                self.process.pid,
+            )
 
     def expect(self, key: str, timeout: float) -> dict[str, Any]:
         ready, _, _ = select.select([self.control], [], [], timeout)

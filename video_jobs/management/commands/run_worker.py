@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from video_jobs.management.options import positive_float, positive_int
+from video_jobs.worker import confinement
 from video_jobs.worker.housekeeping import LOG_FORMAT, JobContextFilter, default_worker_id
 from video_jobs.worker.loop import Worker
 from video_jobs.worker.supervisor import Supervisor
@@ -56,6 +57,9 @@ class Command(BaseCommand):
         handler.addFilter(JobContextFilter(worker_id))
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         logging.getLogger().handlers = [handler]
+        # This process's environment holds the secrets its analysis children are started without (a
+        # supervisor's as much as a worker's): no process of the same user may read them from /proc.
+        confinement.make_undumpable()
 
         if options["concurrency"] > 1:
             child_args = ["--burst"] if options["burst"] else []

@@ -24,7 +24,7 @@ from video_jobs.worker.sandbox import AnalysisTimeout, AnalyzerError, Sandbox
 from ..support import prying_analyzers as prying
 from ..support.analyzers import CONTROL_DIR
 from ..support.waiting import wait_for
-from ..support.worker_processes import Workers, reached
+from ..support.worker_processes import Workers, database_url, reached
 from ..support.worker_support import QueueJob
 
 TIMEOUT = 1.0
@@ -91,20 +91,19 @@ def test_an_analyzer_that_looks_for_secrets_finds_none(sandbox: Sandbox, control
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("args", [(), ("--concurrency", "2")], ids=["worker", "supervised"])
 def test_an_analyzer_in_a_real_worker_finds_no_secret_and_no_database(
-    workers: Workers, queue_job: QueueJob
+    workers: Workers, queue_job: QueueJob, args: tuple[str, ...]
 ) -> None:
-    from ..support.worker_processes import database_url
-
     write_targets(workers.control, [*SECRETS.values(), database_url()])
     job = queue_job(b"x")
-    workers.start(analyzer="video_jobs.tests.support.prying_analyzers.pry", **SECRETS)
+    workers.start(*args, analyzer="video_jobs.tests.support.prying_analyzers.pry", **SECRETS)
 
     done = wait_for(lambda: reached(job, ("done", "failed")), timeout=60, what="the job's end")
 
     assert done.status == "done", done.error_detail
     # Its own environment, Django's settings, the settings module, every /proc/<pid>/environ it may read
-    # (the worker's is not one: the worker is not dumpable).
+    # (not the worker's or its supervisor's: the user namespace keeps them out, and neither is dumpable).
     assert done.result["found"] == []
     if namespaces_allowed():
         assert done.result["database_reached"] is False
