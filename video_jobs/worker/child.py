@@ -242,9 +242,12 @@ def _watch(control: socket.socket, pid: int) -> tuple[int | None, int]:
             ready, _, _ = select.select([control.fileno(), pidfd], [], [])
             if control.fileno() in ready:
                 message = receive_control(control)
-                # Only this process reaps the child, so its pid (and group) cannot have been reused yet.
+                # Only this process reaps the child, so its pid (and group) cannot have been reused yet. The
+                # child itself too: it may have left its group (setsid). The sweep below gets the rest.
                 with suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 if message is None:
                     os.waitpid(pid, 0)
                     return None, 0

@@ -91,8 +91,8 @@ def _start_time(pid: int) -> str:
 
 def leave_a_process(path: Path, *, job: JobInfo, progress: ProgressCallback) -> Analysis:
     """Leave a process that escapes the child's process group and parentage (a double fork and setsid),
-    record it, then answer, or hang when the upload says ``sleep``, or hold until released when it says
-    ``hold``."""
+    record it, then answer, or hang when the upload says ``sleep`` (out of its own process group as well when
+    it says ``regroup``), or hold until released when it says ``hold``."""
     read_end, write_end = os.pipe()
     middle = os.fork()
     if middle == 0:
@@ -106,7 +106,10 @@ def leave_a_process(path: Path, *, job: JobInfo, progress: ProgressCallback) -> 
     os.waitpid(middle, 0)
     pid = int(os.read(read_end, 32))
     (_control() / LEFT_BEHIND).write_text(f"{pid} {_start_time(pid)}")
-    command = path.read_bytes()[:5]
+    command = path.read_bytes()[:7]
+    if command == b"regroup":
+        os.setpgid(0, os.getpgid(os.getppid()))  # out of its own group, into the server's
+        command = b"sleep"
     if command == b"sleep":
         while True:
             time.sleep(3600)

@@ -120,13 +120,16 @@ def test_a_process_left_in_a_session_of_its_own_is_gone_when_the_job_is_over(
     assert not prying.still_running(control)
 
 
+@pytest.mark.parametrize("command", [b"sleep", b"regroup"], ids=["child-in-its-group", "child-out-of-it"])
 def test_a_process_left_behind_is_gone_when_the_time_limit_kills_the_job(
-    sandbox: Sandbox, control: Path
+    sandbox: Sandbox, control: Path, command: bytes
 ) -> None:
     with pytest.raises(AnalysisTimeout):
-        analyse(sandbox, prying.leave_a_process, b"sleep", control)
+        analyse(sandbox, prying.leave_a_process, command, control)
 
     assert not prying.still_running(control)
+    # The server killed the child itself, in whatever group, and confirmed it: it was not replaced.
+    assert sandbox._server is not None
 
 
 @pytest.mark.postgres
