@@ -243,7 +243,7 @@ def _watch(control: socket.socket, pid: int) -> tuple[int | None, int]:
             if control.fileno() in ready:
                 message = receive_control(control)
                 # Only this process reaps the child, so its pid (and group) cannot have been reused yet. The
-                # child itself too: it may have left its group (setsid). The sweep below gets the rest.
+                # child itself too: it may have moved to another group. The sweep below gets the rest.
                 with suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
                 with suppress(ProcessLookupError):
