@@ -64,13 +64,52 @@ class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
         return listed
 
 
+class JobOverviewSerializer(serializers.Serializer[Any]):
+    duration_seconds = serializers.FloatField(allow_null=True, help_text="The video's length.")
+    segment_count = serializers.IntegerField(allow_null=True, help_text="High-activity segments found.")
+    poster_url = serializers.CharField(
+        allow_null=True, help_text="The poster frame through the artifacts endpoint (a thumbnail)."
+    )
+
+
+# What a list row shows of a done job's result, read by the database (``overview_columns``) rather than
+# loading whole results: (annotation, path in result).
+OVERVIEW_PATHS = {
+    "overview_duration": "result__video__duration_seconds",
+    "overview_segments": "result__motion__segment_count",
+    "overview_poster": "result__poster__artifact",
+}
+
+
 class JobSummarySerializer(JobSerializer):
     """A job in a list: everything but its ``result``, which only the job's own GET sends (a result is up to
-    64 KiB; a page of them would be megabytes)."""
+    64 KiB; a page of them would be megabytes), and instead a done job's ``overview``."""
+
+    overview = serializers.SerializerMethodField(
+        help_text="A done job's duration, segment count and poster; null for other jobs."
+    )
 
     class Meta(JobSerializer.Meta):
-        fields: tuple[str, ...] = tuple(name for name in JOB_FIELDS if name != "result")
+        fields: tuple[str, ...] = (*(name for name in JOB_FIELDS if name != "result"), "overview")
         read_only_fields: tuple[str, ...] = fields
+
+    @extend_schema_field(JobOverviewSerializer(allow_null=True))
+    def get_overview(self, job: VideoAnalysisJob) -> dict[str, Any] | None:
+        if job.status != VideoAnalysisJob.Status.DONE:
+            return None
+        values = {name: getattr(job, name, None) for name in OVERVIEW_PATHS}
+        duration, segments, poster = values.values()
+        request = self.context.get("request")
+        poster_url = None
+        if isinstance(poster, str) and poster:
+            poster_url = artifacts.path(job, poster)
+            if request is not None:
+                poster_url = request.build_absolute_uri(poster_url)
+        return {
+            "duration_seconds": duration if isinstance(duration, (int, float)) else None,
+            "segment_count": segments if isinstance(segments, int) else None,
+            "poster_url": poster_url,
+        }
 
 
 class UploadInstructionsSerializer(serializers.Serializer[Any]):

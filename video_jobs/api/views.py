@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -36,6 +36,7 @@ from .serializers import (
     InitiatedJobSerializer,
     InitiateSerializer,
     JobSerializer,
+    OVERVIEW_PATHS,
     JobSummarySerializer,
     PartNumbersSerializer,
     PartUrlsSerializer,
@@ -90,7 +91,9 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         # Owner scoping: another user's job is indistinguishable from a job that does not exist.
         queryset = VideoAnalysisJob.objects.owned_by(self.request.user)
         if self.action == "list":
-            queryset = queryset.defer("result")  # not sent in lists (JobSummarySerializer): not read either
+            # Not sent in lists (JobSummarySerializer): not read either, but for the few keys of its overview.
+            overview = {name: F(path) for name, path in OVERVIEW_PATHS.items()}
+            queryset = queryset.defer("result").annotate(**overview)
             wanted = self.request.query_params.get("status")
             if wanted is not None:
                 if wanted not in VideoAnalysisJob.Status.values:

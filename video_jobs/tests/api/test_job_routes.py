@@ -67,14 +67,24 @@ def test_list_shows_only_the_callers_jobs_newest_first(api: APIClient, other_use
 
 
 def test_list_leaves_results_out_and_the_job_itself_has_its_result(api: APIClient, user: Any) -> None:
-    job = make_job(user, Status.DONE, progress=100, result={"motion": {"timeline": [1.0] * 600}})
+    result = {"motion": {"timeline": [1.0] * 600, "segment_count": 7}, "video": {"duration_seconds": 83.5}}
+    job = make_job(user, Status.DONE, progress=100, result={**result, "poster": {"artifact": "poster.jpg"}})
+    failed = make_job(user, Status.FAILED, result=result)
 
-    [listed] = api.get("/api/video-jobs/").json()["results"]
+    listed, other = api.get("/api/video-jobs/").json()["results"][::-1]
     body = api.get(f"/api/video-jobs/{job.pk}/").json()
 
-    assert set(listed) == JOB_BODY_FIELDS - {"result"} | {"sha256", "upload_deadline", "source_deleted_at"}
+    fields = JOB_BODY_FIELDS - {"result"} | {"sha256", "upload_deadline", "source_deleted_at", "overview"}
+    assert set(listed) == fields
     assert listed["status"] == "done"
-    assert body["result"] == {"motion": {"timeline": [1.0] * 600}}
+    assert body["result"]["motion"] == result["motion"]
+    # What a list row shows of a done job, read from its result by the database.
+    assert listed["overview"] == {
+        "duration_seconds": 83.5,
+        "segment_count": 7,
+        "poster_url": f"http://testserver/api/video-jobs/{job.pk}/artifacts/poster.jpg",
+    }
+    assert (other["id"], other["overview"]) == (str(failed.pk), None)
 
 
 def test_list_filters_by_status(api: APIClient, user: Any) -> None:
