@@ -20,7 +20,12 @@ logger = logging.getLogger(__name__)
 # analysis script and styles, all from static files.
 MEDIA = Media(
     css={"all": ["video_jobs/app/analysis.css"]},
-    js=["video_jobs/vendor/cricksy-app.js", "video_jobs/app/common.js", "video_jobs/app/analysis.js"],
+    js=[
+        "video_jobs/vendor/cricksy-app.js",
+        "video_jobs/app/common.js",
+        "video_jobs/app/charts.js",
+        "video_jobs/app/analysis.js",
+    ],
 )
 
 

@@ -38,7 +38,7 @@ def test_a_done_jobs_page_draws_its_analysis_from_the_result(
     assert embedded
     assert json.loads(embedded.group(1)) == done_job.result
     assert 'data-result="admin-analysis-result"' in html
-    for script in ("vendor/cricksy-app.js", "app/common.js", "app/analysis.js"):
+    for script in ("vendor/cricksy-app.js", "app/common.js", "app/charts.js", "app/analysis.js"):
         assert f'src="/static/video_jobs/{script}"' in html
     assert 'href="/static/video_jobs/app/analysis.css"' in html
 

@@ -2,7 +2,8 @@
 // the video's facts, the motion timeline as a Chart.js line chart with the high-activity segments shaded,
 // and the segments as times. Written once for the coaches' job page (which calls Cricksy.renderAnalysis
 // with the job from the API) and the admin's job page (whose partial carries the result as JSON: drawn on
-// load). Needs the bundle (window.CricksyChart) and common.js.
+// load). On the job page the chart and the segments also seek the video (options.onSeek) and the chart
+// follows playback (C.charts.moveCursors). Needs the bundle (window.CricksyChart), common.js and charts.js.
 ;(function () {
   'use strict'
   const C = window.Cricksy
@@ -34,11 +35,12 @@
     ])
   }
 
-  function chartConfig(motion, duration) {
+  function chartConfig(motion, duration, onSeek) {
     const interval = motion.timeline_interval_seconds || 0.25
     const timeline = (motion.timeline || []).map((y, i) => ({ x: i * interval, y }))
     const values = timeline.map((p) => p.y).filter((y) => y != null)
-    const top = Math.max(1, motion.threshold || 0, ...values) * 1.1
+    // A round top (a raw 27.830000000000002 read badly), which the segments' boxes reach.
+    const top = C.charts.niceCeil(Math.max(1, motion.threshold || 0, ...values) * 1.05)
     const end = duration || timeline.length * interval
     const datasets = [
       {
@@ -48,6 +50,7 @@
         backgroundColor: MOTION_COLOUR,
         borderWidth: 1.5,
         pointRadius: 0,
+        pointStyle: 'line',
         spanGaps: false,
         order: 1,
       },
@@ -60,6 +63,7 @@
         backgroundColor: SEGMENT_COLOUR,
         fill: 'origin',
         pointRadius: 0,
+        pointStyle: 'rect',
         spanGaps: false,
         order: 3,
       },
@@ -70,8 +74,10 @@
         data: [{ x: 0, y: motion.threshold }, { x: end, y: motion.threshold }],
         borderColor: THRESHOLD_COLOUR,
         borderDash: [6, 4],
-        borderWidth: 1,
+        borderWidth: 1.5,
         pointRadius: 0,
+        // In the legend: a dashed line, as drawn (a box would say "area").
+        pointStyle: 'line',
         order: 2,
       })
     }
@@ -83,18 +89,13 @@
         maintainAspectRatio: false,
         parsing: true,
         interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        onClick: C.charts.seekOnClick(onSeek),
         scales: {
-          x: {
-            type: 'linear',
-            min: 0,
-            max: end,
-            title: { display: true, text: 'time' },
-            ticks: { callback: (value) => C.clock(value) },
-          },
-          y: { min: 0, max: top, title: { display: true, text: 'change between frames' } },
+          x: C.charts.timeAxis(end),
+          y: { min: 0, max: top, ticks: C.charts.valueTicks, title: { display: true, text: 'activity' } },
         },
         plugins: {
-          legend: { position: 'bottom' },
+          legend: C.charts.legend,
           tooltip: {
             filter: (item) => item.dataset.label === 'Motion',
             callbacks: { title: (items) => (items.length ? C.clock(items[0].parsed.x) : '') },
@@ -110,7 +111,7 @@
     return `${C.clock(from)}–${C.clock(Math.max(from + 1, Math.round(end)))}`
   }
 
-  function segmentList(list, motion) {
+  function segmentList(list, motion, onSeek) {
     const segments = motion.segments || []
     list.replaceChildren()
     if (!segments.length) {
@@ -118,13 +119,13 @@
       return
     }
     for (const s of segments) {
-      list.append(
-        C.element('li', {
-          'data-start': s.start_seconds,
-          'data-end': s.end_seconds,
-          text: span(s.start_seconds, s.end_seconds),
-        }),
-      )
+      const text = span(s.start_seconds, s.end_seconds)
+      let content = text
+      if (onSeek) {
+        content = C.element('button', { type: 'button', className: 'seek', text, title: `Play from ${text}` })
+        content.addEventListener('click', () => onSeek(s.start_seconds))
+      }
+      list.append(C.element('li', { 'data-start': s.start_seconds, 'data-end': s.end_seconds }, content))
     }
     if (motion.segment_count > segments.length) {
       list.after(
@@ -136,7 +137,8 @@
     }
   }
 
-  function render(root, result, posterUrl) {
+  // Draws the analysis; returns its motion chart (whose cursor the job page moves).
+  function render(root, result, posterUrl, { onSeek = null } = {}) {
     const video = (result && result.video) || {}
     const motion = (result && result.motion) || {}
     const poster = (result && result.poster) || null
@@ -164,10 +166,11 @@
     const canvas = root.querySelector('[data-chart]')
     const previous = window.CricksyChart.getChart(canvas)
     if (previous) previous.destroy()
-    new window.CricksyChart(canvas, chartConfig(motion, video.duration_seconds))
+    const chart = new window.CricksyChart(canvas, chartConfig(motion, video.duration_seconds, onSeek))
 
-    segmentList(root.querySelector('[data-segments]'), motion)
+    segmentList(root.querySelector('[data-segments]'), motion, onSeek)
     root.hidden = false
+    return chart
   }
 
   // A partial that carries its result (the admin's) is drawn as soon as the page is ready.

@@ -14,6 +14,9 @@
   const error = document.getElementById('job-error')
   const analysisCard = document.getElementById('job-analysis-card')
   const analysis = document.getElementById('job-analysis')
+  const watchCard = document.getElementById('job-watch-card')
+  const watch = document.getElementById('job-watch')
+  const angles = document.getElementById('job-angles')
 
   function posterUrl(job) {
     const name = job.result && job.result.poster && job.result.poster.artifact
@@ -32,10 +35,30 @@
     const message = C.jobError(job)
     error.textContent = message
     error.hidden = !message
-    if (job.status === 'done' && job.result) {
-      C.renderAnalysis(analysis, job.result, posterUrl(job))
-      analysisCard.hidden = false
-    }
+    if (job.status === 'done' && job.result) showDone(job)
+  }
+
+  // A done job: its video with the skeleton over it, the angle charts, then the motion analysis; every
+  // chart's cursor follows playback, and clicking a chart or a segment seeks the video.
+  function showDone(job) {
+    const charts = []
+    const player = C.renderPlayer(watch, job, { onTime: (time) => C.charts.moveCursors(charts, time) })
+    const onSeek = (time) => player.seek(time)
+    const duration = job.result.video && job.result.video.duration_seconds
+    const pose = job.result.pose
+    charts.push(...C.renderAngles(angles, pose, duration, onSeek))
+    angles.hidden = !pose
+    watch.querySelector('[data-pose-summary]').textContent = poseSummary(pose)
+    watchCard.hidden = false
+    charts.push(C.renderAnalysis(analysis, job.result, posterUrl(job), { onSeek }))
+    analysisCard.hidden = false
+  }
+
+  function poseSummary(pose) {
+    if (!pose) return 'No pose analysis for this video.'
+    if (!pose.person_frames) return 'Nobody was found in the video: there is no skeleton to draw.'
+    const share = Math.round((pose.detected_fraction || 0) * 100)
+    return `A person was found in ${share}% of ${pose.sampled_frames} frames sampled at ${pose.sample_fps} a second.`
   }
 
   async function poll() {
@@ -51,5 +74,6 @@
     if (job === null || !C.isFinal(job.status)) setTimeout(poll, POLL_MS)
   }
 
+  C.localiseTimes()
   poll()
 })()

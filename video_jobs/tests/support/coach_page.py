@@ -1,0 +1,77 @@
+"""What the coaches' page's browser tests share: logging in, what the console said, and reading back what a
+Chart.js chart drew (its axis labels, its legend)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+PASSWORD = "coach-password-4-tests"
+
+
+class Console:
+    """What the page wrote to its console as errors, and the scripts' uncaught exceptions."""
+
+    def __init__(self, page: Page) -> None:
+        self.errors: list[str] = []
+        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+
+def log_in(page: Page, next_path: str = "/app/") -> None:
+    page.goto(next_path)
+    expect(page).to_have_url(f"/app/login/?next={next_path}")
+    page.fill("#id_username", "coach")
+    page.fill("#id_password", PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(next_path)
+
+
+# The x axis's labels as drawn: their text and the left and right edges of each, measured with the font the
+# axis drew them in.
+_X_LABELS = """canvas => {
+  const chart = window.CricksyChart.getChart(canvas)
+  const scale = chart.scales.x
+  const ctx = chart.ctx
+  return scale.getLabelItems().map((item) => {
+    ctx.save()
+    ctx.font = item.font.string
+    const width = ctx.measureText(item.label).width
+    ctx.restore()
+    const x = item.options.translation[0]
+    const align = item.options.textAlign
+    const left = align === 'center' ? x - width / 2 : align === 'right' ? x - width : x
+    return { text: item.label, left, right: left + width }
+  })
+}"""
+
+_Y_TOP = """canvas => {
+  const chart = window.CricksyChart.getChart(canvas)
+  return chart.scales.y.getLabelItems().map((item) => item.label).at(-1)
+}"""
+
+_LEGEND = """canvas => window.CricksyChart.getChart(canvas).legend.legendItems.map((item) => ({
+  text: item.text, pointStyle: item.pointStyle, lineDash: item.lineDash || [],
+}))"""
+
+
+def x_labels(page: Page, canvas: str) -> list[dict[str, Any]]:
+    labels: list[dict[str, Any]] = page.locator(canvas).evaluate(_X_LABELS)
+    return labels
+
+
+def check_x_labels_apart(page: Page, canvas: str) -> None:
+    labels = x_labels(page, canvas)
+    assert len(labels) >= 2, labels
+    for before, after in zip(labels, labels[1:], strict=False):
+        assert after["left"] - before["right"] >= 4, f"{before['text']} and {after['text']} touch: {labels}"
+
+
+def y_top_label(page: Page, canvas: str) -> str:
+    return str(page.locator(canvas).evaluate(_Y_TOP))
+
+
+def legend(page: Page, canvas: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = page.locator(canvas).evaluate(_LEGEND)
+    return items
