@@ -32,11 +32,11 @@ from ..s3 import artifacts, presign, storage
 from . import errors
 from .openapi import error_responses
 from .serializers import (
+    OVERVIEW_PATHS,
     HeldPartsSerializer,
     InitiatedJobSerializer,
     InitiateSerializer,
     JobSerializer,
-    OVERVIEW_PATHS,
     JobSummarySerializer,
     PartNumbersSerializer,
     PartUrlsSerializer,

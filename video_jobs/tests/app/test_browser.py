@@ -5,19 +5,24 @@ video to ``done``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import override_settings
-from playwright.sync_api import Page, Request, expect
+from playwright.sync_api import Browser, Page, Request, expect
 
 from video_jobs.devtools.synthetic_video import pad_video, write_test_video
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.worker import Worker
 
 from ..support.browser_checks import check_analysis_drawn
+from ..support.coach_page import PASSWORD, Console, log_in
+from ..support.jobs import make_job
 from ..support.worker_processes import Workers
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("browser_uploads")]
@@ -28,11 +33,12 @@ PART = 5 * MIB  # what Uppy sends as every part but the last
 ANALYZER = "video_jobs.analysis.analyze_video"
 FILE_INPUT = "#uploader input.uppy-Dashboard-input[type=file]:not([webkitdirectory])"
 DONE_TIMEOUT = 120_000  # ms: upload, a worker process starting, PyAV
+MOTO_FORM_POST_ETAG = 'Refused to get unsafe header "etag"'
 
 
 @pytest.fixture
 def coach(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("coach", password="coach-password-4-tests")
+    return django_user_model.objects.create_user("coach", password=PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +80,8 @@ class Traffic:
         return calls
 
 
-def log_in(page: Page) -> None:
-    page.goto("/app/")
-    expect(page).to_have_url("/app/login/?next=/app/")
-    page.fill("#id_username", "coach")
-    page.fill("#id_password", "coach-password-4-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#uploader .uppy-Dashboard")).to_be_visible()
-
-
 def upload(page: Page, path: Path) -> None:
+    expect(page.locator("#uploader .uppy-Dashboard")).to_be_visible()
     page.locator(FILE_INPUT).set_input_files(str(path))
     expect(page.locator(".uppy-Dashboard-Item")).to_have_count(1)
     page.locator(".uppy-StatusBar-actionBtn--upload").click()
@@ -139,9 +137,16 @@ def test_a_paused_upload_resumes_with_the_parts_it_lacks_and_ends_done(
     job = the_job(coach)
     assert job.status == Status.AWAITING_UPLOAD
     assert traffic.part_puts()[0] == 1
+    # One row for the upload, saying what Uppy says (never "waiting for the upload, 0%" beside it).
+    item = page.locator("#jobs li.job")
+    expect(item).to_have_count(1)
+    expect(item).to_have_attribute("data-shown", "paused")
+    percent = page.evaluate("() => Math.floor(window.Cricksy.uppy.getFiles()[0].progress.percentage)")
+    assert percent >= 100 * PART // match_video.stat().st_size
+    expect(item.locator(".percent")).to_have_text(f"{percent}%")
+    expect(item.locator(".status")).to_have_text("Paused")
 
     page.get_by_title("Resume", exact=True).first.click()
-    item = page.locator("#jobs li.job")
     expect(item).to_have_attribute("data-status", "done", timeout=DONE_TIMEOUT)
     # Resuming asked S3 which parts it holds, and sent only the others: part 1 went up once.
     assert traffic.part_puts().count(1) == 1
@@ -153,12 +158,13 @@ def test_a_paused_upload_resumes_with_the_parts_it_lacks_and_ends_done(
     assert (job.status, job.object_size) == (Status.DONE, match_video.stat().st_size)
 
 
-def test_a_small_video_goes_up_in_one_form_post_is_queued_and_can_be_cancelled(
+def test_a_small_video_goes_up_in_one_form_post_is_queued_cancelled_and_deleted(
     page: Page, coach: Any, tmp_path: Path, sample_video: bytes, s3: Any
 ) -> None:
     path = tmp_path / "over 3 - a single.mp4"
     path.write_bytes(sample_video)
     traffic = Traffic(page)
+    console = Console(page)
     log_in(page)
     upload(page, path)
 
@@ -176,7 +182,105 @@ def test_a_small_video_goes_up_in_one_form_post_is_queued_and_can_be_cancelled(
     stored = s3.get_object(Bucket=job.s3_bucket, Key=job.s3_key)["Body"].read()
     assert stored == sample_video
 
+    # Cancelling asks first; "No" leaves the job be.
+    item.get_by_role("button", name="Cancel").click()
+    expect(item.locator(".confirm")).to_have_text(f"Cancel the upload of {path.name}?Yes, cancelNo")
+    item.get_by_role("button", name="No").click()
+    expect(item.locator(".confirm")).to_have_count(0)
+    assert the_job(coach).status == Status.QUEUED
     # The page's own API call: a POST with the CSRF cookie's token, under session authentication.
     item.get_by_role("button", name="Cancel").click()
+    item.get_by_role("button", name="Yes, cancel").click()
     expect(item).to_have_attribute("data-status", "cancelled")
     assert the_job(coach).status == Status.CANCELLED
+
+    # A final job can be deleted from the page, after a question too: its row and its job go.
+    item.get_by_role("button", name="Delete").click()
+    item.get_by_role("button", name="Yes, delete").click()
+    expect(item).to_have_count(0)
+    expect(page.locator("#jobs-empty")).to_be_visible()
+    assert not VideoAnalysisJob.objects.filter(owner=coach).exists()
+    # No error on the way (the favicon is there). moto answers a form POST without the bucket's CORS
+    # headers (its server adds only Allow-Origin), so Chromium refuses Uppy's read of the ETag there; S3
+    # and SeaweedFS expose it as the bucket's rule says (storage.browser_upload_cors_rule).
+    assert [error for error in console.errors if error != MOTO_FORM_POST_ETAG] == []
+
+
+@pytest.fixture
+def german_page(browser: Browser, live_server: Any) -> Iterator[Page]:
+    """A browser whose user reads German dates, in Berlin."""
+    context = browser.new_context(
+        base_url=live_server.url,
+        locale="de-DE",
+        timezone_id="Europe/Berlin",
+        viewport={"width": 1200, "height": 900},
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def test_the_list_shows_what_each_job_came_to_and_a_failed_one_goes_up_again(
+    german_page: Page,
+    coach: Any,
+    tmp_path: Path,
+    sample_video: bytes,
+    queue_job: Callable[..., VideoAnalysisJob],
+    make_worker: Callable[..., Worker],
+) -> None:
+    page = german_page
+    done = queue_job(sample_video, owner=coach)
+    assert make_worker().run_once() is True
+    done.refresh_from_db()
+    failed = make_job(
+        coach,
+        Status.FAILED,
+        filename="over 9.mp4",
+        error_code="upload_expired",
+        error_message="The upload was not finished in time: start a new upload.",
+        age=timedelta(minutes=5),
+    )
+    log_in(page)
+    done_row = page.locator(f"#jobs li.job[data-job-id='{done.pk}']")
+    failed_row = page.locator(f"#jobs li.job[data-job-id='{failed.pk}']")
+
+    # A done job: its poster as a thumbnail, its duration and segments; a failed one: why.
+    thumb = done_row.locator("img.thumb")
+    thumb.evaluate("img => img.decode()")
+    assert thumb.evaluate("img => img.naturalWidth") == done.result["poster"]["width"]
+    expect(done_row.locator(".facts")).to_have_text("23 KB · 00:10 · 1 high-activity segment")
+    expect(failed_row.locator(".reason")).to_have_text(failed.error_message)
+    # The rows stand apart: a gap between them.
+    first, second = (row.bounding_box() for row in (done_row, failed_row))
+    assert first
+    assert second
+    assert second["y"] - (first["y"] + first["height"]) >= 8
+
+    # Dates in the reader's locale and time zone, one format on the list and on the job's page.
+    shown = done_row.locator("time").inner_text()
+    assert re.fullmatch(r"\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2}", shown), shown
+    done_row.locator("a.filename").click()
+    expect(page.locator("#job .meta time")).to_have_text(shown)
+    page.go_back()
+
+    # Uppy refuses a file that is not a video: the page says which, and nothing covers the files.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video")
+    page.locator(FILE_INPUT).set_input_files(str(notes))
+    expect(page.locator("#upload-refused")).to_have_text(
+        "notes.txt was not added: it is not a video (MP4, MOV, MKV, WebM or AVI)."
+    )
+    expect(page.locator(".uppy-Informer")).to_have_count(0)
+
+    # The failed one goes up again: a new job, then the failed one is deleted.
+    again = tmp_path / "over 9.mp4"
+    again.write_bytes(sample_video)
+    with page.expect_file_chooser() as chooser:
+        failed_row.get_by_role("button", name="Upload again").click()
+    chooser.value.set_files(str(again))
+    expect(failed_row).to_have_count(0)
+    fresh = page.locator("#jobs li.job").filter(has_text="over 9.mp4")
+    expect(fresh).to_have_attribute("data-status", "queued")
+    assert not VideoAnalysisJob.objects.filter(pk=failed.pk).exists()
+    assert VideoAnalysisJob.objects.get(owner=coach, filename="over 9.mp4").status == Status.QUEUED

@@ -87,16 +87,20 @@ def test_the_job_page_plays_the_video_with_the_skeleton_and_seeks(
     drawn = skeleton(page)
     assert drawn["painted"] > 200
     assert float(drawn["frame"]) == pytest.approx(seconds(page), abs=0.051)
-    for chart in ("#job-angles [data-angles-joints]", "#job-analysis [data-chart]"):
-        assert page.locator(chart).evaluate(_CURSOR) == pytest.approx(seconds(page), abs=0.05)
+    for canvas in ("#job-angles [data-angles-joints]", "#job-analysis [data-chart]"):
+        assert page.locator(canvas).evaluate(_CURSOR) == pytest.approx(seconds(page), abs=0.05)
 
     # Clicking the joints chart seeks to the time under the pointer (4.5 s, in the burst).
     chart = page.locator("#job-angles [data-angles-joints]")
     x = chart.evaluate("canvas => window.CricksyChart.getChart(canvas).scales.x.getPixelForValue(4.5)")
     y = chart.evaluate("canvas => window.CricksyChart.getChart(canvas).chartArea.top + 5")
     chart.click(position={"x": x, "y": y})
-    page.wait_for_function("() => Math.abs(document.querySelector('#job-watch video').currentTime - 4.5) < 0.2")
-    expect(page.locator("#job-watch canvas[data-skeleton]")).to_have_attribute("data-frame-time", re.compile(r"^4\.[3-7]"))
+    page.wait_for_function(
+        "() => Math.abs(document.querySelector('#job-watch video').currentTime - 4.5) < 0.2"
+    )
+    expect(page.locator("#job-watch canvas[data-skeleton]")).to_have_attribute(
+        "data-frame-time", re.compile(r"^4\.[3-7]")
+    )
 
     # Playing, the skeleton follows: the frame drawn is the one of the moment shown.
     video.evaluate("video => { video.currentTime = 3.0; video.muted = true; return video.play() }")
@@ -119,8 +123,11 @@ def test_the_job_page_plays_the_video_with_the_skeleton_and_seeks(
     for canvas in ("#job-analysis [data-chart]", "#job-angles [data-angles-joints]"):
         check_x_labels_apart(page, canvas)
     assert re.fullmatch(r"\d+([.,]\d{1,2})?", y_top_label(page, "#job-analysis [data-chart]"))
-    threshold = next(item for item in legend(page, "#job-analysis [data-chart]") if item["text"] == "Threshold")
-    assert threshold["pointStyle"] == "line" and threshold["lineDash"]
+    threshold = next(
+        item for item in legend(page, "#job-analysis [data-chart]") if item["text"] == "Threshold"
+    )
+    assert threshold["pointStyle"] == "line"
+    assert threshold["lineDash"]
     assert console.errors == []
 
 

@@ -3,9 +3,10 @@ Chart.js chart drew (its axis labels, its legend)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import ConsoleMessage, Page, expect
 
 PASSWORD = "coach-password-4-tests"
 
@@ -15,8 +16,12 @@ class Console:
 
     def __init__(self, page: Page) -> None:
         self.errors: list[str] = []
-        page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
+        page.on("console", self._message)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    def _message(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
 
 
 def log_in(page: Page, next_path: str = "/app/") -> None:
@@ -64,7 +69,7 @@ def x_labels(page: Page, canvas: str) -> list[dict[str, Any]]:
 def check_x_labels_apart(page: Page, canvas: str) -> None:
     labels = x_labels(page, canvas)
     assert len(labels) >= 2, labels
-    for before, after in zip(labels, labels[1:], strict=False):
+    for before, after in itertools.pairwise(labels):
         assert after["left"] - before["right"] >= 4, f"{before['text']} and {after['text']} touch: {labels}"
 
 

@@ -42,9 +42,10 @@ def centre_at(t: float, seconds: float) -> float | None:
 
 
 def add_pose(job: VideoAnalysisJob) -> VideoAnalysisJob:
+    assert isinstance(job.result, dict)
     result: dict[str, Any] = dict(job.result)
     seconds = float(result["video"]["duration_seconds"])
-    frames = []
+    frames: list[dict[str, Any]] = []
     for index in range(int(seconds * SAMPLE_FPS)):
         t = round(index / SAMPLE_FPS, 3)
         centre = centre_at(t, seconds)

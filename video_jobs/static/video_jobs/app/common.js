@@ -72,6 +72,7 @@
     if (response.status === 401 || response.status === 403) return 'Your session has ended: log in again.'
     if (response.status === 404) return 'Not found.'
     if (body && typeof body.detail === 'string') return body.detail
+    if (body && typeof body.error_message === 'string' && body.error_message) return body.error_message
     if (response.status >= 500) return 'The service is unavailable just now; it will be retried.'
     return `The request failed (${response.status} ${response.statusText}).`
   }
@@ -89,6 +90,21 @@
     const s = total % 60
     const pad = (n) => String(n).padStart(2, '0')
     return h ? `${h}:${pad(m)}:${pad(s)}` : `${pad(m)}:${pad(s)}`
+  }
+
+  // One format for a moment everywhere on the pages: the reader's own locale and time zone, the date in
+  // words of medium length and the time to the minute ("7 Dec 2026, 16:25" in en-GB).
+  const MOMENT = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+
+  function moment(iso) {
+    return iso ? MOMENT.format(new Date(iso)) : ''
+  }
+
+  // <time datetime="..." data-moment> written by the server (in UTC) gets the reader's format.
+  function localiseTimes(root = document) {
+    for (const node of root.querySelectorAll('time[data-moment]')) {
+      node.textContent = moment(node.getAttribute('datetime'))
+    }
   }
 
   function bytes(n) {
@@ -127,6 +143,8 @@
     element,
     isFinal: (status) => FINAL.has(status),
     jobError,
+    localiseTimes,
+    moment,
     stageLabel: (stage) => STAGE[stage] || stage,
     statusLabel: (status) => STATUS[status] || status,
   })

@@ -1,12 +1,12 @@
 // The coaches' upload page: an Uppy Dashboard that sends videos straight to S3 through our Uppy
-// (Companion-shaped) routes, and the list of the user's jobs, kept current while any of them moves.
-// Needs the bundle (window.CricksyUppy) and common.js; its configuration comes from the page (json_script).
+// (Companion-shaped) routes, and the list of the user's jobs (jobs.js), kept current while any of them moves.
+// Needs the bundle (window.CricksyUppy), common.js and jobs.js; its configuration comes from the page
+// (json_script).
 ;(function () {
   'use strict'
   const C = window.Cricksy
   const config = C.config('uploader-config')
   const { Uppy, Dashboard, AwsS3 } = window.CricksyUppy
-  const POLL_MS = 2000
 
   // The server decides part sizes and signs each part for its exact length; the page only has to agree
   // with it on which files go up in parts.
@@ -27,6 +27,9 @@
       height: 340,
       showProgressDetails: true,
       proudlyDisplayPoweredByUppy: false,
+      // Uppy's own toast covers the files and says "You can only upload: video/*, ..." without naming the
+      // file: refusals are told below the Dashboard instead (refused()).
+      disableInformer: true,
       note: `Video files (MP4, MOV, MKV, WebM, AVI) up to ${C.bytes(config.maxFileSize)}`,
     })
     .use(AwsS3, {
@@ -44,6 +47,33 @@
     uppy.setFileMeta(file.id, { size: file.size, file_id: `${file.id}-${Date.now()}` }),
   )
 
+  // --- refusals, in a line of our own that names the file ---------------------------------------------
+
+  const refusal = document.getElementById('upload-refused')
+
+  function refusalReason(file) {
+    if (file.size != null && file.size > config.maxFileSize) {
+      return `it is larger than ${C.bytes(config.maxFileSize)}, the most the service accepts`
+    }
+    if (file.size === 0) return 'it is empty'
+    if (file.type && !file.type.startsWith('video/') && !config.allowedFileTypes.includes(file.type)) {
+      return 'it is not a video (MP4, MOV, MKV, WebM or AVI)'
+    }
+    return null
+  }
+
+  uppy.on('restriction-failed', (file, error) => {
+    if (!file) return
+    const reason = refusalReason(file) || error.message
+    refusal.textContent = `${file.name} was not added: ${reason}.`
+    refusal.hidden = false
+  })
+  uppy.on('file-added', () => {
+    refusal.hidden = true
+  })
+
+  // --- the upload's end --------------------------------------------------------------------------------
+
   // A single-request upload is a form POST straight to S3, after which Uppy tells the server nothing: the
   // page asks the server to check the object (HeadObject) and queue the job. Retried on a transient answer;
   // if it never gets through, the server's reconciler queues the job once the upload deadline passes.
@@ -58,120 +88,56 @@
       }
       if (response && response.ok) return
       if (response && response.status < 500 && response.status !== 429) {
-        showError('The video was uploaded, but the service did not accept it. See its job below.')
+        C.jobs.showError('The video was uploaded, but the service did not accept it. See its job below.')
         return
       }
       await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt))
     }
-    showError('The video was uploaded, but the service could not check it yet; it will be checked later.')
+    C.jobs.showError('The video was uploaded, but the service could not check it yet; it will be checked later.')
   }
 
   uppy.on('upload-success', async (file, response) => {
     if (!multipart(file) && response && response.body && response.body.key) {
       await confirmSingleUpload(response.body.key)
     }
-    refresh()
+    // "Upload again": the failed job this file replaces goes once the new one is safely up.
+    const replaces = file.meta.replaces
+    if (replaces) await C.jobs.remove(replaces)
+    C.jobs.refresh()
   })
   for (const event of ['upload-start', 'upload-error', 'upload-pause', 'upload-retry', 'resume-all']) {
-    uppy.on(event, () => kick())
+    uppy.on(event, () => C.jobs.kick())
+  }
+  // The list shows each upload's progress in its job's row (never a second row for the same file).
+  for (const event of ['upload-progress', 'file-removed', 'upload-pause', 'upload-error']) {
+    uppy.on(event, () => C.jobs.redraw())
   }
 
-  // --- the jobs list ------------------------------------------------------------------------------------
+  // --- "Upload again" of a failed job -------------------------------------------------------------------
 
-  const list = document.getElementById('jobs')
-  const empty = document.getElementById('jobs-empty')
-  const errorBox = document.getElementById('jobs-error')
-  let timer = null
-  let inFlight = false
+  const picker = document.getElementById('upload-again')
+  let replacing = null
 
-  function showError(message, source = 'uploader') {
-    errorBox.textContent = message
-    errorBox.hidden = !message
-    errorBox.dataset.source = source
+  function uploadAgain(job) {
+    replacing = job
+    picker.value = ''
+    picker.click()
   }
 
-  function uploading() {
-    return uppy.getFiles().some((f) => f.progress.uploadStarted && !f.progress.uploadComplete && !f.error)
-  }
-
-  // A job awaiting its upload moves only when an upload does: while this page sends none, it is settled
-  // (the server's reconciler ends an abandoned one at its deadline).
-  function settled(job) {
-    return C.isFinal(job.status) || (job.status === 'awaiting_upload' && !uploading())
-  }
-
-  async function cancel(job, button) {
-    button.disabled = true
+  picker.addEventListener('change', () => {
+    const [data] = picker.files
+    if (!data || !replacing) return
+    let id = null
     try {
-      await C.api(`${config.jobsUrl}${job.id}/cancel/`, { method: 'POST' })
-      showError('')
-    } catch (error) {
-      showError(`Could not cancel ${job.filename}: ${error.message}`)
+      id = uppy.addFile({ name: data.name, type: data.type, data, source: 'upload-again' })
+    } catch {
+      return // refused: restriction-failed has said why
     }
-    refresh()
-  }
-
-  function jobItem(job) {
-    const percent = job.status === 'done' ? 100 : job.progress
-    const cancellable = job.status === 'awaiting_upload' || job.status === 'queued'
-    const button = cancellable ? C.element('button', { type: 'button', className: 'cancel', text: 'Cancel' }) : null
-    if (button) button.addEventListener('click', () => cancel(job, button))
-    const error = C.jobError(job)
-    return C.element(
-      'li',
-      { className: `job status-${job.status}`, 'data-job-id': job.id, 'data-status': job.status },
-      C.element(
-        'div',
-        { className: 'job-head' },
-        C.element('a', { href: `${config.appUrl}jobs/${job.id}/`, className: 'filename', text: job.filename }),
-        C.element('span', { className: 'size', text: C.bytes(job.size_bytes) }),
-        C.element('time', {
-          datetime: job.created_at,
-          text: new Date(job.created_at).toLocaleString(),
-        }),
-      ),
-      C.element(
-        'div',
-        { className: 'state' },
-        C.element('span', { className: `status status-${job.status}`, text: C.statusLabel(job.status) }),
-        C.element('span', { className: 'stage', text: C.stageLabel(job.stage) }),
-        C.element('progress', { max: '100', value: String(percent), text: `${percent}%` }),
-        C.element('span', { className: 'percent', text: `${percent}%` }),
-        button,
-      ),
-      error ? C.element('p', { className: 'error', text: error }) : null,
-    )
-  }
-
-  async function refresh() {
-    clearTimeout(timer)
-    timer = null
-    if (inFlight) return
-    inFlight = true
-    let jobs = null
-    try {
-      const page = await C.api(`${config.jobsUrl}?page_size=50`)
-      jobs = page.results
-      list.replaceChildren(...jobs.map(jobItem))
-      empty.hidden = jobs.length > 0
-      if (errorBox.dataset.source === 'list') showError('', 'list')
-    } catch (error) {
-      showError(`Could not load your videos: ${error.message}`, 'list')
-    } finally {
-      inFlight = false
-    }
-    // Poll while something can still change; stop once every job has settled.
-    if (jobs === null || uploading() || jobs.some((job) => !settled(job))) {
-      timer = setTimeout(refresh, POLL_MS)
-    }
-  }
-
-  // Something happened in the uploader: look now, and keep polling if that is needed.
-  function kick() {
-    if (timer === null && !inFlight) refresh()
-  }
+    uppy.setFileMeta(id, { replaces: replacing.id })
+    replacing = null
+    uppy.upload()
+  })
 
   C.uppy = uppy
-  C.refreshJobs = refresh
-  refresh()
+  C.jobs.start({ uppy, config, uploadAgain })
 })()
