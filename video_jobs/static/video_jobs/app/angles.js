@@ -23,7 +23,12 @@
 
   // The angles that are about a tilt (a line against the horizontal) and the joints' own angles.
   function groups(angles) {
-    const names = Object.keys(angles).filter((name) => Array.isArray(angles[name]) && angles[name].length)
+    // In a fixed order (PostgreSQL's jsonb keeps keys in an order of its own): the known ones first.
+    const known = Object.keys(COLOURS)
+    const rank = (name) => (known.includes(name) ? known.indexOf(name) : known.length)
+    const names = Object.keys(angles)
+      .filter((name) => Array.isArray(angles[name]) && angles[name].length)
+      .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
     return {
       joints: names.filter((name) => !name.includes('tilt')),
       tilts: names.filter((name) => name.includes('tilt')),

@@ -74,7 +74,8 @@
     if (job.status === 'awaiting_upload') {
       return { key: job.status, label: C.statusLabel(job.status), stage: 'not being sent from this page', percent: null }
     }
-    const percent = job.status === 'done' ? 100 : job.progress
+    // A final job's bar says nothing its status does not: only a moving one has one.
+    const percent = C.isFinal(job.status) ? null : job.progress
     return { key: job.status, label: C.statusLabel(job.status), stage: C.stageLabel(job.stage), percent }
   }
 
@@ -134,7 +135,7 @@
     return C.element(
       'li',
       {
-        className: `job status-${job.status}`,
+        className: `job job-${job.status}`,
         'data-job-id': job.id,
         'data-status': job.status,
         'data-shown': now.key,
