@@ -69,6 +69,7 @@ def x_labels(page: Page, canvas: str) -> list[dict[str, Any]]:
 def check_x_labels_apart(page: Page, canvas: str) -> None:
     labels = x_labels(page, canvas)
     assert len(labels) >= 2, labels
+    assert len({label["text"] for label in labels}) == len(labels), f"a label twice: {labels}"
     for before, after in itertools.pairwise(labels):
         assert after["left"] - before["right"] >= 4, f"{before['text']} and {after['text']} touch: {labels}"
 

@@ -27,7 +27,7 @@
     const known = Object.keys(COLOURS)
     const rank = (name) => (known.includes(name) ? known.indexOf(name) : known.length)
     const names = Object.keys(angles)
-      .filter((name) => Array.isArray(angles[name]) && angles[name].length)
+      .filter((name) => Array.isArray(angles[name]) && angles[name].some((point) => point[1] != null))
       .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
     return {
       joints: names.filter((name) => !name.includes('tilt')),

@@ -40,8 +40,8 @@
   }
   window.CricksyChart.register(cursorPlugin)
 
-  // Steps of a time axis a person counts in: seconds, then minutes.
-  const TIME_STEPS = [0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600]
+  // Steps of a time axis a person counts in: whole seconds (the labels show no fractions), then minutes.
+  const TIME_STEPS = [1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600]
 
   // A linear time axis from 0 to end, its labels as clock times, upright, at most one per 70 px ("00:00" is
   // about 35 px wide), so that none touches its neighbour however narrow the chart is (a phone).

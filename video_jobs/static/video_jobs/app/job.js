@@ -46,8 +46,9 @@
     const onSeek = (time) => player.seek(time)
     const duration = job.result.video && job.result.video.duration_seconds
     const pose = job.result.pose
-    charts.push(...C.renderAngles(angles, pose, duration, onSeek))
-    angles.hidden = !pose
+    const drawn = C.renderAngles(angles, pose, duration, onSeek)
+    charts.push(...drawn)
+    angles.hidden = drawn.length === 0 // no pose analysis, or nobody seen
     watch.querySelector('[data-pose-summary]').textContent = poseSummary(pose)
     watchCard.hidden = false
     charts.push(C.renderAnalysis(analysis, job.result, posterUrl(job), { onSeek }))

@@ -181,6 +181,7 @@
     loadTrack(artifactUrl(job, 'pose-track.json'))
       .then((loaded) => {
         track = loaded
+        C.poseTrack = loaded // for a look from the console (and the browser tests)
         root.dataset.track = loaded ? 'loaded' : 'none'
         draw()
       })
