@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--admin-password", required=True)
     options = parser.parse_args()
 
+    # The worker analyses the three videos one after another (pose included): give it minutes.
+    expect.set_options(timeout=300_000)
     with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
         files = videos(Path(folder))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
