@@ -21,7 +21,7 @@ from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker import Worker
 
 from ..support.browser_checks import check_analysis_drawn
-from ..support.coach_page import PASSWORD, Console, log_in
+from ..support.coach_page import PASSWORD, Console, analysed_job, log_in
 from ..support.jobs import make_job
 from ..support.worker_processes import Workers
 
@@ -225,13 +225,10 @@ def test_the_list_shows_what_each_job_came_to_and_a_failed_one_goes_up_again(
     coach: Any,
     tmp_path: Path,
     sample_video: bytes,
-    queue_job: Callable[..., VideoAnalysisJob],
     make_worker: Callable[..., Worker],
 ) -> None:
     page = german_page
-    done = queue_job(sample_video, owner=coach)
-    assert make_worker().run_once() is True
-    done.refresh_from_db()
+    done = analysed_job(coach, sample_video, make_worker())
     failed = make_job(
         coach,
         Status.FAILED,

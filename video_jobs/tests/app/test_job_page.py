@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import override_settings
 from playwright.sync_api import Page, expect
 
 from video_jobs.devtools.synthetic_video import astronaut, write_person_video, write_test_video
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.worker import Worker
 
-from ..support.coach_page import PASSWORD, Console, check_x_labels_apart, legend, log_in, y_top_label
+from ..support.coach_page import (
+    PASSWORD,
+    Console,
+    analysed_job,
+    check_x_labels_apart,
+    legend,
+    log_in,
+    y_top_label,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("browser_uploads")]
 
@@ -52,21 +59,9 @@ def coach(django_user_model: Any) -> Any:
 
 
 @pytest.fixture
-def analysed(
-    coach: Any, queue_job: Callable[..., VideoAnalysisJob], make_worker: Callable[..., Worker]
-) -> Callable[[bytes], VideoAnalysisJob]:
+def analysed(coach: Any, make_worker: Callable[..., Worker]) -> Callable[[bytes], VideoAnalysisJob]:
     """A job of the coach's analysed by the default analyzer (motion, poster and pose)."""
-
-    def analyse(data: bytes) -> VideoAnalysisJob:
-        job = queue_job(data, owner=coach)
-        # The suite turns pose off (pytest.ini) where a test does not look at it; these do.
-        with override_settings(VIDEO_JOBS_POSE_FPS=10):
-            assert make_worker().run_once() is True
-        job = VideoAnalysisJob.objects.get(pk=job.pk)
-        assert job.status == VideoAnalysisJob.Status.DONE, job.error_message
-        return job
-
-    return analyse
+    return lambda data: analysed_job(coach, data, make_worker(), pose=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,36 @@
-"""What the coaches' page's browser tests share: logging in, what the console said, and reading back what a
-Chart.js chart drew (its axis labels, its legend)."""
+"""What the coaches' page's browser tests share: a done job of the coach's, logging in, what the console said,
+and reading back what a Chart.js chart drew (its axis labels, its legend)."""
 
 from __future__ import annotations
 
 import itertools
 from typing import Any
 
+from django.test import override_settings
 from playwright.sync_api import ConsoleMessage, Page, expect
 
+from video_jobs import services
+from video_jobs.models import VideoAnalysisJob
+from video_jobs.s3 import storage
+from video_jobs.worker import Worker
+
+from .jobs import make_job
+
 PASSWORD = "coach-password-4-tests"
+
+
+def analysed_job(owner: Any, data: bytes, worker: Worker, *, pose: bool = False) -> VideoAnalysisJob:
+    """A job of ``owner``'s taken the real way to ``done``: its bytes put in the configured store,
+    upload-complete, and ``worker`` (in this process) running the default analysis, with the pose if asked
+    (the suite turns it off where a test does not look at it: pytest.ini)."""
+    job = make_job(owner, filename="over 12.mp4", size_bytes=len(data))
+    storage.client().put_object(Bucket=job.s3_bucket, Key=job.s3_key, Body=data, ContentType=job.content_type)
+    assert services.complete_upload(job=job).outcome == services.Outcome.QUEUED
+    with override_settings(VIDEO_JOBS_POSE_FPS=10 if pose else 0):
+        assert worker.run_once() is True
+    job = VideoAnalysisJob.objects.get(pk=job.pk)
+    assert job.status == VideoAnalysisJob.Status.DONE, job.error_message
+    return job
 
 
 class Console:
