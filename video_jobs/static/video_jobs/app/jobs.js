@@ -259,5 +259,4 @@
   }
 
   C.jobs = { start, refresh, kick, redraw, remove, showError }
-  C.refreshJobs = refresh
 })()
