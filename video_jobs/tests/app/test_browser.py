@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, Page, Request, expect
 
 from video_jobs.devtools.synthetic_video import pad_video, write_test_video
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.worker import Worker
+from video_jobs.worker.loop import Worker
 
 from ..support.browser_checks import check_analysis_drawn
 from ..support.coach_page import PASSWORD, Console, analysed_job, log_in

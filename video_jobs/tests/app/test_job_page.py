@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from video_jobs.devtools.synthetic_video import write_test_video
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.worker import Worker
+from video_jobs.worker.loop import Worker
 
 from ..support.coach_page import (
     PASSWORD,

@@ -12,7 +12,7 @@ from playwright.sync_api import ConsoleMessage, Page, expect
 from video_jobs import services
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
-from video_jobs.worker import Worker
+from video_jobs.worker.loop import Worker
 
 from .jobs import make_job
 
