@@ -234,7 +234,14 @@ def run_on_jobs(
         if untried:
             untried.append(job)
             continue
-        report = action.run(job) or Report(messages.WARNING, f"skipped: {action.skip_reason(job)}")
+        try:
+            report = action.run(job) or Report(messages.WARNING, f"skipped: {action.skip_reason(job)}")
+        except services.JobGone:
+            # Deleted meanwhile (by its owner or another member of staff): nothing left to act on or log.
+            modeladmin.message_user(
+                request, f"Job {job.pk} ({job.filename}): deleted meanwhile", messages.WARNING
+            )
+            continue
         # The job id first: the admin capitalises a message's first letter, which would alter a filename.
         modeladmin.message_user(request, f"Job {job.pk} ({job.filename}): {report.outcome}", report.level)
         if report.deleted:

@@ -29,7 +29,7 @@ from .leases import (
     requeue_stale_job,
     retry_job,
 )
-from .machinery import backoff_delay
+from .machinery import JobGone, backoff_delay
 from .parts import (
     MAX_PARTS_A_CALL,
     SINGLE,
@@ -66,6 +66,7 @@ __all__ = [
     "SINGLE",
     "Deletion",
     "IdempotencyKeyReused",
+    "JobGone",
     "Outcome",
     "PartOutOfRange",
     "PartsClosed",

@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 from ..clock import DatabaseNow, database_now
 from ..models import ENDED_STATUSES, VideoAnalysisJob
 from ..s3 import storage
+from .machinery import JobGone, reload
 from .parts import abort_upload
 from .uploads import cancel_job
 
@@ -45,6 +46,8 @@ def delete_job(*, job: VideoAnalysisJob) -> Deletion:
     3. Delete everything S3 holds for the job (see ``_delete_stored_objects``). When S3 cannot answer, the
        job stays (cancelled if it had not started, marked either way): the caller tries again.
     4. Delete the row, guarded by an ended status again.
+
+    A call that finds the row gone at any step lost the race to another deletion: JobGone (a 404).
     """
     if job.status in (Status.AWAITING_UPLOAD, Status.QUEUED):
         cancel_job(job=job)  # when a worker claimed the job first, step 2 refuses it
@@ -52,17 +55,18 @@ def delete_job(*, job: VideoAnalysisJob) -> Deletion:
         source_deleted_at=Coalesce(F("source_deleted_at"), DatabaseNow()), updated_at=DatabaseNow()
     )
     if not marked:
-        if VideoAnalysisJob.objects.filter(pk=job.pk).exists():
-            job.refresh_from_db()
-            return Deletion.PROCESSING
-        return Deletion.DELETED  # a concurrent delete got there first
+        reload(job)  # JobGone when a concurrent deletion got there first
+        return Deletion.PROCESSING
     try:
         removed = _delete_stored_objects(job)
     except storage.StorageError as exc:
         logger.warning("job %s: not deleted, S3 could not delete its objects: %s", job.pk, exc)
-        job.refresh_from_db()
+        reload(job)
         return Deletion.STORAGE_UNAVAILABLE
-    VideoAnalysisJob.objects.filter(pk=job.pk, status__in=ENDED_STATUSES).delete()
+    deleted, _ = VideoAnalysisJob.objects.filter(pk=job.pk, status__in=ENDED_STATUSES).delete()
+    if not deleted:
+        # Once marked, a job stays ended (retry and re-verify refuse it): the row went with another deletion.
+        raise JobGone(f"job {job.pk} was deleted meanwhile")
     logger.info("job %s deleted with its %s object(s) in S3", job.pk, removed)
     return Deletion.DELETED
 

@@ -22,6 +22,7 @@ import contextlib
 import random
 from collections.abc import Callable
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,7 @@ from django.db.models import Q
 from ..clock import DatabaseNow
 from ..models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
 from ..ops import metrics
+from ..refusals import Refusal
 from ..webhooks import outbox
 from ..webhooks.models import EventType
 from ..webhooks.outbox import EVENT_OF_STATUS
@@ -48,6 +50,23 @@ def event_of(job: VideoAnalysisJob, fields: dict[str, Any]) -> EventType | None:
     if status == Status.QUEUED and job.status == Status.PROCESSING:
         return None
     return EVENT_OF_STATUS.get(status) if status is not None else None
+
+
+class JobGone(Refusal):
+    """The job was deleted while the call was under way (a concurrent DELETE won the race): answered as
+    the 404 of a job that does not exist, which it now is."""
+
+    error_code = "not_found"
+    status = HTTPStatus.NOT_FOUND
+    detail = "Not found."
+
+
+def reload(job: VideoAnalysisJob) -> None:
+    """Read ``job`` again from its row; JobGone when the row was deleted meanwhile."""
+    try:
+        job.refresh_from_db()
+    except VideoAnalysisJob.DoesNotExist:
+        raise JobGone(f"job {job.pk} was deleted meanwhile") from None
 
 
 def _write(job: VideoAnalysisJob, fields: dict[str, Any], run: Callable[[], dict[str, Any] | None]) -> bool:
@@ -107,10 +126,11 @@ def move(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
 
 
 def move_or_show_winner(job: VideoAnalysisJob, guard: Q, **fields: Any) -> bool:
-    """``move``; when another process got there first, reload ``job`` so that callers show its state."""
+    """``move``; when another process got there first, reload ``job`` so that callers show its state
+    (JobGone when that process deleted it)."""
     moved = move(job, guard, **fields)
     if not moved:
-        job.refresh_from_db()
+        reload(job)
     return moved
 
 

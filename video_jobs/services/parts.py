@@ -21,6 +21,7 @@ from ..clock import database_now
 from ..models import VideoAnalysisJob
 from ..refusals import Refusal
 from ..s3 import multipart, presign, storage
+from .machinery import reload
 
 logger = logging.getLogger(__name__)
 
@@ -119,12 +120,12 @@ def _ensure_upload(job: VideoAnalysisJob) -> None:
         logger.info("job %s: multipart upload created (%s parts)", job.pk, job.part_count)
         return
     multipart.abort(bucket=job.s3_bucket, key=job.s3_key, upload_id=upload_id)
-    job.refresh_from_db()
+    reload(job)
 
 
 def _open_upload(job: VideoAnalysisJob) -> str:
     """The upload id of a job that takes parts now, or PartsClosed."""
-    job.refresh_from_db()
+    reload(job)
     if job.part_count is None or job.status != Status.AWAITING_UPLOAD or not job.upload_id:
         raise PartsClosed(f"job {job.pk} takes no parts (it is {job.status})")
     return job.upload_id

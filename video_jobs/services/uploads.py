@@ -25,7 +25,7 @@ from ..ops import metrics
 from ..refusals import Refusal
 from ..s3 import storage
 from . import parts, quotas
-from .machinery import database_times, failed_fields, move_or_show_winner, queued_fields
+from .machinery import JobGone, database_times, failed_fields, move_or_show_winner, queued_fields, reload
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def initiate_upload(
 
 def _ineligible(job: VideoAnalysisJob, eligible: Q) -> VerifyResult | None:
     """Checked before the S3 call, so an ineligible job never costs one; the UPDATE checks again."""
-    job.refresh_from_db()
+    reload(job)
     if VideoAnalysisJob.objects.filter(eligible, pk=job.pk).exists():
         return None
     detail = f"job is {job.status}"
@@ -360,7 +360,10 @@ def reconcile_expired_uploads(*, limit: int = 100) -> dict[Outcome, int]:
     """
     counts: dict[Outcome, int] = {}
     for job in VideoAnalysisJob.objects.upload_deadline_passed().order_by("upload_deadline")[:limit]:
-        result = _settle_expired_upload(job)
+        try:
+            result = _settle_expired_upload(job)
+        except JobGone:
+            continue  # its owner deleted it meanwhile: nothing left to settle
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
         if result.outcome == Outcome.TRANSIENT:
             break

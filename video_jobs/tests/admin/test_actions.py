@@ -94,6 +94,32 @@ def test_a_run_stops_at_the_first_job_s3_cannot_be_reached_for(
         assert snapshot(job) == was
 
 
+@pytest.mark.parametrize("action", ["cancel_jobs", "delete_jobs"])
+def test_a_job_deleted_while_the_run_reaches_it_is_reported_and_the_run_goes_on(
+    staff: Client, admin_user: Any, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    gone, kept = (job_in("awaiting_upload", admin_user) for _ in range(2))
+    real = services.cancel_job
+    to_delete = [gone.pk]
+
+    def cancel_after_its_owner_deleted_it(*, job: VideoAnalysisJob, **kwargs: Any) -> bool:
+        if job.pk in to_delete:
+            to_delete.remove(job.pk)
+            assert (
+                services.delete_job(job=VideoAnalysisJob.objects.get(pk=gone.pk)) == services.Deletion.DELETED
+            )
+        return real(job=job, **kwargs)
+
+    monkeypatch.setattr(services, "cancel_job", cancel_after_its_owner_deleted_it)
+    monkeypatch.setattr(services.deletion, "cancel_job", cancel_after_its_owner_deleted_it)
+
+    response = run_action(staff, action, [gone, kept])
+
+    assert reported(response)[0] == (messages.WARNING, f"Job {gone.pk} ({gone.filename}): deleted meanwhile")
+    assert reported(response)[1][0] == messages.SUCCESS
+    assert not VideoAnalysisJob.objects.filter(pk=gone.pk).exists()
+
+
 def test_deleting_needs_the_delete_permission(client: Client, django_user_model: Any) -> None:
     clerk = django_user_model.objects.create_user(username="clerk", is_staff=True)
     clerk.user_permissions.add(

@@ -311,3 +311,26 @@ def test_reconciler_settles_expired_uploads_by_asking_s3(user: Any, put_video: A
     assert present.status == Status.QUEUED
     assert (absent.status, absent.error_code) == (Status.FAILED, ErrorCode.UPLOAD_EXPIRED)
     assert fresh.status == Status.AWAITING_UPLOAD
+
+
+def test_reconciler_skips_a_job_deleted_after_it_listed_it(
+    user: Any, put_video: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    past = timezone.now() - timedelta(minutes=1)
+    gone, present = (
+        make_job(user, upload_deadline=past),
+        make_job(user, upload_deadline=past + timedelta(seconds=1)),
+    )
+    put_video(present, VIDEO)
+    real = services.uploads._settle_expired_upload
+
+    def settle(job: VideoAnalysisJob) -> services.VerifyResult:
+        if job.pk == gone.pk:
+            VideoAnalysisJob.objects.filter(pk=gone.pk).delete()  # its owner's DELETE, meanwhile
+        return real(job)
+
+    monkeypatch.setattr(services.uploads, "_settle_expired_upload", settle)
+
+    assert services.reconcile_expired_uploads() == {Outcome.QUEUED: 1}
+    present.refresh_from_db()
+    assert present.status == Status.QUEUED
