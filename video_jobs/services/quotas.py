@@ -1,6 +1,8 @@
-"""Per-user quotas, checked when a job is created: at most VIDEO_JOBS_MAX_PENDING_UPLOADS jobs awaiting their
-upload and at most VIDEO_JOBS_MAX_ACTIVE_JOBS queued or processing, unless staff gave the user other limits
-(a JobQuota row, edited in the admin).
+"""Per-user quotas: at most VIDEO_JOBS_MAX_PENDING_UPLOADS jobs awaiting their upload and at most
+VIDEO_JOBS_MAX_ACTIVE_JOBS queued or processing, unless staff gave the user other limits (a JobQuota row,
+edited in the admin). Initiate checks both (``enforce``); upload-complete checks the active jobs again
+(``enforce_active``), since a job becomes active only there. Staff re-verification and retry, and the
+reconciler of uploads past their deadline, queue whatever the quota says (docs/api.md, "Quotas").
 """
 
 from __future__ import annotations
@@ -56,23 +58,39 @@ def limits_for(user: Any) -> Limits:
     )
 
 
-def enforce(owner: Any) -> None:
-    """Raise QuotaExceeded unless ``owner`` may create one more job. Call it inside the transaction that
-    inserts the job.
-
-    1. Lock the owner's user row (FOR NO KEY UPDATE, which the job's foreign key check does not wait on),
-       held until that transaction ends: one user's initiates take turns here, so two of them cannot both
-       count the same free place. Other users are not held up. (SQLite has no row locks, but its IMMEDIATE
-       transactions already let one writer in at a time.)
-    2. Count the user's live jobs per status, in one query on a partial index.
-    """
+def _lock(owner_id: Any) -> None:
+    """Lock the owner's user row (FOR NO KEY UPDATE, which a job's foreign key check does not wait on) until
+    the caller's transaction ends: one user's quota checks take turns here, so two of them cannot both count
+    the same free place. Other users are not held up. (SQLite has no row locks, but its IMMEDIATE
+    transactions already let one writer in at a time.)"""
     users = get_user_model().objects
-    list(users.select_for_update(no_key=True).filter(pk=owner.pk).values_list("pk", flat=True))
-    limits = limits_for(owner)
-    counts = VideoAnalysisJob.objects.filter(owner=owner, status__in=LIVE_STATUSES).aggregate(
+    list(users.select_for_update(no_key=True).filter(pk=owner_id).values_list("pk", flat=True))
+
+
+def _counts(owner_id: Any) -> dict[str, int]:
+    """The owner's live jobs per status, in one query on a partial index."""
+    return VideoAnalysisJob.objects.filter(owner=owner_id, status__in=LIVE_STATUSES).aggregate(
         pending=Count("pk", filter=Q(status=Status.AWAITING_UPLOAD)),
         active=Count("pk", filter=Q(status__in=[Status.QUEUED, Status.PROCESSING])),
     )
+
+
+def _refuse_active(active: int, limits: Limits) -> None:
+    if active >= limits.active_jobs:
+        raise QuotaExceeded(
+            quota="active_jobs",
+            limit=limits.active_jobs,
+            message=f"You have {active} jobs queued or processing, and at most "
+            f"{limits.active_jobs} are allowed: wait for one to finish.",
+        )
+
+
+def enforce(owner: Any) -> None:
+    """Raise QuotaExceeded unless ``owner`` may create one more job. Call it inside the transaction that
+    inserts the job: 1. lock the owner (``_lock``); 2. count their live jobs; 3. refuse."""
+    _lock(owner.pk)
+    limits = limits_for(owner)
+    counts = _counts(owner.pk)
     if counts["pending"] >= limits.pending_uploads:
         raise QuotaExceeded(
             quota="pending_uploads",
@@ -80,10 +98,13 @@ def enforce(owner: Any) -> None:
             message=f"You have {counts['pending']} jobs awaiting their upload, and at most "
             f"{limits.pending_uploads} are allowed: upload or cancel one first.",
         )
-    if counts["active"] >= limits.active_jobs:
-        raise QuotaExceeded(
-            quota="active_jobs",
-            limit=limits.active_jobs,
-            message=f"You have {counts['active']} jobs queued or processing, and at most "
-            f"{limits.active_jobs} are allowed: wait for one to finish.",
-        )
+    _refuse_active(counts["active"], limits)
+
+
+def enforce_active(owner_id: Any, *, lock: bool = True) -> None:
+    """Raise QuotaExceeded unless the owner may have one more job queued or processing. Call it inside the
+    transaction that queues the job (``lock``: the owner's row lock, as ``enforce`` takes it); without
+    ``lock`` it is only a first look, which spares an S3 call for a caller that is over."""
+    if lock:
+        _lock(owner_id)
+    _refuse_active(_counts(owner_id)["active"], limits_for(owner_id))

@@ -8,6 +8,7 @@ S3 calls happen before the UPDATE, never inside a transaction.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -214,7 +215,13 @@ def _count(outcome: Outcome) -> None:
 # --- the short moves after a verification ------------------------------------------------------------------
 
 
-def _queue(job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attempts: bool) -> VerifyResult:
+def _queue(
+    job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attempts: bool, within_quota: bool = False
+) -> VerifyResult:
+    """Move a verified job to ``queued``. ``within_quota`` (upload-complete): only while its owner has room
+    for one more active job, counted and moved in one transaction that holds the owner's lock
+    (``quotas.enforce_active``), so concurrent completes cannot both take the last place; otherwise
+    QuotaExceeded, and the job stays as it was."""
     assert seen.info is not None
     # Stamped by the UPDATE, after S3 answered: queued_at is when the job became claimable (pickup latency
     # is measured from it).
@@ -230,7 +237,10 @@ def _queue(job: VideoAnalysisJob, guard: Q, seen: _Verification, *, reset_attemp
     )
     if reset_attempts:
         fields["attempts"] = 0
-    moved = move_or_show_winner(job, guard, **fields)
+    with transaction.atomic() if within_quota else contextlib.nullcontext():
+        if within_quota:
+            quotas.enforce_active(job.owner_id)
+        moved = move_or_show_winner(job, guard, **fields)
     _count(Outcome.QUEUED)
     if moved:
         logger.info("job %s verified (%s bytes, etag %s) and queued", job.pk, seen.info.size, seen.info.etag)
@@ -251,11 +261,12 @@ def _settle_expired_upload(job: VideoAnalysisJob) -> VerifyResult:
     return _settle(job, missing_code=ErrorCode.UPLOAD_EXPIRED)
 
 
-def _settle(job: VideoAnalysisJob, *, missing_code: ErrorCode) -> VerifyResult:
-    """Verify an awaited upload found eligible: queue, fail with ``missing_code``, or leave it (transient)."""
+def _settle(job: VideoAnalysisJob, *, missing_code: ErrorCode, within_quota: bool = False) -> VerifyResult:
+    """Verify an awaited upload found eligible: queue (``within_quota``: see ``_queue``), fail with
+    ``missing_code``, or leave it (transient)."""
     seen = _verify(job)
     if seen.outcome == Outcome.QUEUED:
-        return _queue(job, AWAITING, seen, reset_attempts=False)
+        return _queue(job, AWAITING, seen, reset_attempts=False, within_quota=within_quota)
     if seen.outcome == Outcome.TRANSIENT:
         return VerifyResult(Outcome.TRANSIENT, job, changed=False, detail=seen.detail)
     code = missing_code if seen.outcome == Outcome.MISSING else seen.code
@@ -315,11 +326,16 @@ def complete_upload(*, job: VideoAnalysisJob) -> VerifyResult:
     stays awaiting its upload (outcome INCOMPLETE, with the missing part numbers).
 
     Idempotent: a job already past ``awaiting_upload`` is returned unchanged without touching S3.
+
+    A job that would take its owner past their active-jobs quota is not queued: QuotaExceeded, and the job
+    stays awaiting its upload (a later call queues it once one of the owner's jobs has ended). Looked at
+    before any S3 call, decided in the transaction that queues (``_queue``).
     """
     refused = _ineligible(job, AWAITING)
     if refused:
         return refused
-    return _assemble(job) or _settle(job, missing_code=ErrorCode.UPLOAD_MISSING)
+    quotas.enforce_active(job.owner_id, lock=False)
+    return _assemble(job) or _settle(job, missing_code=ErrorCode.UPLOAD_MISSING, within_quota=True)
 
 
 def reverify_upload(*, job: VideoAnalysisJob) -> VerifyResult:

@@ -176,3 +176,20 @@ def test_upload_complete_on_s3_403_or_5xx_answers_503_and_never_fails_the_job(
     job.refresh_from_db()
     assert job.status == "awaiting_upload"
     assert job.error_code == ""
+
+
+@override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=1, VIDEO_JOBS_QUOTA_RETRY_AFTER=45)
+def test_upload_complete_beyond_the_active_jobs_quota_is_429_and_the_job_waits(
+    api: APIClient, user: Any, put_video: Any
+) -> None:
+    make_job(user, "queued")
+    job = make_job(user)
+    put_video(job, VIDEO)
+
+    response = complete(api, job.pk)
+
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "45"
+    assert response.json()["error_code"] == "quota_exceeded"
+    assert (response.json()["quota"], response.json()["limit"]) == ("active_jobs", 1)
+    assert api.get(f"/api/video-jobs/{job.pk}/").json()["status"] == "awaiting_upload"

@@ -1,5 +1,5 @@
-"""Per-user quotas at initiate: pending uploads and active jobs, the defaults and staff's limits, and
-concurrent initiates that cannot both take the last place (PostgreSQL)."""
+"""Per-user quotas at initiate (pending uploads and active jobs, the defaults and staff's limits) and at
+upload-complete (active jobs), and concurrent calls that cannot both take the last place (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from video_jobs.services import QuotaExceeded
 
 from ..support.concurrency import race
 from ..support.jobs import VIDEO, make_job
+from ..support.s3_config import s3_down
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +106,98 @@ def test_concurrent_initiates_never_take_more_places_than_the_limit(user: Any, o
     assert VideoAnalysisJob.objects.filter(owner=user).count() == 3
     # The lock is the user's own: another user's initiate does not wait for it.
     initiate(other_user)
+
+
+# --- the active-jobs quota at upload-complete --------------------------------------------------------------
+
+
+def uploaded(owner: Any, s3: Any, count: int = 1) -> list[VideoAnalysisJob]:
+    """Jobs awaiting their upload whose bytes S3 holds."""
+    jobs = [make_job(owner) for _ in range(count)]
+    for job in jobs:
+        s3.put_object(Bucket=job.s3_bucket, Key=job.s3_key, Body=VIDEO)
+    return jobs
+
+
+@override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=5, VIDEO_JOBS_MAX_ACTIVE_JOBS=1)
+def test_upload_complete_beyond_the_active_jobs_limit_is_refused_and_the_job_keeps_awaiting(
+    user: Any, other_user: Any, s3: Any, heads: list[str]
+) -> None:
+    first, second = uploaded(user, s3, 2)
+    assert services.complete_upload(job=first).job.status == Status.QUEUED
+
+    with pytest.raises(QuotaExceeded) as refused:
+        services.complete_upload(job=second)
+
+    assert (refused.value.quota, refused.value.limit) == ("active_jobs", 1)
+    second.refresh_from_db()
+    assert (second.status, second.verified_at) == (Status.AWAITING_UPLOAD, None)
+    assert heads == [first.s3_key]  # refused before any S3 call
+    # Another user's room is their own; and once the first job ends, the second may go.
+    assert services.complete_upload(job=uploaded(other_user, s3)[0]).job.status == Status.QUEUED
+    VideoAnalysisJob.objects.filter(pk=first.pk).update(status=Status.DONE, stage=Status.DONE)
+    assert services.complete_upload(job=second).job.status == Status.QUEUED
+
+
+@override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=1)
+def test_the_active_jobs_limit_is_checked_again_where_the_job_is_queued(
+    user: Any, s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [job] = uploaded(user, s3)
+    real = services.uploads._verify
+
+    def verify_while_another_job_is_queued(job: VideoAnalysisJob) -> Any:
+        seen = real(job)
+        make_job(user, Status.QUEUED)  # queued by another request after the first look
+        return seen
+
+    monkeypatch.setattr(services.uploads, "_verify", verify_while_another_job_is_queued)
+
+    with pytest.raises(QuotaExceeded):
+        services.complete_upload(job=job)
+    job.refresh_from_db()
+    assert job.status == Status.AWAITING_UPLOAD
+
+
+@override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=1)
+def test_staff_reverification_and_the_reconciler_queue_whatever_the_quota(user: Any, s3: Any) -> None:
+    make_job(user, Status.QUEUED)
+    stuck, expired = uploaded(user, s3, 2)
+    VideoAnalysisJob.objects.filter(pk=expired.pk).update(upload_deadline=stuck.created_at)
+
+    assert services.reconcile_expired_uploads() == {services.Outcome.QUEUED: 1}
+    assert services.reverify_upload(job=stuck).job.status == Status.QUEUED
+    expired.refresh_from_db()
+    assert expired.status == Status.QUEUED
+
+
+@override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=1)
+def test_with_s3_down_a_caller_over_the_quota_hears_about_the_quota(user: Any, s3: Any) -> None:
+    make_job(user, Status.QUEUED)
+    [job] = uploaded(user, s3)
+    with s3_down(), pytest.raises(QuotaExceeded):
+        services.complete_upload(job=job)
+
+
+@pytest.mark.postgres
+@override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=8, VIDEO_JOBS_MAX_ACTIVE_JOBS=3)
+def test_concurrent_upload_completes_never_make_more_jobs_active_than_the_limit(user: Any, s3: Any) -> None:
+    jobs = uploaded(user, s3, 8)
+    make_job(user, Status.PROCESSING)
+    waiting = list(jobs)
+
+    def call() -> str:
+        job = VideoAnalysisJob.objects.get(pk=waiting.pop().pk)
+        try:
+            services.complete_upload(job=job)
+        except QuotaExceeded:
+            return "refused"
+        return "queued"
+
+    outcomes = race(8, call)
+
+    assert sorted(outcomes) == ["queued"] * 2 + ["refused"] * 6
+    statuses = sorted(
+        VideoAnalysisJob.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)
+    )
+    assert statuses == [Status.AWAITING_UPLOAD] * 6 + [Status.QUEUED] * 2

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import requests
+from django.test import override_settings
 
 from video_jobs.models import VideoAnalysisJob
 
+from ..support.jobs import make_job
 from ..support.uppy_client import DATA, Uppy
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +132,23 @@ def test_a_head_of_params_creates_no_job(uppy: Uppy, user: Any) -> None:
 
     assert response.status_code == 405
     assert not VideoAnalysisJob.objects.filter(owner=user).exists()
+
+
+def test_params_complete_beyond_the_active_jobs_quota_is_429_and_the_job_waits(
+    params: Any, uppy: Uppy, user: Any
+) -> None:
+    body = params(size=1000).json()
+    form = requests.post(
+        body["url"], data=body["fields"], files={"file": ("short.mp4", DATA[:1000], "video/mp4")}, timeout=30
+    )
+    assert form.ok, form.text
+    make_job(user, VideoAnalysisJob.Status.QUEUED)
+
+    with override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=1):
+        response = uppy.client.post(f"{uppy.base}/params/complete?key={body['fields']['key']}")
+
+    assert response.status_code == 429
+    assert "Retry-After" in response.headers
+    assert response.json()["error_code"] == "quota_exceeded"
+    job = VideoAnalysisJob.objects.get(s3_key=body["fields"]["key"])
+    assert job.status == VideoAnalysisJob.Status.AWAITING_UPLOAD
