@@ -277,7 +277,8 @@ VIDEO_JOBS_ANALYZER = env_str("VIDEO_JOBS_ANALYZER", "video_jobs.analysis.analyz
 VIDEO_JOBS_PREPARED_STATEMENTS = env_bool("VIDEO_JOBS_PREPARED_STATEMENTS", True)
 # Analysis runs in a child process of the worker, one per job, with these limits (docs/analysis.md).
 # Its address space (RLIMIT_AS), in MiB: Python, PyAV and numpy take about 280 of them before the
-# first frame is decoded, so less than 384 is refused.
+# first frame is decoded, so less than 384 is refused; pose peaks at about 850 at 4K (a system check wants
+# 1024 with pose on), and the default leaves room for more threads on larger machines.
 VIDEO_JOBS_ANALYSIS_MEMORY_MB = env_int("VIDEO_JOBS_ANALYSIS_MEMORY_MB", 2048, minimum=384)
 # Wall-clock seconds an analysis may take before its child is killed (analysis_timeout).
 VIDEO_JOBS_ANALYSIS_TIMEOUT = env_float("VIDEO_JOBS_ANALYSIS_TIMEOUT", 3600.0, minimum=0.1)
@@ -290,6 +291,9 @@ VIDEO_JOBS_MAX_PIXELS = env_int("VIDEO_JOBS_MAX_PIXELS", 4096 * 2160, minimum=1)
 VIDEO_JOBS_MAX_DURATION_SECONDS = env_float("VIDEO_JOBS_MAX_DURATION_SECONDS", 6 * 3600.0, minimum=1.0)
 # Threads FFmpeg may decode one video with.
 VIDEO_JOBS_DECODER_THREADS = env_int("VIDEO_JOBS_DECODER_THREADS", 2, minimum=1)
+# Frames a second the player's pose is sampled at (fewer for videos longer than a few minutes, so that the
+# track stays bounded); 0 turns pose analysis off (docs/analysis.md).
+VIDEO_JOBS_POSE_FPS = env_float("VIDEO_JOBS_POSE_FPS", 10.0, minimum=0.0)
 # Transient failures retry after base * 2**(attempt-1) seconds (with jitter), at most the maximum.
 VIDEO_JOBS_RETRY_BACKOFF_BASE = env_float("VIDEO_JOBS_RETRY_BACKOFF_BASE", 5.0, minimum=0.0)
 VIDEO_JOBS_RETRY_BACKOFF_MAX = env_float("VIDEO_JOBS_RETRY_BACKOFF_MAX", 300.0, minimum=0.0)

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core import checks
 from django.utils.module_loading import import_string
 
+DEFAULT_ANALYZER = "video_jobs.analysis.analyze_video"
+
 
 class VideoJobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
@@ -52,4 +54,25 @@ def check_analyzer(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         ]
     if not callable(analyzer):
         return [checks.Error(f"VIDEO_JOBS_ANALYZER {path!r} is not callable.", id="video_jobs.E004")]
+    return []
+
+
+# The pose model's child needs about 850 MiB of address space at 4K (docs/analysis.md): below this limit
+# every job of the default analyzer would crash.
+POSE_MIN_MEMORY_MB = 1024
+
+
+@checks.register(checks.Tags.compatibility)
+def check_pose_memory(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Pose analysis on with an analysis memory limit it cannot fit in: refuse to start instead."""
+    pose_on = settings.VIDEO_JOBS_POSE_FPS > 0 and settings.VIDEO_JOBS_ANALYZER == DEFAULT_ANALYZER
+    if pose_on and settings.VIDEO_JOBS_ANALYSIS_MEMORY_MB < POSE_MIN_MEMORY_MB:
+        return [
+            checks.Error(
+                f"VIDEO_JOBS_ANALYSIS_MEMORY_MB is {settings.VIDEO_JOBS_ANALYSIS_MEMORY_MB}: pose analysis "
+                f"needs at least {POSE_MIN_MEMORY_MB}.",
+                id="video_jobs.E005",
+                hint="Raise VIDEO_JOBS_ANALYSIS_MEMORY_MB, or set VIDEO_JOBS_POSE_FPS=0 to turn pose off.",
+            )
+        ]
     return []

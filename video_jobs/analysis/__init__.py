@@ -13,7 +13,9 @@ configuration comes from ``config.current()``, and its module imports no models.
 Rooms: ``contract`` (what an analyzer gets, returns and raises; the no-op analyzer), ``config`` (the
 settings an analysis may read, in any process), ``limits`` (frame size, duration, decoder threads; which
 FFmpeg errors are the data's fault), ``motion`` (the bounded motion timeline and segments), ``poster`` (the
-JPEG), ``video`` (``analyze_video``, the one streaming pass).
+JPEG), ``pose`` (BlazePose on sampled frames: the bounded track, the angle timelines, the picture),
+``skeleton`` (landmark names, bones, angle maths, drawing), ``video`` (``analyze_video``, the one streaming
+pass). mediapipe and OpenCV are imported only where pose runs.
 """
 
 from .contract import (

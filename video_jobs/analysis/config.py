@@ -28,6 +28,7 @@ class AnalysisConfig:
     max_pixels: int  # VIDEO_JOBS_MAX_PIXELS
     max_duration_seconds: float  # VIDEO_JOBS_MAX_DURATION_SECONDS
     decoder_threads: int  # VIDEO_JOBS_DECODER_THREADS
+    pose_fps: float  # VIDEO_JOBS_POSE_FPS
 
     @classmethod
     def from_settings(cls) -> AnalysisConfig:
@@ -38,6 +39,7 @@ class AnalysisConfig:
             max_pixels=settings.VIDEO_JOBS_MAX_PIXELS,
             max_duration_seconds=settings.VIDEO_JOBS_MAX_DURATION_SECONDS,
             decoder_threads=settings.VIDEO_JOBS_DECODER_THREADS,
+            pose_fps=settings.VIDEO_JOBS_POSE_FPS,
         )
 
     def to_json(self) -> str:

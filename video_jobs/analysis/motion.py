@@ -15,6 +15,7 @@ from typing import Any
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
+from numpy.typing import NDArray
 
 # Four thumbnails a second catch a delivery or a shot (each lasts a second or more) while costing almost
 # nothing next to decoding; 64 pixels wide is enough to see a player move.
@@ -83,7 +84,7 @@ class MotionSamples:
 
 
 def _timeline(
-    starts: np.ndarray, ends: np.ndarray, values: np.ndarray, bucket: float, span: float
+    starts: NDArray[Any], ends: NDArray[Any], values: NDArray[Any], bucket: float, span: float
 ) -> list[float | None]:
     """The maximum change in each bucket of ``bucket`` seconds. A sample counts in every bucket its interval
     touches, so sparse frames (a 2 fps video) leave no bucket empty; a bucket that no sample touches lies
@@ -101,7 +102,7 @@ def _timeline(
 
 
 def _segments(
-    starts: np.ndarray, ends: np.ndarray, values: np.ndarray, threshold: float
+    starts: NDArray[Any], ends: NDArray[Any], values: NDArray[Any], threshold: float
 ) -> list[dict[str, float]]:
     # Runs of samples above the threshold, as [first, last] indices, merged across short dips (never across
     # a gap: the next sample then starts long after the run's end).
@@ -148,7 +149,7 @@ class MotionSampler:
         self.height = max(2, round(height * self.width / width / 2) * 2)
         self.samples = MotionSamples()
         self.next_sample = 0.0
-        self._previous: np.ndarray | None = None
+        self._previous: NDArray[Any] | None = None
         self._previous_time = 0.0
         # One reformatter reused for every sample: a new one per frame costs more than the decode.
         self._reformatter = VideoReformatter()

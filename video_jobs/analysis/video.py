@@ -2,25 +2,31 @@
 
 One decoded frame is in memory at a time, whatever the video's length. The pass probes the container
 (codec, duration, size, frame rate), refuses what is over the limits before decoding a frame, decodes every
-frame (counting them, checking the limits again on what the frames really are), samples motion, and keeps
-a poster frame from the middle.
+frame (counting them, checking the limits again on what the frames really are), samples motion, keeps
+a poster frame from the middle, and tracks the player's pose (``pose.py``) unless VIDEO_JOBS_POSE_FPS is 0.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import av
 import av.error
 
-from .contract import Analysis, Artifact, InvalidVideo, JobInfo, ProgressCallback
+from . import config
+from .contract import MAX_RESULT_BYTES, Analysis, Artifact, InvalidVideo, JobInfo, ProgressCallback
 from .limits import Limits, is_machine_fault
 from .motion import MotionSampler
+from .pose import PoseTracker, warm_up
 from .poster import POSTER_NAME, jpeg
 
 # Frame threading pays off on large frames; on small ones its hand-offs cost more than they save.
 FRAME_THREADS_MIN_PIXELS = 640 * 360
+# What the worker adds to the result (where the artifacts are, what it downloaded), kept free of the pose's
+# angle timelines, which take what room the rest leaves.
+WORKER_RESERVE_BYTES = 2048
 
 
 def _rate(stream: av.video.stream.VideoStream) -> float | None:
@@ -44,10 +50,13 @@ def analyze_video(
     job: JobInfo | None = None,
     progress: ProgressCallback | None = None,
     limits: Limits | None = None,
+    pose_fps: float | None = None,
 ) -> Analysis:
     """The default analyzer (see the module docstring). Raises InvalidVideo for anything that is not a
-    video, VideoLimitsExceeded for a video over ``limits`` (default: the analysis settings)."""
+    video, VideoLimitsExceeded for a video over ``limits`` (default: the analysis settings). ``pose_fps``:
+    the pose's sample rate (default VIDEO_JOBS_POSE_FPS; 0: no pose)."""
     limits = limits or Limits.from_settings()
+    pose_fps = config.current().pose_fps if pose_fps is None else pose_fps
     report = progress or (lambda fraction: None)
     size = path.stat().st_size
     try:
@@ -75,6 +84,7 @@ def analyze_video(
         poster_at = declared / 2 if declared else 0.0
 
         motion: MotionSampler | None = None
+        pose: PoseTracker | None = None
         frames = 0
         origin: float | None = None
         last_time = 0.0
@@ -93,6 +103,12 @@ def analyze_video(
                     last_time = max(last_time, time)
                     if motion is None:
                         motion = MotionSampler(frame.width, frame.height)
+                    if pose is None and pose_fps > 0:
+                        pose = PoseTracker(
+                            frame.width, frame.height, fps=pose_fps, declared_duration=declared
+                        )
+                    if pose is not None and pose.wants(time):
+                        pose.add(time, frame)
                     if motion.wants(time):
                         motion.add(time, frame)
                         if declared:
@@ -108,6 +124,9 @@ def analyze_video(
             if is_machine_fault(exc):
                 raise
             raise InvalidVideo(f"The video data cannot be decoded after {frames} frames.") from exc
+        finally:
+            if pose is not None:
+                pose.close()
         if frames < 2 or motion is None or poster is None:
             raise InvalidVideo(
                 f"The file has {frames} decodable frame(s): a still image or an empty stream, not a video."
@@ -135,4 +154,14 @@ def analyze_video(
                 "height": poster_height,
             },
         }
-    return Analysis(result=result, artifacts=(Artifact(POSTER_NAME, poster_data, "image/jpeg"),))
+        artifacts = [Artifact(POSTER_NAME, poster_data, "image/jpeg")]
+        if pose is not None:
+            budget = MAX_RESULT_BYTES - WORKER_RESERVE_BYTES - len(json.dumps(result))
+            result["pose"], pose_artifacts = pose.summary(budget)
+            artifacts += pose_artifacts
+    return Analysis(result=result, artifacts=tuple(artifacts))
+
+
+# Read by the analysis server, which calls it once before it forks a child per analysis: mediapipe is
+# imported there, not in every child (``video_jobs/worker/child.py``).
+analyze_video.warm_up = warm_up  # type: ignore[attr-defined]

@@ -11,9 +11,11 @@ import os
 import struct
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 
 BURST_PERIOD = 8.0
 BURST_OFFSET = 3.0
@@ -39,7 +41,7 @@ def burst_windows(seconds: float) -> list[tuple[float, float]]:
     return windows
 
 
-def _field(width: int, height: int) -> np.ndarray:
+def _field(width: int, height: int) -> NDArray[Any]:
     """The still background: mown grass stripes with a little texture and a lighter pitch in the middle."""
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     green = 110 + 18 * np.sign(np.sin(xx * 12 / width)) + 10 * np.sin(xx / 3.1) * np.cos(yy / 2.3)
@@ -125,3 +127,63 @@ def pad_video(path: Path, size: int) -> None:
         while left > 0:
             handle.write(block[:left])
             left -= min(len(block), left)
+
+
+def astronaut() -> NDArray[Any]:
+    """A real person: scikit-image's ``astronaut`` (Eileen Collins, a public-domain NASA photograph shipped
+    inside the scikit-image wheel, a test dependency), 512x512 RGB."""
+    from skimage import data
+
+    image: NDArray[Any] = data.astronaut()  # type: ignore[no-untyped-call]
+    return image
+
+
+def write_person_video(
+    path: Path,
+    person: NDArray[Any] | None,
+    *,
+    seconds: float = 3.0,
+    width: int = 320,
+    height: int = 180,
+    fps: int = 10,
+) -> Path:
+    """Encode ``person`` (an RGB picture, e.g. ``astronaut()``), scaled to 80% of the frame's height,
+    crossing the field from the left edge to the right over ``seconds``: ``person_centre`` says where it is
+    at any time. ``person`` None: the empty field, nobody in it. H.264 in MP4."""
+    if width % 2 or height % 2:
+        raise ValueError("width and height must be even (4:2:0 video)")
+    field = _field(width, height)
+    sprite = None
+    if person is not None:
+        side = round(height * 0.8)
+        # Nearest-neighbour scaling by index: enough for a test picture, and no imaging library needed.
+        rows = np.arange(side) * person.shape[0] // side
+        cols = np.arange(side) * person.shape[1] // side
+        sprite = person[rows][:, cols, :3]
+    frames = round(seconds * fps)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        assert isinstance(stream, av.video.stream.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        for index in range(frames):
+            image = field.copy()
+            if sprite is not None:
+                x, y = person_centre(index / fps, seconds, width, height)
+                side = sprite.shape[0]
+                left, top = round(x) - side // 2, round(y) - side // 2
+                image[top : top + side, left : left + side] = sprite
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def person_centre(t: float, seconds: float, width: int, height: int) -> tuple[float, float]:
+    """Where ``write_person_video`` puts the centre of the person's picture at ``t`` seconds, in pixels:
+    it moves from its left edge touching the frame's left to its right edge touching the frame's right."""
+    side = round(height * 0.8)
+    travel = width - side
+    return side / 2 + travel * min(1.0, t / seconds), height / 2

@@ -204,7 +204,10 @@ def serve(control_fd: int, parent_pid: int, analyzer: str, isolated: bool) -> No
     # every process of the service must not kill a child whose worker is finishing the job gracefully.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    import_analyzer(analyzer)  # imported once here, not in every child
+    # Imported once here, not in every child, with whatever the analyzer asks to load ahead (its warm_up).
+    warm_up = getattr(import_analyzer(analyzer), "warm_up", None)
+    if callable(warm_up):
+        warm_up()
     # Everything loaded so far lives as long as the server: keep it out of the garbage collector's passes,
     # which would otherwise touch (and so copy) those pages in every child.
     gc.freeze()
