@@ -75,6 +75,9 @@ WRONG_FOR_US = {
     # the call, which no schema can state, so a URL that is a valid string is refused with 400 (invalid).
     "POST /api/webhook-endpoints/": [positive_data_acceptance],
     "PATCH /api/webhook-endpoints/{id}/": [positive_data_acceptance],
+    # A part number up to 10000 is valid by the schema, but a job has only the parts its size makes: a number
+    # past them is refused with 400 (invalid), a fact about the job that no schema can state.
+    "GET /api/uppy/{token}/s3/multipart/{upload_id}/{part_number}": [positive_data_acceptance],
 }
 
 
@@ -101,11 +104,22 @@ def api_schema(
     return schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app, headers=auth)
 
 
+def forged_token(case: Any) -> Any:
+    """The case with a token no server made (the Uppy routes answer 403)."""
+    case.path_parameters = {**case.path_parameters, "token": "forged-token"}
+    return case
+
+
 def check_operation(
-    cases: Any, auth: dict[str, str], *, excluded: list[Any], statuses: Counter[int] | None = None
+    cases: Any,
+    auth: dict[str, str],
+    *,
+    excluded: list[Any],
+    statuses: Counter[int] | None = None,
+    examples: int = EXAMPLES_PER_OPERATION,
 ) -> None:
     @given(case=cases)
-    @HYPOTHESIS
+    @settings(HYPOTHESIS, max_examples=examples)
     def send(case: Any) -> None:
         response = case.call_and_validate(headers=auth, checks=CHECKS.get_all(), excluded_checks=excluded)
         if statuses is not None:
@@ -132,6 +146,16 @@ def test_every_operation_answers_as_its_schema_says(
             statuses = uppy_statuses[operation.label] = Counter()
         try:
             check_operation(cases, auth, excluded=WRONG_FOR_US.get(operation.label, []), statuses=statuses)
+            if statuses is not None:
+                # Whether Hypothesis drew a forged token for this route depends on the run: one for sure.
+                forged = strategies.builds(forged_token, operation.as_strategy(GenerationMode.POSITIVE))
+                check_operation(
+                    forged,
+                    auth,
+                    excluded=WRONG_FOR_US.get(operation.label, []),
+                    statuses=statuses,
+                    examples=1,
+                )
         except Exception as exc:  # reported together below, one per operation
             failures[operation.label] = "".join(traceback.format_exception(exc))
     assert not failures, "\n\n".join(f"{label}:\n{said}" for label, said in failures.items())
