@@ -21,14 +21,20 @@ from playwright.sync_api import Page, expect, sync_playwright
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))
 
-from video_jobs.devtools.synthetic_video import write_test_video  # noqa: E402
+from video_jobs.devtools.synthetic_video import (  # noqa: E402
+    astronaut,
+    write_person_video,
+    write_test_video,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 FILE_INPUT = "#uploader input.uppy-Dashboard-input[type=file]:not([webkitdirectory])"
 
 
 def videos(folder: Path) -> list[Path]:
-    spell = write_test_video(folder / "over 12 - the opening spell.mp4", seconds=28, width=640, height=360)
+    spell = write_person_video(
+        folder / "over 12 - the opening spell.mp4", astronaut(), seconds=8, width=640, height=360, fps=25
+    )
     nets = write_test_video(folder / "nets session.mp4", seconds=12, width=320, height=180)
     broken = folder / "phone export (broken).mp4"
     broken.write_bytes(os.urandom(300_000))
@@ -70,9 +76,11 @@ def main() -> None:
         page.locator("#jobs li.job a.filename", has_text="opening spell").first.click()
         expect(page.locator("#job-analysis img[data-poster]")).to_be_visible()
         page.locator("#job-analysis img[data-poster]").evaluate("img => img.decode()")
+        expect(page.locator("#job-watch")).to_have_attribute("data-track", "loaded")
         page.wait_for_function("() => document.querySelector('#job-watch video').readyState >= 2")
         # Paused mid-run, the skeleton drawn over the player.
         page.locator("#job-watch video").evaluate("video => { video.currentTime = video.duration * 0.45 }")
+        page.wait_for_function("() => document.querySelector('#job-watch canvas').dataset.frameTime")
         job_id = page.url.rstrip("/").rsplit("/", 1)[1]
         page.screenshot(path=str(DOCS / "coach-job.png"), full_page=True)
 
@@ -82,6 +90,7 @@ def main() -> None:
         admin.goto(f"/admin/video_jobs/videoanalysisjob/{job_id}/change/")
         expect(admin.locator("#admin-analysis img[data-poster]")).to_be_visible()
         admin.locator("#admin-analysis img[data-poster]").evaluate("img => img.decode()")
+        admin.locator("img[data-pose-picture]").evaluate("img => img.decode()")
         fieldset = admin.locator("fieldset", has=admin.locator("#admin-analysis"))
         fieldset.scroll_into_view_if_needed()
         fieldset.screenshot(path=str(DOCS / "admin-job.png"))
