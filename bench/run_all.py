@@ -18,7 +18,7 @@ import common
 FULL = [
     ["queue_throughput.py", "--jobs", "5000", "--workers", "1", "2", "4"],
     ["pickup_latency.py", "--jobs", "50"],
-    ["api_latency.py", "--clients", "8", "--requests", "1000"],
+    ["api_latency.py", "--users", "8", "--duration", "10", "--rounds", "2"],
     ["claim_scaling.py"],
     ["worker_memory.py", "--sizes-mb", "10", "100", "1024"],
     ["download.py", "--megabytes", "256", "--rounds", "3"],
@@ -28,7 +28,7 @@ FULL = [
 QUICK = [
     ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2", "--rounds", "1"],
     ["pickup_latency.py", "--jobs", "5"],
-    ["api_latency.py", "--clients", "4", "--requests", "100"],
+    ["api_latency.py", "--users", "4", "--duration", "2", "--rounds", "1", "--requests", "100"],
     ["claim_scaling.py", "--claims", "100", "--big", "20000"],
     ["worker_memory.py", "--sizes-mb", "10", "50"],
     ["download.py", "--megabytes", "32", "--rounds", "1"],
@@ -55,7 +55,7 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
     for mode, entry in pickup.items():
         rows.append((f"pickup latency, {mode}", f"p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms"))
     api = results.get("api_latency", {}).get("figures", {})  # type: ignore[union-attr]
-    for call in ("initiate", "upload_complete"):
+    for call in ("initiate", "get_job", "upload_complete"):
         if call in api:
             entry = api[call]
             extra = ""
@@ -66,7 +66,7 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                 )
             rows.append(
                 (
-                    f"API {call} ({api['clients']} clients)",
+                    f"API {call} ({api.get('users', api.get('clients'))} connections)",
                     f"{entry['requests_per_s']} req/s, p50 {entry['p50_ms']} ms, "
                     f"p99 {entry['p99_ms']} ms{extra}",
                 )

@@ -47,6 +47,28 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
+def gunicorn_command(bind: str, *, workers: int = 2, access_log: str = "-") -> list[str]:
+    """The API's gunicorn as ``make run`` starts it (``bench/api_latency.py`` measures this very command)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "cricksy.wsgi",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        # Every request in a file: in the terminal, the page's polling drowned the worker's line per job (and
+        # each 404 showed twice, beside Django's own warning).
+        "--access-logfile",
+        access_log,
+        # upload-complete of a multipart upload waits for S3 to assemble the object: up to
+        # storage.ASSEMBLY_CLIENT_CONFIG's read timeout, not gunicorn's default 30 s.
+        "--timeout",
+        "620",
+    ]
+
+
 class Command(BaseCommand):
     help = "Run moto S3, the API, a worker and the webhook dispatcher on the embedded defaults, until Ctrl-C."
 
@@ -108,24 +130,9 @@ class Command(BaseCommand):
             token, demo_password, admin_password = self._demo_users()
             children.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "gunicorn",
-                        "cricksy.wsgi",
-                        "--bind",
-                        options["bind"],
-                        "--workers",
-                        str(options["web_workers"]),
-                        # Every request in a file: in the terminal, the page's polling drowned the worker's
-                        # line per job (and each 404 showed twice, beside Django's own warning).
-                        "--access-logfile",
-                        str(access_log),
-                        # upload-complete of a multipart upload waits for S3 to assemble the object: up to
-                        # storage.ASSEMBLY_CLIENT_CONFIG's read timeout, not gunicorn's default 30 s.
-                        "--timeout",
-                        "620",
-                    ],
+                    gunicorn_command(
+                        options["bind"], workers=options["web_workers"], access_log=str(access_log)
+                    ),
                     cwd=settings.BASE_DIR,
                 )
             )
