@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, cast
 
 from django.conf import settings
@@ -36,6 +37,12 @@ class ResultField(serializers.JSONField):
     """The analysis result as stored (null until the job is done); its schema is AnalysisResult."""
 
 
+# Each class's fields as ModelSerializer builds them from the model, built once per process.
+_MODEL_FIELDS: dict[
+    type[serializers.ModelSerializer[Any]], dict[str, serializers.Field[Any, Any, Any, Any]]
+] = {}
+
+
 class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
     error_code = BlankAsNullChoiceField(
         choices=ErrorCode.choices,
@@ -50,6 +57,17 @@ class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
         model = VideoAnalysisJob
         fields: tuple[str, ...] = (*JOB_FIELDS, "artifacts")
         read_only_fields: tuple[str, ...] = fields
+
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        # ModelSerializer reads the model's fields and builds a serializer field for each at every
+        # instance: a third of a GET's time. The result depends on the class alone (nothing here reads the
+        # request or settings), so it is built once and each instance gets a copy, as DRF copies declared
+        # fields.
+        cls = type(self)
+        fields = _MODEL_FIELDS.get(cls)
+        if fields is None:
+            fields = _MODEL_FIELDS[cls] = super().get_fields()
+        return copy.deepcopy(fields)
 
     @extend_schema_field(JobArtifactSerializer(many=True))
     def get_artifacts(self, job: VideoAnalysisJob) -> list[dict[str, str]]:

@@ -50,25 +50,38 @@ class QuotaExceeded(Refusal):
 def limits_for(user: Any) -> Limits:
     """The user's limits: staff's JobQuota where it sets one, the settings' defaults elsewhere."""
     row = JobQuota.objects.filter(user=user).first()
-    pending = row.max_pending_uploads if row else None
-    active = row.max_active_jobs if row else None
+    return _limits(row.max_pending_uploads if row else None, row.max_active_jobs if row else None)
+
+
+def _limits(pending: int | None, active: int | None) -> Limits:
     return Limits(
         pending_uploads=settings.VIDEO_JOBS_MAX_PENDING_UPLOADS if pending is None else pending,
         active_jobs=settings.VIDEO_JOBS_MAX_ACTIVE_JOBS if active is None else active,
     )
 
 
-def _lock(owner_id: Any) -> None:
+def _lock(owner_id: Any) -> Limits:
     """Lock the owner's user row (FOR NO KEY UPDATE, which a job's foreign key check does not wait on) until
-    the caller's transaction ends: one user's quota checks take turns here, so two of them cannot both count
-    the same free place. Other users are not held up. (SQLite has no row locks, but its IMMEDIATE
-    transactions already let one writer in at a time.)"""
-    users = get_user_model().objects
-    list(users.select_for_update(no_key=True).filter(pk=owner_id).values_list("pk", flat=True))
+    the caller's transaction ends, and read their limits in the same round trip. One user's quota checks take
+    turns here, so two of them cannot both count the same free place; other users are not held up. (SQLite
+    has no row locks, but its IMMEDIATE transactions already let one writer in at a time.) Only the user's
+    row is locked (``of``), never the JobQuota row, which staff may edit meanwhile."""
+    # Model instances, not values(): Django applies ``of`` only to a query that builds models.
+    user = (
+        get_user_model()
+        .objects.select_for_update(no_key=True, of=("self",))
+        .select_related("video_job_quota")
+        .only("pk", "video_job_quota__max_pending_uploads", "video_job_quota__max_active_jobs")
+        .get(pk=owner_id)
+    )
+    quota = getattr(user, "video_job_quota", None)  # a user without a row: None
+    return _limits(quota.max_pending_uploads if quota else None, quota.max_active_jobs if quota else None)
 
 
 def _counts(owner_id: Any) -> dict[str, int]:
-    """The owner's live jobs per status, in one query on a partial index."""
+    """The owner's live jobs per status, in one query on a partial index. A statement of its own, run once
+    the lock is held: its snapshot then sees every job a previous holder committed (a count inside the
+    locking statement would be read from a snapshot taken before the wait)."""
     return VideoAnalysisJob.objects.filter(owner=owner_id, status__in=LIVE_STATUSES).aggregate(
         pending=Count("pk", filter=Q(status=Status.AWAITING_UPLOAD)),
         active=Count("pk", filter=Q(status__in=[Status.QUEUED, Status.PROCESSING])),
@@ -87,9 +100,8 @@ def _refuse_active(active: int, limits: Limits) -> None:
 
 def enforce(owner: Any) -> None:
     """Raise QuotaExceeded unless ``owner`` may create one more job. Call it inside the transaction that
-    inserts the job: 1. lock the owner (``_lock``); 2. count their live jobs; 3. refuse."""
-    _lock(owner.pk)
-    limits = limits_for(owner)
+    inserts the job: 1. lock the owner and read their limits (``_lock``); 2. count live jobs; 3. refuse."""
+    limits = _lock(owner.pk)
     counts = _counts(owner.pk)
     if counts["pending"] >= limits.pending_uploads:
         raise QuotaExceeded(
@@ -105,6 +117,5 @@ def enforce_active(owner_id: Any, *, lock: bool = True) -> None:
     """Raise QuotaExceeded unless the owner may have one more job queued or processing. Call it inside the
     transaction that queues the job (``lock``: the owner's row lock, as ``enforce`` takes it); without
     ``lock`` it is only a first look, which spares an S3 call for a caller that is over."""
-    if lock:
-        _lock(owner_id)
-    _refuse_active(_counts(owner_id)["active"], limits_for(owner_id))
+    limits = _lock(owner_id) if lock else limits_for(owner_id)
+    _refuse_active(_counts(owner_id)["active"], limits)
