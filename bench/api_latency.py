@@ -121,11 +121,11 @@ def server_timing(header: str) -> dict[str, float]:
     return parts
 
 
-def start_gunicorn(port: int, endpoint: str) -> subprocess.Popen[bytes]:
+def start_gunicorn(port: int, endpoint: str, workers: int) -> subprocess.Popen[bytes]:
     from video_jobs.management.commands.run_dev import gunicorn_command
 
     process = subprocess.Popen(
-        gunicorn_command(f"127.0.0.1:{port}"),
+        gunicorn_command(f"127.0.0.1:{port}", workers=workers),
         cwd=common.ROOT,
         env=common.child_env(AWS_S3_ENDPOINT_URL=endpoint, **NO_THROTTLE),
         stdout=subprocess.DEVNULL,
@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--requests", type=int, default=1000, help="upload-completes (0: skip them)")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (make run: 2)")
     args = parser.parse_args()
     common.setup_django(**NO_THROTTLE)
     common.truncate_jobs()
@@ -210,10 +211,14 @@ def main() -> None:
     tokens = [token for _, token in accounts]
     port = free_port()
     body = json.dumps(BODY)
-    figures: dict[str, Any] = {"users": args.users, "load_average": os.getloadavg()}
+    figures: dict[str, Any] = {
+        "users": args.users,
+        "gunicorn_workers": args.web_workers,
+        "load_average": os.getloadavg(),
+    }
     with common.moto_s3() as endpoint:
         os.environ["AWS_S3_ENDPOINT_URL"] = endpoint
-        server = start_gunicorn(port, endpoint)
+        server = start_gunicorn(port, endpoint, args.web_workers)
         try:
             # One job per user for the GETs; then warm both gunicorn workers up.
             jobs = [json.loads(request(port, "POST", INITIATE, token, BODY)[2])["id"] for token in tokens]
@@ -252,7 +257,7 @@ def main() -> None:
     common.truncate_jobs()
     command = (
         f".venv/bin/python bench/api_latency.py --users {args.users} --duration {args.duration} "
-        f"--rounds {args.rounds} --requests {args.requests}"
+        f"--rounds {args.rounds} --requests {args.requests} --web-workers {args.web_workers}"
     )
     common.save("api_latency", figures, command=command)
 
