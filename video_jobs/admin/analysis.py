@@ -1,5 +1,6 @@
 """The analysis on the admin's job page: the same picture the coach sees (poster, motion chart, segments),
-drawn by the coaches' template partial and script, with the raw result JSON kept below it, collapsed."""
+drawn by the coaches' template partial and script, with the raw result JSON kept below it, collapsed; the
+pose's block is ``pose.py``'s."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 # The bundle (Uppy and Chart.js; only Chart.js is used here), built by `make setup`, and the shared
 # analysis script and styles, all from static files.
 MEDIA = Media(
-    css={"all": ["video_jobs/app/analysis.css"]},
+    css={"all": ["video_jobs/app/analysis.css", "video_jobs/admin/pose.css"]},
     js=[
         "video_jobs/vendor/cricksy-app.js",
         "video_jobs/app/common.js",
@@ -29,13 +30,10 @@ MEDIA = Media(
 )
 
 
-def poster_url(job: VideoAnalysisJob) -> str:
-    """A short-lived presigned GET of the job's poster frame; empty when it has none. Staff are not the
-    job's owner, so the API's artifact route (owner-scoped) is not theirs to use."""
-    result = job.result if isinstance(job.result, dict) else {}
-    poster = result.get("poster")
-    name = poster.get("artifact") if isinstance(poster, dict) else None
-    artifact = artifacts.find(job, name) if isinstance(name, str) else None
+def artifact_url(job: VideoAnalysisJob, name: str) -> str:
+    """A short-lived presigned GET of one of the job's artifacts; empty when it has none by that name. Staff
+    are not the job's owner, so the API's artifact route (owner-scoped) is not theirs to use."""
+    artifact = artifacts.find(job, name)
     if artifact is None:
         return ""
     try:
@@ -43,8 +41,16 @@ def poster_url(job: VideoAnalysisJob) -> str:
             bucket=job.s3_bucket, key=artifact.key, content_type=artifact.content_type
         )
     except storage.StorageError as exc:  # a configuration fault: the page still shows the rest
-        logger.warning("job %s: no poster URL: %s", job.pk, exc)
+        logger.warning("job %s: no URL for %s: %s", job.pk, name, exc)
         return ""
+
+
+def poster_url(job: VideoAnalysisJob) -> str:
+    """The poster frame's presigned GET; empty when the job has none."""
+    result = job.result if isinstance(job.result, dict) else {}
+    poster = result.get("poster")
+    name = poster.get("artifact") if isinstance(poster, dict) else None
+    return artifact_url(job, name) if isinstance(name, str) else ""
 
 
 def analysis_html(job: VideoAnalysisJob) -> SafeString | str:

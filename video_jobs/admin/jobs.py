@@ -25,6 +25,7 @@ from .actions import DELETE_JOBS, admin_actions, run_on_jobs
 from .analysis import MEDIA as ANALYSIS_MEDIA
 from .analysis import analysis_html, raw_result_html
 from .filters import StaleProcessingFilter, StuckUploadFilter
+from .pose import pose_html
 
 admin.site.site_header = "Cricksy video jobs"
 admin.site.site_title = "Cricksy admin"
@@ -102,7 +103,7 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
             },
         ),
-        ("Result", {"fields": ("analysis", "raw_result")}),
+        ("Result", {"fields": ("analysis", "pose", "raw_result")}),
     )
     readonly_fields = tuple(str(field) for _, options in fieldsets for field in options["fields"])
 
@@ -113,6 +114,10 @@ class VideoAnalysisJobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     @admin.display(description="analysis")
     def analysis(self, job: VideoAnalysisJob) -> str:
         return analysis_html(job)
+
+    @admin.display(description="pose")
+    def pose(self, job: VideoAnalysisJob) -> str:
+        return pose_html(job)
 
     @admin.display(description="result")
     def raw_result(self, job: VideoAnalysisJob) -> str:
