@@ -24,6 +24,7 @@ FULL = [
     ["download.py", "--megabytes", "256", "--rounds", "3"],
     ["analysis_child.py", "--rounds", "5", "--empty", "50"],
     ["client_upload.py", "--size-mib", "1024", "--rounds", "3"],
+    ["pose_analysis.py", "--seconds", "60", "--rounds", "2"],
 ]
 QUICK = [
     ["queue_throughput.py", "--jobs", "500", "--workers", "1", "2", "--rounds", "1"],
@@ -34,6 +35,7 @@ QUICK = [
     ["download.py", "--megabytes", "32", "--rounds", "1"],
     ["analysis_child.py", "--rounds", "1", "--empty", "10"],
     ["client_upload.py", "--size-mib", "128", "--rounds", "1"],
+    ["pose_analysis.py", "--seconds", "6", "--rounds", "1", "--sizes", "720"],
 ]
 
 
@@ -110,6 +112,16 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                 f"{upload['client_sha256_seconds']} s)",
             )
         )
+    pose = results.get("pose_analysis", {}).get("figures", {})  # type: ignore[union-attr]
+    for key, entry in pose.items():
+        if isinstance(entry, dict) and "default_x_realtime" in entry:
+            rows.append(
+                (
+                    f"analysis of {entry['video']['seconds']} s at {key}, one worker",
+                    f"{entry['default_x_realtime']}x realtime with pose, "
+                    f"{entry['motion_alone_x_realtime']}x motion alone",
+                )
+            )
     return rows
 
 

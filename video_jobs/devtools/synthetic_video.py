@@ -146,10 +146,13 @@ def write_person_video(
     width: int = 320,
     height: int = 180,
     fps: int = 10,
+    grain: int = 0,
+    crf: int | None = None,
 ) -> Path:
     """Encode ``person`` (an RGB picture, e.g. ``astronaut()``), scaled to 80% of the frame's height,
     crossing the field from the left edge to the right over ``seconds``: ``person_centre`` says where it is
-    at any time. ``person`` None: the empty field, nobody in it. H.264 in MP4."""
+    at any time. ``person`` None: the empty field, nobody in it. H.264 in MP4; ``grain`` and ``crf`` as in
+    ``write_test_video`` (a phone's bitrate, for benchmarks)."""
     if width % 2 or height % 2:
         raise ValueError("width and height must be even (4:2:0 video)")
     field = _field(width, height)
@@ -161,11 +164,12 @@ def write_person_video(
         cols = np.arange(side) * person.shape[1] // side
         sprite = person[rows][:, cols, :3]
     frames = round(seconds * fps)
+    rng = np.random.default_rng(7)
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         assert isinstance(stream, av.video.stream.VideoStream)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
+        stream.options = {"preset": "ultrafast", **({"crf": str(crf)} if crf is not None else {})}
         for index in range(frames):
             image = field.copy()
             if sprite is not None:
@@ -173,6 +177,9 @@ def write_person_video(
                 side = sprite.shape[0]
                 left, top = round(x) - side // 2, round(y) - side // 2
                 image[top : top + side, left : left + side] = sprite
+            if grain:
+                noise = rng.integers(-grain, grain + 1, size=image.shape[:2], dtype=np.int16)
+                image = np.clip(image + noise[..., None], 0, 255).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
             frame.pts = index
             frame.time_base = Fraction(1, fps)
