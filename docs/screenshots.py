@@ -5,7 +5,8 @@
 
 Uploads three videos as the demo user (a person crossing a field, a synthetic nets session, and a file that
 is not a video), waits until the worker has finished them, and saves docs/coach-uploads.png,
-docs/coach-job.png (the person's video paused with the skeleton over it) and docs/admin-job.png.
+docs/coach-job.png (the person's video paused with the skeleton over it), docs/admin-job.png and
+docs/admin-pose.png (the same job's pose on its admin page: pose.jpg, counts, angle charts).
 """
 
 from __future__ import annotations
@@ -94,6 +95,14 @@ def main() -> None:
         fieldset = admin.locator("fieldset", has=admin.locator("#admin-analysis"))
         fieldset.scroll_into_view_if_needed()
         fieldset.screenshot(path=str(DOCS / "admin-job.png"))
+
+        # The same job's pose block on its own (Result also holds it, below the analysis).
+        picture = admin.locator("[data-pose] img[data-pose-picture]")
+        expect(picture).to_be_visible()
+        picture.evaluate("img => img.decode()")
+        block = admin.locator("[data-pose]")
+        block.scroll_into_view_if_needed()
+        block.screenshot(path=str(DOCS / "admin-pose.png"))
         browser.close()
 
 
