@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1080, 720], choices=sorted(SIZES))
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cricksy.settings")
+    # No database, no S3: the development settings will do (their analysis limits are the defaults).
+    os.environ.setdefault("DJANGO_DEBUG", "1")
     import django
 
     django.setup()
