@@ -121,7 +121,11 @@ class PoseTracker:
 
     def add(self, time: float, frame: av.VideoFrame) -> None:
         self.next_sample = max(self.next_sample + self.interval, time + self.interval / 2)
-        rgb = self._reformatter.reformat(frame, width=self.width, height=self.height, format="rgb24")
+        # AREA: the filter for shrinking (no aliasing), and cheaper than the default bilinear here (1.8 ms
+        # against 2.4 for a 1080p frame, bench/README.md).
+        rgb = self._reformatter.reformat(
+            frame, width=self.width, height=self.height, format="rgb24", interpolation="AREA"
+        )
         pixels = rgb.to_ndarray()
         points = self._infer(pixels)
         previous = self.points[self.count - 1] if self.count else None
