@@ -122,12 +122,12 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from video_jobs.analysis import analyze_video
+    from video_jobs.analysis import JobInfo, analyze_video
     from video_jobs.devtools.synthetic_video import astronaut, write_person_video
     from video_jobs.models import VideoAnalysisJob
     from video_jobs.worker.sandbox import Sandbox
 
-    job = VideoAnalysisJob(worker_id="bench", attempts=1)
+    job = JobInfo.of(VideoAnalysisJob(worker_id="bench", attempts=1))
     motion_alone = functools.partial(analyze_video, pose_fps=0)
     figures: dict[str, Any] = {
         "pose_fps": settings.VIDEO_JOBS_POSE_FPS,
