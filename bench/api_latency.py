@@ -45,10 +45,20 @@ end
 function init(args)
   local i = ((index - 1) %% #tokens) + 1
   path = paths[i]
-  headers = {["Authorization"] = "Token " .. tokens[i], ["Content-Type"] = "application/json"}
+  -- This init replaces wrk's own, which would have set the Host header.
+  headers = {
+    ["Host"] = "%(host)s", ["Authorization"] = "Token " .. tokens[i], ["Content-Type"] = "application/json"
+  }
 end
 function request()
   return wrk.format(method, path, headers, body)
+end
+local told = false
+function response(status, headers, body)
+  if status >= 300 and not told then
+    told = true
+    io.stderr:write("first refusal: " .. status .. " " .. string.sub(body, 1, 300) .. "\\n")
+  end
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -73,6 +83,7 @@ def wrk(
         "tokens": lua_list(tokens),
         "paths": lua_list(paths),
         "method": method,
+        "host": f"127.0.0.1:{port}",
         "body": json.dumps(body) if body is not None else "nil",
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
@@ -80,16 +91,17 @@ def wrk(
     try:
         threads = str(len(tokens))
         command = ["wrk", "-t", threads, "-c", threads, "-d", f"{seconds}s", "-s", handle.name]
-        output = subprocess.run(
+        done = subprocess.run(
             [*command, f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True
-        ).stdout
+        )
+        output, stderr = done.stdout, done.stderr[:1000]
     finally:
         os.unlink(handle.name)
     match = re.search(r"^WRK (.*)$", output, re.MULTILINE)
     assert match, output
     figures = json.loads(match.group(1))
     if figures["errors"] or figures["not_2xx"]:
-        raise RuntimeError(f"refused or failed requests: {figures}")
+        raise RuntimeError(f"refused or failed requests: {figures} {stderr}")
     figures["requests_per_s"] = round(figures["requests"] / figures["seconds"], 1)
     return figures
 
