@@ -15,6 +15,17 @@ class VideoJobsConfig(AppConfig):
     name = "video_jobs"
     verbose_name = "Video jobs"
 
+    def ready(self) -> None:
+        from django.db.models.signals import pre_delete
+
+        from . import services
+        from .models import VideoAnalysisJob
+
+        # A job's row never goes without its tombstone, whoever deletes it (its owner's deletion included).
+        pre_delete.connect(
+            services.on_job_deleted, sender=VideoAnalysisJob, dispatch_uid="video_job_tombstone"
+        )
+
 
 @checks.register(checks.Tags.compatibility)
 def check_s3_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -101,6 +101,9 @@ PROCESSING_STAGES = [JobStage.DOWNLOADING, JobStage.ANALYZING, JobStage.STORING_
 ENDED_STATUSES = [JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED]
 # Statuses that count against a user's quotas.
 LIVE_STATUSES = [JobStatus.AWAITING_UPLOAD, JobStatus.QUEUED, JobStatus.PROCESSING]
+# Ended statuses a job may reach before its upload was verified (``verified_at`` NULL): its upload URLs may
+# still be valid, and no object is wanted for it.
+GIVEN_UP_STATUSES = [JobStatus.CANCELLED, JobStatus.FAILED]
 
 
 class VideoAnalysisJobQuerySet(models.QuerySet["VideoAnalysisJob"]):
@@ -271,6 +274,13 @@ class VideoAnalysisJob(models.Model):
                 condition=Q(status__in=LIVE_STATUSES),
                 name="video_job_owner_live_idx",
             ),
+            # The quota at initiate: a user's jobs given up before a verified upload, whose upload URLs may
+            # still be valid (WHERE owner_id = ? AND ... AND finished_at > now - the URLs' lifetime).
+            models.Index(
+                fields=["owner", "finished_at"],
+                condition=Q(status__in=GIVEN_UP_STATUSES, verified_at__isnull=True),
+                name="video_job_owner_given_up_idx",
+            ),
             # The retention sweep: WHERE status IN (ended) AND source_deleted_at IS NULL AND finished_at < ?.
             # Partial, so it holds only the jobs whose source is still kept.
             models.Index(
@@ -329,6 +339,42 @@ class JobQuota(models.Model):
 
     def __str__(self) -> str:
         return f"quota of {self.user}"
+
+
+class UploadTombstone(models.Model):
+    """S3 may still hold, or receive, objects of a job whose row is gone: an upload URL handed out for it
+    stays valid until it expires, and a worker may have stored an artifact late. Written in the transaction
+    that deletes the job's row, however it is deleted (``services.strays``); the workers' sweep deletes the
+    job's folder and aborts its multipart upload at ``sweep_after``, again once ``urls_expire_at`` has
+    passed, and then drops the tombstone. Until then it counts against its owner's pending uploads."""
+
+    # The deleted job's id: its folder (videos/<id>/) and key derive from it, as they did for the job.
+    job_id = models.UUIDField(primary_key=True, editable=False)
+    # Whose pending-uploads quota it counts against. No constraint: a tombstone outlives its owner.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    s3_bucket = models.CharField(max_length=255, editable=False)
+    upload_id = models.CharField(max_length=1024, blank=True, default="", editable=False)
+    # By the database's clock: when no URL handed out for the job can write any more, and the next sweep.
+    urls_expire_at = models.DateTimeField()
+    sweep_after = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        indexes = [
+            # The sweep: WHERE sweep_after <= now ORDER BY sweep_after.
+            models.Index(fields=["sweep_after"], name="upload_tombstone_due_idx"),
+            # The quota at initiate: WHERE owner_id = ? AND urls_expire_at > now.
+            models.Index(fields=["owner", "urls_expire_at"], name="upload_tombstone_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"tombstone of job {self.job_id}"
 
 
 # How much of an API token the admin shows: enough to tell tokens apart, far too little to use one.

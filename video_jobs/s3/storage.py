@@ -356,3 +356,22 @@ def delete_folder(*, bucket: str, prefix: str) -> int:
         if not page.get("IsTruncated"):
             return deleted
         params["ContinuationToken"] = page["NextContinuationToken"]
+
+
+def list_folders(
+    *, bucket: str, prefix: str, start_after: str = "", limit: int = _DELETE_BATCH
+) -> tuple[list[str], str]:
+    """One page (at most ``limit`` entries) of the folders right under ``prefix`` (``prefix<name>/``), in
+    key order after ``start_after``; and the ``start_after`` of the next page ("" once at the end)."""
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "Delimiter": "/", "MaxKeys": limit}
+    if start_after:
+        params["StartAfter"] = start_after
+    page = call(bucket, prefix, functools.partial(client().list_objects_v2, **params))
+    folders = [str(item["Prefix"]) for item in page.get("CommonPrefixes", [])]
+    if not page.get("IsTruncated"):
+        return folders, ""
+    # "0" sorts right after "/": past every key in the page's last folder.
+    seen = [folder[:-1] + "0" for folder in folders[-1:]] + [
+        str(item["Key"]) for item in page.get("Contents", [])
+    ]
+    return folders, max(seen, default="")

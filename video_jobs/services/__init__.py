@@ -7,8 +7,9 @@ there first. S3 calls happen before the UPDATE, never inside a transaction.
 Rooms: ``machinery`` (the guarded UPDATE and its NOTIFY, field sets, backoff, the retry policy),
 ``uploads`` (transitions that ask S3 first), ``parts`` (large uploads in parts: plan, part URLs,
 assembly, aborting), ``leases`` (a running job's lease protocol), ``quotas`` (the per-user limits initiate
-enforces), ``deletion`` (a job's objects and row on request, its source video after the retention period)
-and ``sql`` (the hot path's statements, kept in ``queries.sql``).
+and upload-complete enforce), ``deletion`` (a job's objects and row on request, its source video after the
+retention period), ``strays`` (objects no row keeps: deleted jobs' tombstones, late uploads) and ``sql``
+(the hot path's statements, kept in ``queries.sql``).
 
 Other packages call this package, never its modules. It may import models, clock, db, s3, ops and the
 webhooks' outbox (which records events without the API); never the API or its serializers.
@@ -43,6 +44,7 @@ from .parts import (
 )
 from .quotas import QuotaExceeded, limits_for
 from .sql import QUEUED_CHANNEL
+from .strays import on_job_deleted, random_start, sweep_stray_objects, sweep_tombstones
 from .uploads import (
     CANCELLABLE,
     RETRYABLE,
@@ -85,8 +87,10 @@ __all__ = [
     "held_parts",
     "initiate_upload",
     "limits_for",
+    "on_job_deleted",
     "postpone_job",
     "presign_parts",
+    "random_start",
     "reconcile_expired_uploads",
     "release_job",
     "renew_lease",
@@ -97,5 +101,7 @@ __all__ = [
     "retry_job",
     "reverify_upload",
     "sweep_orphan_uploads",
+    "sweep_stray_objects",
+    "sweep_tombstones",
     "upload_instructions",
 ]

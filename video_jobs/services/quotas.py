@@ -15,8 +15,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 
-from ..models import LIVE_STATUSES, JobQuota, VideoAnalysisJob
+from ..clock import DatabaseNow
+from ..models import GIVEN_UP_STATUSES, LIVE_STATUSES, JobQuota, UploadTombstone, VideoAnalysisJob
 from ..refusals import Refusal
+from . import strays
 
 Status = VideoAnalysisJob.Status
 
@@ -78,14 +80,32 @@ def _lock(owner_id: Any) -> Limits:
     return _limits(quota.max_pending_uploads if quota else None, quota.max_active_jobs if quota else None)
 
 
-def _counts(owner_id: Any) -> dict[str, int]:
-    """The owner's live jobs per status, in one query on a partial index. A statement of its own, run once
+def _counts(owner_id: Any, *, limit: int) -> dict[str, int]:
+    """The owner's live jobs per status, in one query on partial indexes. A statement of its own, run once
     the lock is held: its snapshot then sees every job a previous holder committed (a count inside the
-    locking statement would be read from a snapshot taken before the wait)."""
-    return VideoAnalysisJob.objects.filter(owner=owner_id, status__in=LIVE_STATUSES).aggregate(
-        pending=Count("pk", filter=Q(status=Status.AWAITING_UPLOAD)),
-        active=Count("pk", filter=Q(status__in=[Status.QUEUED, Status.PROCESSING])),
+    locking statement would be read from a snapshot taken before the wait).
+
+    A pending upload counts until every upload URL handed out for it has expired (``strays``): jobs
+    awaiting their upload, jobs cancelled or failed before a verified upload less than the URLs' lifetime
+    ago, and deleted jobs' tombstones until their URLs expire. Giving a place up early (cancel, delete)
+    therefore frees it only then, so one user's late uploads (which the sweeps remove) never exceed their
+    pending-uploads quota at a time. Tombstones are counted only while the jobs alone stay under the
+    pending-uploads ``limit``."""
+    url_valid_since = DatabaseNow(-strays.url_lifetime())
+    given_up = Q(status__in=GIVEN_UP_STATUSES, verified_at__isnull=True, finished_at__gt=url_valid_since)
+    counts = (
+        VideoAnalysisJob.objects.filter(owner=owner_id)
+        .filter(Q(status__in=LIVE_STATUSES) | given_up)
+        .aggregate(
+            pending=Count("pk", filter=Q(status=Status.AWAITING_UPLOAD) | given_up),
+            active=Count("pk", filter=Q(status__in=[Status.QUEUED, Status.PROCESSING])),
+        )
     )
+    if counts["pending"] < limit:  # else no need to look further
+        counts["pending"] += UploadTombstone.objects.filter(
+            owner=owner_id, urls_expire_at__gt=DatabaseNow()
+        ).count()
+    return counts
 
 
 def _refuse_active(active: int, limits: Limits) -> None:
@@ -102,13 +122,14 @@ def enforce(owner: Any) -> None:
     """Raise QuotaExceeded unless ``owner`` may create one more job. Call it inside the transaction that
     inserts the job: 1. lock the owner and read their limits (``_lock``); 2. count live jobs; 3. refuse."""
     limits = _lock(owner.pk)
-    counts = _counts(owner.pk)
+    counts = _counts(owner.pk, limit=limits.pending_uploads)
     if counts["pending"] >= limits.pending_uploads:
         raise QuotaExceeded(
             quota="pending_uploads",
             limit=limits.pending_uploads,
-            message=f"You have {counts['pending']} jobs awaiting their upload, and at most "
-            f"{limits.pending_uploads} are allowed: upload or cancel one first.",
+            message=f"You have {counts['pending']} jobs awaiting their upload (a job cancelled or deleted "
+            "counts until its upload URL has expired), and at most "
+            f"{limits.pending_uploads} are allowed: upload one first, or wait.",
         )
     _refuse_active(counts["active"], limits)
 
@@ -118,4 +139,4 @@ def enforce_active(owner_id: Any, *, lock: bool = True) -> None:
     transaction that queues the job (``lock``: the owner's row lock, as ``enforce`` takes it); without
     ``lock`` it is only a first look, which spares an S3 call for a caller that is over."""
     limits = _lock(owner_id) if lock else limits_for(owner_id)
-    _refuse_active(_counts(owner_id)["active"], limits)
+    _refuse_active(_counts(owner_id, limit=0)["active"], limits)

@@ -91,6 +91,8 @@ class Worker(Daemon):
         # Orphaned multipart uploads only matter after a day, so each worker lists them about once an hour,
         # starting at a random moment of its first hour (workers started together do not list together).
         self._next_orphan_sweep = time.monotonic() + random.uniform(0, ORPHAN_SWEEP_INTERVAL)
+        # Where this worker's next page of job folders starts (services.sweep_stray_objects).
+        self._strays_after = services.random_start()
         # A job claimed by the previous job's finish (finish_job_and_claim_next), to run next.
         self._next_job: VideoAnalysisJob | None = None
         self._in_loop = False
@@ -123,7 +125,8 @@ class Worker(Daemon):
 
     def sweep(self) -> None:
         """The housekeeping every worker runs: expired leases back to the queue, abandoned uploads settled,
-        source videos past their retention period deleted, multipart uploads no awaiting job owns aborted.
+        source videos past their retention period deleted, deleted jobs' folders swept (their tombstones),
+        a page of job folders no row keeps deleted, multipart uploads no awaiting job owns aborted.
 
         Concurrent sweeps by many workers are safe (each move is guarded); the jittered schedule spreads them.
         """
@@ -132,20 +135,30 @@ class Worker(Daemon):
         none: dict[services.Outcome, int] = {}
         reconciled = self._sweep_step("upload reconciliation", services.reconcile_expired_uploads, none)
         expired = self._sweep_step("source video retention", services.expire_source_videos, 0)
+        buried = self._sweep_step("deleted jobs' tombstones", services.sweep_tombstones, 0)
+        strays = self._sweep_step("objects no row keeps", self._sweep_strays, 0)
         orphans = 0
         if time.monotonic() >= self._next_orphan_sweep:
             self._next_orphan_sweep = time.monotonic() + ORPHAN_SWEEP_INTERVAL
             orphans = self._sweep_step("orphaned multipart uploads", services.sweep_orphan_uploads, 0)
-        if requeued or reconciled or expired or orphans:
+        if requeued or reconciled or expired or orphans or buried or strays:
             outcomes = ", ".join(f"{outcome}: {count}" for outcome, count in reconciled.items()) or "none"
             logger.info(
                 "sweep: %s expired lease(s) taken back; uploads past deadline: %s; "
-                "%s old source video(s) deleted; %s orphaned multipart upload(s) aborted",
+                "%s old source video(s) deleted; %s orphaned multipart upload(s) aborted; "
+                "%s deleted job folder(s) and %s stray one(s) swept",
                 requeued,
                 outcomes,
                 expired,
                 orphans,
+                buried,
+                strays,
             )
+
+    def _sweep_strays(self) -> int:
+        """One page of job folders a sweep, each worker from its own random place, round and round."""
+        swept, self._strays_after = services.sweep_stray_objects(start_after=self._strays_after)
+        return swept
 
     def _sweep_step(self, name: str, step: Callable[[], T], nothing: T) -> T:
         """Run one S3-calling step of the sweep; an unexpected failure waits for the next sweep rather than

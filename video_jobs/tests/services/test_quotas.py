@@ -3,14 +3,16 @@ upload-complete (active jobs), and concurrent calls that cannot both take the la
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from video_jobs import services
-from video_jobs.models import JobQuota, VideoAnalysisJob
-from video_jobs.services import QuotaExceeded
+from video_jobs.models import JobQuota, UploadTombstone, VideoAnalysisJob
+from video_jobs.services import QuotaExceeded, strays
 
 from ..support.concurrency import race
 from ..support.jobs import VIDEO, make_job
@@ -59,9 +61,37 @@ def test_initiate_refuses_a_job_beyond_the_active_jobs_limit(user: Any) -> None:
 
 
 @override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=1, VIDEO_JOBS_MAX_ACTIVE_JOBS=1)
-def test_ended_jobs_count_against_nothing(user: Any) -> None:
-    for status in (Status.DONE, Status.FAILED, Status.CANCELLED):
-        arrange(user, status, 3)
+def test_ended_jobs_count_against_nothing_once_their_upload_urls_expired(user: Any) -> None:
+    arrange(user, Status.DONE, 3)
+    for status in (Status.FAILED, Status.CANCELLED):
+        for _ in range(3):
+            make_job(user, status, verified_at=timezone.now())  # after a verified upload: at once
+            make_job(user, status, finished_at=timezone.now() - strays.url_lifetime() - timedelta(seconds=5))
+    initiate(user)
+
+
+@override_settings(VIDEO_JOBS_MAX_PENDING_UPLOADS=1)
+@pytest.mark.parametrize("give_up", ["cancel", "delete", "fail"])
+def test_a_pending_upload_given_up_holds_its_place_until_its_upload_url_expires(
+    user: Any, give_up: str
+) -> None:
+    job = initiate(user)
+    if give_up == "cancel":
+        services.cancel_job(job=job)
+    elif give_up == "delete":
+        assert services.delete_job(job=job) == services.Deletion.DELETED
+    else:
+        assert services.complete_upload(job=job).outcome == services.Outcome.MISSING  # nothing uploaded
+
+    # The URL initiate handed out still writes for an hour: a place given back now would let one user
+    # store a video a time, without bound.
+    with pytest.raises(QuotaExceeded) as refused:
+        initiate(user)
+    assert refused.value.quota == "pending_uploads"
+
+    expired = timezone.now() - strays.url_lifetime() - timedelta(seconds=5)
+    VideoAnalysisJob.objects.filter(pk=job.pk).update(finished_at=expired)
+    UploadTombstone.objects.filter(pk=job.pk).update(urls_expire_at=expired)
     initiate(user)
 
 
