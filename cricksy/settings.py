@@ -307,6 +307,9 @@ VIDEO_JOBS_QUOTA_RETRY_AFTER = env_int("VIDEO_JOBS_QUOTA_RETRY_AFTER", 60, minim
 # Days a source video is kept after its job ended; then the workers' sweep deletes it (result and artifacts
 # stay). 0 keeps source videos forever.
 VIDEO_JOBS_RETAIN_SOURCE_DAYS = env_int("VIDEO_JOBS_RETAIN_SOURCE_DAYS", 30)
+# Days a settled webhook delivery (delivered or given up) is kept; then the workers' sweep deletes it (its
+# payload repeats the job's filename and result summary). 0 keeps deliveries forever.
+VIDEO_JOBS_WEBHOOK_RETAIN_DAYS = env_int("VIDEO_JOBS_WEBHOOK_RETAIN_DAYS", 30)
 
 # --- Webhooks ----------------------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from .. import services
 from ..analysis import Analyzer
 from ..daemon.skeleton import DATABASE_ERRORS, Daemon
 from ..models import VideoAnalysisJob
+from ..webhooks.retention import prune_deliveries
 from .attempt import Attempt, hand_back, needs_video
 from .heartbeat import Heartbeat
 from .housekeeping import default_worker_id, logging_job, remove_orphaned_downloads
@@ -126,7 +127,8 @@ class Worker(Daemon):
     def sweep(self) -> None:
         """The housekeeping every worker runs: expired leases back to the queue, abandoned uploads settled,
         source videos past their retention period deleted, deleted jobs' folders swept (their tombstones),
-        a page of job folders no row keeps deleted, multipart uploads no awaiting job owns aborted.
+        a page of job folders no row keeps deleted, old webhook deliveries deleted, multipart uploads no
+        awaiting job owns aborted.
 
         Concurrent sweeps by many workers are safe (each move is guarded); the jittered schedule spreads them.
         """
@@ -137,6 +139,7 @@ class Worker(Daemon):
         expired = self._sweep_step("source video retention", services.expire_source_videos, 0)
         buried = self._sweep_step("deleted jobs' tombstones", services.sweep_tombstones, 0)
         strays = self._sweep_step("objects no row keeps", self._sweep_strays, 0)
+        prune_deliveries()
         orphans = 0
         if time.monotonic() >= self._next_orphan_sweep:
             self._next_orphan_sweep = time.monotonic() + ORPHAN_SWEEP_INTERVAL
