@@ -235,7 +235,7 @@ def main() -> None:
             # One job per user for the GETs; then warm both gunicorn workers up.
             jobs = [json.loads(request(port, "POST", INITIATE, token, BODY)[2])["id"] for token in tokens]
             paths = [f"/api/video-jobs/{job_id}/" for job_id in jobs]
-            wrk(port, method="POST", paths=[INITIATE], tokens=tokens, body=body, seconds=2)
+            wrk(port, method="POST", paths=[INITIATE] * len(tokens), tokens=tokens, body=body, seconds=2)
             for round_ in range(args.rounds):
                 for name, method, call_paths, call_body in (
                     ("initiate", "POST", [INITIATE] * len(tokens), body),
