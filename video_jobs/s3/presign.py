@@ -106,9 +106,11 @@ def presign_post(*, bucket: str, key: str, content_length: int, content_type: st
         logger.error("S3 configuration fault: %s", error)
         raise error
     signed_at = datetime.strptime(signed["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    return PresignedPost(
-        url=post["url"], fields=post["fields"], expires_at=signed_at + timedelta(seconds=expires)
-    )
+    # The bucket's URL with its trailing slash, as a virtual-hosted one has it: botocore's path-style
+    # ``/bucket`` is the same bucket to S3, but SeaweedFS answers a browser's CORS preflight only under
+    # ``/bucket/`` (for ``/bucket`` it closes the connection, and the browser's upload fails).
+    url = post["url"] if post["url"].endswith("/") else f"{post['url']}/"
+    return PresignedPost(url=url, fields=post["fields"], expires_at=signed_at + timedelta(seconds=expires))
 
 
 # Artifact links are handed out on every GET of an artifact: short-lived, since anyone holding one may read.

@@ -21,14 +21,14 @@ from video_jobs.devtools.synthetic_video import write_test_video
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 from video_jobs.s3.embedded import MotoServer
+from video_jobs.s3.seaweedfs import SeaweedFS
 from video_jobs.worker.loop import Worker
 
 from .support import progress
 from .support.hostile_videos import huge_h264
 from .support.jobs import make_job
-from .support.s3_config import BUCKET
+from .support.s3_config import BUCKET, s3_settings
 from .support.s3_proxy import FaultyS3Proxy
-from .support.s3rver import S3rver
 from .support.uppy_client import Uppy
 from .support.webhook_receiver import Receiver
 from .support.worker_processes import Workers
@@ -299,33 +299,33 @@ def page(browser: Browser, live_server: Any) -> Iterator[Page]:
 
 
 @pytest.fixture
-def browser_uploads(live_server: Any, s3: Any) -> Iterator[None]:
-    """The bucket lets a page of the live server upload to it, as run_dev's does for its own origin."""
+def browser_uploads(live_server: Any, strict_s3: SeaweedFS) -> Iterator[None]:
+    """The pages upload to a real store (SeaweedFS, which holds browsers to the bucket's CORS rule), whose
+    bucket lets a page of the live server upload to it, as run_dev's does for its own origin."""
     storage.allow_browser_uploads([live_server.url])
     yield
-    s3.delete_bucket_cors(Bucket=BUCKET)
+    storage.client().delete_bucket_cors(Bucket=BUCKET)
 
 
-# --- S3 that checks signatures -----------------------------------------------------------------------------
+# --- a real object store -----------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def _s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3rver]:
-    server = S3rver(tmp_path_factory.mktemp("s3rver"), bucket=BUCKET).start()
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """One SeaweedFS for the whole session (it starts in about two seconds) on free ports, its bucket made."""
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    server.client().create_bucket(Bucket=BUCKET)
     yield server
     server.stop()
 
 
 @pytest.fixture
-def signature_checking_s3(_s3rver: S3rver) -> Iterator[S3rver]:
-    """The app's S3 becomes s3rver, which refuses requests whose SigV4 signature does not match (moto
-    accepts any), with the one key pair it knows."""
-    with override_settings(
-        AWS_S3_ENDPOINT_URL=_s3rver.endpoint,
-        AWS_S3_ACCESS_KEY_ID=S3rver.ACCESS_KEY_ID,
-        AWS_S3_SECRET_ACCESS_KEY=S3rver.SECRET_ACCESS_KEY,
-    ):
-        yield _s3rver
+def strict_s3(seaweedfs: SeaweedFS) -> Iterator[SeaweedFS]:
+    """The app's S3 becomes SeaweedFS, which refuses what S3 refuses (a signature, length or checksum that
+    does not match, a POST outside its policy, a browser origin outside the CORS rule); moto refuses none.
+    The bucket is the session's: tests use keys of their own and put back what they change."""
+    with override_settings(AWS_S3_ENDPOINT_URL=seaweedfs.endpoint, **s3_settings(seaweedfs)):
+        yield seaweedfs
 
 
 # --- Uppy (its Companion routes: uppy_client.py) ------------------------------------------------------------

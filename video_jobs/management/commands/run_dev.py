@@ -1,6 +1,6 @@
-"""Run the whole service on its embedded defaults: moto's S3 server, migrations, a demo user, the API under
-gunicorn, one worker and the webhook dispatcher. For a first run and demos; production runs each part on
-its own."""
+"""Run the whole service on its embedded defaults: SeaweedFS as its S3 (its objects in the checkout's
+``.seaweedfs/``, kept across runs like ``db.sqlite3``), migrations, a demo user, the API under gunicorn, one
+worker and the webhook dispatcher. For a first run and demos; production runs each part on its own."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
 from video_jobs.s3 import storage
-from video_jobs.s3.embedded import MotoServer
+from video_jobs.s3.seaweedfs import GRPC_OFFSET, SeaweedFS, StoreInUse
 from video_jobs.worker.supervisor import spawn, worker_command
 
 DEMO_USER = "demo"
@@ -70,11 +70,17 @@ def gunicorn_command(bind: str, *, workers: int = 2, access_log: str = "-") -> l
 
 
 class Command(BaseCommand):
-    help = "Run moto S3, the API, a worker and the webhook dispatcher on the embedded defaults, until Ctrl-C."
+    help = "Run SeaweedFS (S3), the API, a worker and the webhook dispatcher till Ctrl-C."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--bind", default="127.0.0.1:8000", help="gunicorn bind address")
-        parser.add_argument("--s3-port", type=int, default=9000, help="port of the embedded moto S3")
+        parser.add_argument("--s3-port", type=int, default=9000, help="port of the embedded S3 (SeaweedFS)")
+        parser.add_argument(
+            "--s3-folder",
+            type=Path,
+            default=None,
+            help="where the embedded S3 keeps its objects, logs and credentials (default: .seaweedfs/)",
+        )
         parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
         parser.add_argument(
             "--logs",
@@ -87,18 +93,25 @@ class Command(BaseCommand):
         if not settings.DEBUG:
             # It prints a demo token and a fresh superuser password: never against a real deployment.
             raise CommandError("run_dev is the development service: run it with DJANGO_DEBUG=1 (`make run`).")
+        if not 0 < options["s3_port"] <= 65535 - GRPC_OFFSET:
+            raise CommandError(
+                f"--s3-port must be 1 to {65535 - GRPC_OFFSET}: its gRPC port is {GRPC_OFFSET} above"
+            )
         s3_endpoint = f"http://127.0.0.1:{options['s3_port']}"
         if s3_endpoint != settings.AWS_S3_ENDPOINT_URL:
             raise CommandError(
-                f"run_dev starts moto on {s3_endpoint}, but AWS_S3_ENDPOINT_URL is "
+                f"run_dev starts its S3 on {s3_endpoint}, but AWS_S3_ENDPOINT_URL is "
                 f"{settings.AWS_S3_ENDPOINT_URL!r}: unset it or pass the matching --s3-port."
             )
         # Before anything else: a second run would otherwise reset the running one's admin password (and
-        # take its moto for its own) before gunicorn failed on the port.
+        # take its S3 for its own) before gunicorn failed on the port. A second run on other ports stops at
+        # the store's folder, which the first one holds locked.
         host, _, port = options["bind"].rpartition(":")
+        grpc = options["s3_port"] + GRPC_OFFSET
         for where, (address, number) in {
             options["bind"]: (host, int(port)),
             s3_endpoint: ("127.0.0.1", options["s3_port"]),
+            f"127.0.0.1:{grpc} (the S3's gRPC port)": ("127.0.0.1", grpc),
         }.items():
             if port_in_use(address, number):
                 raise CommandError(f"{where} is already in use (is another `make run` running?)")
@@ -111,15 +124,20 @@ class Command(BaseCommand):
         os.environ.setdefault("VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE", "1")
         access_log = options["logs"] / "access.log"
         access_log.parent.mkdir(parents=True, exist_ok=True)
-        # boto3 needs some credentials even for moto; children inherit these.
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-
+        folder = options["s3_folder"] or settings.BASE_DIR / ".seaweedfs"
         children: list[subprocess.Popen[bytes]] = []
-        moto = MotoServer(port=options["s3_port"])
+        store = SeaweedFS(folder, s3_port=options["s3_port"])
         try:
-            moto.start()
-            self.stdout.write(f"S3 (moto) listening on {s3_endpoint}")
+            try:
+                store.start()
+            except StoreInUse as exc:
+                raise CommandError(str(exc)) from None
+            # The store's credentials, generated at its start: this process and its children use them (they
+            # are in no setting and no log line).
+            os.environ["AWS_ACCESS_KEY_ID"] = store.access_key
+            os.environ["AWS_SECRET_ACCESS_KEY"] = store.secret_key
+            os.environ.pop("AWS_SESSION_TOKEN", None)
+            self.stdout.write(f"S3 (SeaweedFS) listening on {s3_endpoint}, its objects in {folder}")
             storage.ensure_bucket()
             # Browsers on our pages (the coaches' /app/, Swagger UI) and on origins allowed to call the API
             # upload straight to this S3: by PUT (single uploads, parts) and form POST (Uppy's small files).
@@ -152,7 +170,7 @@ class Command(BaseCommand):
                     child.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     child.kill()
-            moto.stop()
+            store.stop()
 
     def _demo_users(self) -> tuple[str, str, str]:
         """The demo user's API token and the two users' passwords (new every run)."""

@@ -29,10 +29,11 @@ from video_jobs.devtools.synthetic_video import pad_video, write_test_video
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 from video_jobs.s3.embedded import free_port
+from video_jobs.s3.seaweedfs import SeaweedFS
 
 from ..support.jobs import VIDEO
+from ..support.s3_config import store_env
 from ..support.s3_proxy import FaultyS3Proxy
-from ..support.s3rver import S3rver
 from ..support.waiting import wait_for
 from ..support.worker_processes import Workers
 
@@ -80,26 +81,6 @@ def multipart_s3(s3_proxy: FaultyS3Proxy) -> Iterator[FaultyS3Proxy]:
     """Small parts, and part URLs that point at the counting proxy (the API signs for its endpoint)."""
     with override_settings(VIDEO_JOBS_MULTIPART_THRESHOLD=MIB, VIDEO_JOBS_PART_SIZE=PART):
         yield s3_proxy
-
-
-@pytest.fixture
-def disk_s3(tmp_path: Path) -> Iterator[S3rver]:
-    """s3rver with its objects in this test's directory: signatures checked, and parts assembled on disk,
-    not in memory (see ``s3rver``); the API signs its URLs for it."""
-    server = S3rver(tmp_path, bucket=settings.AWS_STORAGE_BUCKET_NAME).start()
-    with override_settings(
-        AWS_S3_ENDPOINT_URL=server.endpoint,
-        AWS_S3_ACCESS_KEY_ID=S3rver.ACCESS_KEY_ID,
-        AWS_S3_SECRET_ACCESS_KEY=S3rver.SECRET_ACCESS_KEY,
-    ):
-        yield server
-    server.stop()
-
-
-def on_s3rver(server: S3rver) -> dict[str, str]:
-    """What a worker process needs to use ``server`` instead of moto."""
-    key = {"AWS_ACCESS_KEY_ID": S3rver.ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": S3rver.SECRET_ACCESS_KEY}
-    return {"AWS_S3_ENDPOINT_URL": server.endpoint, **key}
 
 
 def test_the_client_imports_nothing_of_django() -> None:
@@ -239,11 +220,11 @@ def test_manage_py_upload_video_is_the_same_client(live_server: Any, token: str,
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_upload_resumes_against_a_signature_checking_s3(
-    live_server: Any, token: str, match_video: Path, disk_s3: S3rver
+def test_an_upload_resumes_against_a_real_store(
+    live_server: Any, token: str, match_video: Path, strict_s3: SeaweedFS
 ) -> None:
     """Every S3 call of a multipart upload as real S3 checks it (signed part URLs, the parts listed, the
-    completion), on s3rver: two parts sent before the client runs, which sends only the other five."""
+    completion), on SeaweedFS: two parts sent before the client runs, which sends only the other five."""
     data = match_video.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     api = f"{live_server.url}/api/video-jobs/"
@@ -278,12 +259,12 @@ def test_an_upload_resumes_against_a_signature_checking_s3(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_6_gb_video_uploads_and_is_analysed(
-    live_server: Any, token: str, tmp_path: Path, disk_s3: S3rver, workers: Workers
+    live_server: Any, token: str, tmp_path: Path, strict_s3: SeaweedFS, workers: Workers
 ) -> None:
-    """Past the single PUT's 5 GB: the default threshold and part size (16 MiB, 358 parts), on s3rver,
-    which keeps the parts on disk and streams them into the object (moto's server assembles it in memory,
-    several copies: the kernel's OOM killer ended it on this 23 GB machine after the client had sent all
-    6 GB). Needs about 25 GB of disk: the file, the parts, the object and the worker's download."""
+    """Past the single PUT's 5 GB: the default threshold and part size (16 MiB, 358 parts), on SeaweedFS,
+    which keeps the parts on disk and makes the object of them without copying (moto's server assembles it
+    in memory, several copies: the kernel's OOM killer ended it on this 23 GB machine after the client had
+    sent all 6 GB). Needs about 20 GB of disk: the file, the parts (the object) and the worker's download."""
     video = tmp_path / "whole match.mp4"
     write_test_video(video, seconds=20, width=320, height=180, fps=25)
     pad_video(video, 6 * 1000**3)
@@ -291,7 +272,7 @@ def test_a_6_gb_video_uploads_and_is_analysed(
     with video.open("rb") as source:
         while chunk := source.read(8 * MIB):
             digest.update(chunk)
-    workers.start(analyzer=ANALYZER, VIDEO_JOBS_LEASE_SECONDS="120", **on_s3rver(disk_s3))
+    workers.start(analyzer=ANALYZER, VIDEO_JOBS_LEASE_SECONDS="120", **store_env(strict_s3))
 
     started = time.perf_counter()
     finished = run_client(*client_command(video, live_server.url, token, "--wait", "--json"), timeout=3600)

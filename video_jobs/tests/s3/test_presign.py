@@ -1,11 +1,12 @@
-"""Presigned URLs: what each one signs (SigV4, the exact size, type and checksum), and what a
-signature-checking S3 server (s3rver) does with an upload that differs from the declaration."""
+"""Presigned URLs: what each one signs (SigV4, the exact size, type and checksum, a form POST's policy), and
+what a real object store (SeaweedFS, ``strict_s3``) does with an upload that differs from the declaration."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
 import hashlib
+import json
 import os
 import urllib.error
 import urllib.request
@@ -14,15 +15,17 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+import time_machine
 from botocore.config import Config as BotoConfig
 from django.test import override_settings
 from django.utils import timezone
 
 from video_jobs.s3 import presign, storage
+from video_jobs.s3.seaweedfs import SeaweedFS
 
 from ..support.presigned import signed_headers
 from ..support.s3_config import BUCKET
-from ..support.s3rver import S3rver
 
 
 def a_key() -> str:
@@ -100,7 +103,8 @@ def test_a_client_that_would_sign_sigv2_urls_issues_none(caplog: pytest.LogCaptu
     assert [record.levelname for record in caplog.records] == ["ERROR"]
 
 
-# s3rver checks SigV4 signatures (moto checks none), so these show what S3 itself does with a presigned PUT.
+# On SeaweedFS, which checks SigV4 signatures, lengths and checksums as S3 does (moto checks none): what the
+# store itself does with a presigned upload.
 
 
 def put_with(upload: presign.PresignedUpload, data: bytes, **headers: str | None) -> int:
@@ -132,7 +136,12 @@ def presign_for(data: bytes, *, declared: bytes | None = None) -> tuple[str, pre
     return key, upload
 
 
-def test_s3_stores_exactly_the_declared_upload(signature_checking_s3: S3rver) -> None:
+def assert_nothing_stored(key: str) -> None:
+    with pytest.raises(storage.ObjectMissing):
+        storage.head(bucket=BUCKET, key=key)
+
+
+def test_s3_stores_exactly_the_declared_upload(strict_s3: SeaweedFS) -> None:
     data = os.urandom(4096)
     key, upload = presign_for(data)
 
@@ -142,15 +151,25 @@ def test_s3_stores_exactly_the_declared_upload(signature_checking_s3: S3rver) ->
 
 
 @pytest.mark.parametrize("size", [4095, 4097, 1, 10 * 4096])
-def test_s3_refuses_a_body_of_another_size_before_storing_it(
-    signature_checking_s3: S3rver, size: int
-) -> None:
+def test_s3_refuses_a_body_of_another_size_before_storing_it(strict_s3: SeaweedFS, size: int) -> None:
     key, upload = presign_for(b"d" * 4096)
 
     assert put_with(upload, b"d" * size) == 403
 
-    with pytest.raises(storage.ObjectMissing):
-        storage.head(bucket=BUCKET, key=key)
+    assert_nothing_stored(key)
+
+
+def test_s3_refuses_other_bytes_of_the_declared_size_as_a_bad_digest(strict_s3: SeaweedFS) -> None:
+    # The signed checksum header is the declared one, and the store hashes the bytes it receives.
+    declared = os.urandom(2048)
+    key, upload = presign_for(declared)
+    sent = {name: value for name, value in upload.headers.items() if name != "Content-Length"}
+
+    response = requests.put(upload.url, data=os.urandom(2048), headers=sent, timeout=10)
+
+    assert response.status_code == 400
+    assert "<Code>BadDigest</Code>" in response.text
+    assert_nothing_stored(key)
 
 
 @pytest.mark.parametrize(
@@ -159,21 +178,18 @@ def test_s3_refuses_a_body_of_another_size_before_storing_it(
     ids=["left out", "of other bytes", "garbage"],
 )
 def test_s3_refuses_an_upload_without_the_declared_checksum(
-    signature_checking_s3: S3rver, checksum: str | None
+    strict_s3: SeaweedFS, checksum: str | None
 ) -> None:
     # The checksum header is signed, so a client cannot drop it or swap in the checksum of other bytes.
-    # (Real S3 also compares it with the bytes it receives, 400 BadDigest; s3rver does not, so that part
-    # is S3's own promise, and the worker still checks the declared sha256 after its download.)
     data = os.urandom(2048)
     key, upload = presign_for(data)
 
     assert put_with(upload, data, **{"x-amz-checksum-sha256": checksum}) == 403
 
-    with pytest.raises(storage.ObjectMissing):
-        storage.head(bucket=BUCKET, key=key)
+    assert_nothing_stored(key)
 
 
-def test_s3_refuses_a_url_used_for_another_key_or_type(signature_checking_s3: S3rver) -> None:
+def test_s3_refuses_a_url_used_for_another_key_or_type(strict_s3: SeaweedFS) -> None:
     data = os.urandom(1024)
     key, upload = presign_for(data)
     elsewhere = dataclasses.replace(upload, url=upload.url.replace(key, a_key()))
@@ -181,3 +197,65 @@ def test_s3_refuses_a_url_used_for_another_key_or_type(signature_checking_s3: S3
     assert put_with(elsewhere, data) == 403
     assert put_with(upload, data, Content_Type="text/html") == 403
     assert put_with(upload, data) == 200
+
+
+@override_settings(VIDEO_JOBS_UPLOAD_URL_EXPIRES=60)
+def test_s3_refuses_an_expired_url(strict_s3: SeaweedFS) -> None:
+    data = os.urandom(1024)
+    # Signed two minutes ago for one minute (the store's clock is the real one).
+    with time_machine.travel(timezone.now() - timedelta(minutes=2)):
+        key, upload = presign_for(data)
+
+    assert put_with(upload, data) == 403
+
+    assert_nothing_stored(key)
+
+
+# --- a browser's form POST, held to its policy by the store -------------------------------------------------
+
+
+def post_form(post: presign.PresignedPost, data: bytes, **fields: str) -> requests.Response:
+    return requests.post(
+        post.url, data={**post.fields, **fields}, files={"file": ("v.mp4", data)}, timeout=10
+    )
+
+
+def test_s3_stores_a_form_post_within_its_policy(strict_s3: SeaweedFS) -> None:
+    key = a_key()
+    post = presign.presign_post(bucket=BUCKET, key=key, content_length=300, content_type="video/mp4")
+
+    assert post.url == f"{strict_s3.endpoint}/{BUCKET}/"  # the form goes to the bucket's own URL
+    assert post_form(post, b"p" * 300).status_code == 201
+
+    stored = storage.head(bucket=BUCKET, key=key)
+    assert (stored.size, stored.content_type) == (300, "video/mp4")
+
+
+@pytest.mark.parametrize("size", [299, 301])
+def test_s3_refuses_a_form_post_of_another_size(strict_s3: SeaweedFS, size: int) -> None:
+    key = a_key()
+    post = presign.presign_post(bucket=BUCKET, key=key, content_length=300, content_type="video/mp4")
+
+    response = post_form(post, b"p" * size)
+
+    assert response.status_code == 400
+    assert "EntityToo" in response.text  # EntityTooSmall / EntityTooLarge
+    assert_nothing_stored(key)
+
+
+def test_s3_refuses_a_form_post_for_another_key_or_type_or_a_changed_policy(strict_s3: SeaweedFS) -> None:
+    key = a_key()
+    post = presign.presign_post(bucket=BUCKET, key=key, content_length=300, content_type="video/mp4")
+    policy = json.loads(base64.b64decode(post.fields["policy"]))
+    policy["conditions"] = [
+        ["content-length-range", 1, 10**9] if isinstance(c, list) else c for c in policy["conditions"]
+    ]
+    widened = base64.b64encode(json.dumps(policy).encode()).decode()
+    other = a_key()
+
+    assert post_form(post, b"p" * 300, key=other).status_code == 403
+    assert post_form(post, b"p" * 300, **{"Content-Type": "text/html"}).status_code == 403
+    assert post_form(post, b"p" * 5000, policy=widened).status_code == 403
+
+    assert_nothing_stored(key)
+    assert_nothing_stored(other)

@@ -1,6 +1,7 @@
 """S3 access against moto's server: HeadObject classified (there, missing, unavailable), the streaming
 download (sha256, IfMatch, a body cut short), artifacts, each job's own bucket and configuration faults,
-and the bucket checks (presigned URLs: test_presign.py)."""
+and the bucket checks; the browser upload rule on SeaweedFS, which enforces it (presigned URLs:
+test_presign.py)."""
 
 from __future__ import annotations
 
@@ -256,22 +257,40 @@ def test_check_bucket_reports_an_unreachable_s3_as_unavailable() -> None:
         storage.check_bucket()
 
 
+def preflight(origin: str, method: str) -> tuple[int, dict[str, str]]:
+    """A browser's CORS preflight for an upload to a new key of the bucket: its status and headers."""
+    request = urllib.request.Request(
+        f"{storage.client().meta.endpoint_url}/{BUCKET}/{a_key()}",
+        method="OPTIONS",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": "content-type,x-amz-checksum-sha256",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), dict(exc.headers)
+
+
 @pytest.mark.parametrize("method", ["PUT", "POST"])
 def test_the_browser_upload_rule_lets_a_page_on_its_origin_upload_and_read_etags(
-    s3: Any, method: str
+    strict_s3: Any, method: str
 ) -> None:
+    # On SeaweedFS, which answers a browser by the bucket's CORS rule and lets none through without one.
     origin = "http://127.0.0.1:8000"
+    s3 = storage.client()
+    assert preflight(origin, method)[0] == 403
     storage.allow_browser_uploads([origin])
     try:
         (rule,) = s3.get_bucket_cors(Bucket=BUCKET)["CORSRules"]
         assert (rule["AllowedOrigins"], rule["ExposeHeaders"]) == ([origin], ["ETag"])
-        preflight = urllib.request.Request(
-            f"{storage.client().meta.endpoint_url}/{BUCKET}/{a_key()}",
-            method="OPTIONS",
-            headers={"Origin": origin, "Access-Control-Request-Method": method},
-        )
-        with urllib.request.urlopen(preflight, timeout=10) as response:
-            assert response.headers["Access-Control-Allow-Origin"] == origin
-            assert method in response.headers["Access-Control-Allow-Methods"]
+        status, headers = preflight(origin, method)
+        assert status == 200
+        assert headers["Access-Control-Allow-Origin"] == origin
+        assert method in headers["Access-Control-Allow-Methods"]
+        assert preflight("http://elsewhere.example", method)[0] == 403
     finally:
         s3.delete_bucket_cors(Bucket=BUCKET)

@@ -85,9 +85,7 @@ def test_part_urls_sign_the_exact_content_length_and_nothing_uppy_cannot_send(
         assert f"uploadId={upload['uploadId']}" in url
 
 
-def test_a_part_of_another_length_is_refused_by_a_signature_checking_s3(
-    user: Any, signature_checking_s3: Any
-) -> None:
+def test_a_part_of_another_length_is_refused_by_a_real_store(user: Any, strict_s3: Any) -> None:
     uppy = Uppy(user)
     upload = uppy.create().json()
     url = uppy.sign(upload, 3).json()["url"]
