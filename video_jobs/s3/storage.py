@@ -307,10 +307,36 @@ def browser_upload_cors_rule(origins: list[str]) -> dict[str, Any]:
 
 
 def allow_browser_uploads(origins: list[str]) -> None:
-    """Set the bucket's CORS configuration to the browser upload rule (``make run`` does, on its moto)."""
+    """Set the bucket's CORS configuration to the browser upload rule (``make run`` does, on its store)."""
     rule = browser_upload_cors_rule(origins)
     name = bucket_name()
     call(name, "", lambda: client().put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [rule]}))
+
+
+# Incomplete multipart uploads older than this are aborted by the bucket's lifecycle rule: the backstop of
+# the workers' own sweep (which takes those a day old) for when no worker runs.
+ABORT_INCOMPLETE_AFTER_DAYS = 2
+
+
+def abort_incomplete_uploads_rule() -> dict[str, Any]:
+    """The bucket lifecycle rule that aborts multipart uploads under the videos prefix nobody finished."""
+    return {
+        "ID": "abort-incomplete-video-uploads",
+        "Status": "Enabled",
+        "Filter": {"Prefix": VIDEOS_PREFIX},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_AFTER_DAYS},
+    }
+
+
+def abort_incomplete_uploads() -> None:
+    """Set the bucket's lifecycle configuration to that one rule (``make run`` does, on its SeaweedFS)."""
+    name = bucket_name()
+    rules = {"Rules": [abort_incomplete_uploads_rule()]}
+    call(
+        name,
+        "",
+        lambda: client().put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration=rules),
+    )
 
 
 def check_bucket(*, bucket: str = "") -> None:

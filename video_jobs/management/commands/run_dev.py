@@ -143,6 +143,8 @@ class Command(BaseCommand):
             # upload straight to this S3: by PUT (single uploads, parts) and form POST (Uppy's small files).
             own = [f"http://{options['bind']}", f"http://localhost:{port}"]
             storage.allow_browser_uploads([*own, *settings.CORS_ALLOWED_ORIGINS])
+            # As a deployment's bucket should: parts of uploads nobody finishes do not stay forever.
+            storage.abort_incomplete_uploads()
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             token, demo_password, admin_password = self._demo_users()
