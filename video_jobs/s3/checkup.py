@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 
 from . import presign, storage
 
@@ -49,7 +50,9 @@ def _answer(exc: Exception) -> str:
 
 
 def _aws(*args: str) -> str:
-    return " ".join(shlex.quote(arg) for arg in ("aws", "s3api", *args))
+    """The aws CLI command that does it, against this endpoint when it is not AWS's own."""
+    endpoint = ("--endpoint-url", settings.AWS_S3_ENDPOINT_URL) if settings.AWS_S3_ENDPOINT_URL else ()
+    return " ".join(shlex.quote(arg) for arg in ("aws", "s3api", *endpoint, *args))
 
 
 def check(*, origins: list[str]) -> Iterator[Finding]:

@@ -63,7 +63,9 @@ def test_a_real_store_with_both_rules_passes_every_check(configured_store: None)
     assert probes_left() == []
 
 
-def test_without_the_cors_rule_it_fails_and_says_how_to_add_it(configured_store: None) -> None:
+def test_without_the_cors_rule_it_fails_and_says_how_to_add_it(
+    configured_store: None, strict_s3: SeaweedFS
+) -> None:
     storage.client().delete_bucket_cors(Bucket=BUCKET)
 
     output, error = check_storage("--origin", ORIGIN)
@@ -71,7 +73,11 @@ def test_without_the_cors_rule_it_fails_and_says_how_to_add_it(configured_store:
     assert error is not None
     assert "cannot work with this bucket" in str(error)
     assert f"FAILED no CORS rule lets a browser upload for {ORIGIN}" in " ".join(output.split())
-    assert f"aws s3api put-bucket-cors --bucket {BUCKET} --cors-configuration" in output
+    endpoint = strict_s3.endpoint
+    assert (
+        f"aws s3api --endpoint-url {endpoint} put-bucket-cors --bucket {BUCKET} --cors-configuration"
+        in output
+    )
     assert ORIGIN in output.split("put-bucket-cors", 1)[1]
     assert probes_left() == []
 
@@ -96,7 +102,7 @@ def test_a_store_that_verifies_nothing_is_usable_with_warnings(s3: Any) -> None:
     assert "it does not verify checksums; the worker's SHA-256 check still does" in flat
     assert "it does not verify signed lengths; the HeadObject gate still refuses" in flat
     assert "warning no lifecycle rule aborts incomplete multipart uploads" in flat
-    assert f"aws s3api put-bucket-lifecycle-configuration --bucket {BUCKET}" in output
+    assert f"put-bucket-lifecycle-configuration --bucket {BUCKET}" in output
     assert probes_left() == []
 
 
