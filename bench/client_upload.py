@@ -1,10 +1,12 @@
-"""Upload throughput of the command-line client against boto3's own ``upload_file``, same file, same moto.
+"""Upload throughput of the command-line client against boto3's own ``upload_file``, same file, same S3: on
+moto's server and on SeaweedFS (a real store: it checks every signature and keeps the parts on disk), one
+after the other in the same run.
 
     .venv/bin/python bench/client_upload.py [--size-mib 1024] [--rounds 2] [--parallel 4]
-        [--before DIR [--before-parallel 4]]
+        [--before DIR [--before-parallel 4]] [--stores moto seaweedfs]
 
 The client (``python -m video_jobs.client upload``, a process of its own, 4 parts in parallel) talks to
-gunicorn for initiate, part URLs and upload-complete and PUTs 16 MiB parts straight to moto's S3 server;
+gunicorn for initiate, part URLs and upload-complete and PUTs 16 MiB parts straight to the S3 server;
 boto3's ``upload_file`` (its default TransferConfig: 8 MiB parts, 10 threads) PUTs to the same server with
 no API in between. The client's time includes what boto3 does not do: hashing the file (SHA-256, timed
 separately here too), the API calls and upload-complete's assembly and HeadObject. Its upload phase is
@@ -67,7 +69,8 @@ def time_client(path: Path, port: int, token: str, parallel: int, root: Path) ->
     job = VideoAnalysisJob.objects.get()
     assert job.status == VideoAnalysisJob.Status.QUEUED, job.status
     assert job.queued_at
-    # moto keeps every object in its process: one gigabyte per run adds up (it answered 500s).
+    # moto keeps every object in its process: one gigabyte per run adds up (it answered 500s); SeaweedFS
+    # keeps it in the run's temporary folder.
     storage.client().delete_object(Bucket=job.s3_bucket, Key=job.s3_key)
     return took, (job.queued_at - job.created_at).total_seconds()
 
@@ -85,49 +88,27 @@ def time_boto3(path: Path, round_number: int) -> float:
     return took
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--parallel", type=int, default=4, help="the client's --parallel")
-    parser.add_argument("--before", type=Path, help="a checkout whose client is timed too, for comparison")
-    parser.add_argument("--before-parallel", type=int, default=4, help="its --parallel")
-    args = parser.parse_args()
-    size = args.size_mib * 1024**2
-    common.setup_django()
-    from rest_framework.authtoken.models import Token
-
-    token = Token.objects.get_or_create(user=common.bench_user())[0].key
-    sides = {"client": (common.ROOT, args.parallel)}
-    if args.before:
-        sides["before"] = (args.before.resolve(), args.before_parallel)
+def run_store(args: argparse.Namespace, sides: dict[str, tuple[Path, int]], path: Path, token: str) -> Any:
+    """The rounds on the S3 the settings point at: medians for each side and for boto3."""
     whole: dict[str, list[float]] = {side: [] for side in sides}
     upload: dict[str, list[float]] = {side: [] for side in sides}
     boto3_s: list[float] = []
-    hash_s: list[float] = []
-    with common.moto_s3() as endpoint, tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "match.mp4"
-        write_file(path, size)
-        port = free_port()
-        server = start_gunicorn(port, endpoint)
-        try:
-            for round_number in range(args.rounds):
-                hash_s.append(time_hash(path))
-                order = list(sides) if round_number % 2 == 0 else list(reversed(sides))
-                for side in order:
-                    took, uploading = time_client(path, port, token, sides[side][1], sides[side][0])
-                    whole[side].append(took)
-                    upload[side].append(uploading)
-                boto3_s.append(time_boto3(path, round_number))
-        finally:
-            server.kill()
-            server.wait()
-    mib = size / 1024**2
+    port = free_port()
+    server = start_gunicorn(port, os.environ["AWS_S3_ENDPOINT_URL"])
+    try:
+        for round_number in range(args.rounds):
+            order = list(sides) if round_number % 2 == 0 else list(reversed(sides))
+            for side in order:
+                took, uploading = time_client(path, port, token, sides[side][1], sides[side][0])
+                whole[side].append(took)
+                upload[side].append(uploading)
+            boto3_s.append(time_boto3(path, round_number))
+    finally:
+        server.kill()
+        server.wait()
+    mib = args.size_mib
     boto3 = statistics.median(boto3_s)
     figures: dict[str, Any] = {
-        "size_mib": args.size_mib,
-        "rounds": args.rounds,
-        "read_sha256_seconds": round(statistics.median(hash_s), 2),
         "boto3_upload_file_seconds": round(boto3, 2),
         "boto3_upload_file_mib_per_s": round(mib / boto3, 1),
     }
@@ -143,12 +124,39 @@ def main() -> None:
             "over_boto3": round(boto3 / total, 2),
             "upload_phase_over_boto3": round(boto3 / phase, 2),
         }
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--parallel", type=int, default=4, help="the client's --parallel")
+    parser.add_argument("--before", type=Path, help="a checkout whose client is timed too, for comparison")
+    parser.add_argument("--before-parallel", type=int, default=4, help="its --parallel")
+    parser.add_argument("--stores", nargs="+", choices=common.STORES, default=list(common.STORES))
+    args = parser.parse_args()
+    common.setup_django()
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.get_or_create(user=common.bench_user())[0].key
+    sides = {"client": (common.ROOT, args.parallel)}
+    if args.before:
+        sides["before"] = (args.before.resolve(), args.before_parallel)
+    figures: dict[str, Any] = {"size_mib": args.size_mib, "rounds": args.rounds}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "match.mp4"
+        write_file(path, args.size_mib * 1024**2)
+        figures["read_sha256_seconds"] = round(statistics.median(time_hash(path) for _ in range(2)), 2)
+        for store in args.stores:
+            with common.s3_store(store):
+                figures[store] = run_store(args, sides, path, token)
     before = f" --before {args.before} --before-parallel {args.before_parallel}" if args.before else ""
     common.save(
         "client_upload",
         figures,
         command=f".venv/bin/python bench/client_upload.py --size-mib {args.size_mib} --rounds {args.rounds}"
-        f" --parallel {args.parallel}{before}",
+        f" --parallel {args.parallel}{before} --stores {' '.join(args.stores)}",
     )
 
 

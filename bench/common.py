@@ -1,4 +1,5 @@
-"""Shared set-up for the benchmarks: a PostgreSQL database of their own, moto's S3 server, figures.
+"""Shared set-up for the benchmarks: a PostgreSQL database of their own, an S3 (moto's server, or SeaweedFS),
+figures.
 
 Benchmarks are scripts, not tests: they print what they measured and the command that reproduces it,
 and merge their figures into bench/results/latest.json.
@@ -43,6 +44,12 @@ def ensure_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+# The credentials of the S3 the benchmark runs against (moto accepts any; SeaweedFS makes its own).
+_S3_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# The S3 stores a benchmark can run against (s3_store).
+STORES = ("moto", "seaweedfs")
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of every process a benchmark starts (workers, gunicorn)."""
     env = dict(os.environ)
@@ -50,8 +57,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env.pop("LOG_LEVEL", None)
     env.update(
         DATABASE_URL=database_url(),
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+        **_S3_KEYS,
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY="bench-only-secret-key-not-for-production-use",
         # One user sends a thousand initiates (api_latency): quotas and rates far above that, still checked.
@@ -139,22 +145,47 @@ def bulk_jobs(*, count: int, status: str, size: int = 1000, etag: str = '""') ->
 
 
 @contextmanager
-def moto_s3() -> Iterator[str]:
-    """moto's S3 server on a free port, its bucket created; yields the endpoint."""
-    from video_jobs.s3.embedded import MotoServer
+def s3_store(name: str = "moto") -> Iterator[str]:
+    """An S3 on free ports, its bucket created, for this process and the ones it starts (``child_env``):
+    moto's server (lenient, objects in its memory) or SeaweedFS (a real store, objects on disk in a
+    temporary folder). Yields the endpoint."""
+    import tempfile
 
-    server = MotoServer().start()
-    os.environ["AWS_S3_ENDPOINT_URL"] = server.endpoint
     from django.test import override_settings
 
     from video_jobs.s3 import storage
+    from video_jobs.s3.embedded import MotoServer
+    from video_jobs.s3.seaweedfs import SeaweedFS
 
-    with override_settings(AWS_S3_ENDPOINT_URL=server.endpoint):
-        storage.ensure_bucket()
+    with tempfile.TemporaryDirectory(prefix="bench-s3-") as folder:
+        server: MotoServer | SeaweedFS
+        if name == "seaweedfs":
+            server = SeaweedFS(Path(folder)).start()
+            keys = {"AWS_ACCESS_KEY_ID": server.access_key, "AWS_SECRET_ACCESS_KEY": server.secret_key}
+        else:
+            server = MotoServer().start()
+            keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        before = dict(_S3_KEYS)
+        _S3_KEYS.update(keys)
+        os.environ.update(keys, AWS_S3_ENDPOINT_URL=server.endpoint)
+        settings = {
+            "AWS_S3_ENDPOINT_URL": server.endpoint,
+            "AWS_S3_ACCESS_KEY_ID": keys["AWS_ACCESS_KEY_ID"],
+            "AWS_S3_SECRET_ACCESS_KEY": keys["AWS_SECRET_ACCESS_KEY"],
+        }
         try:
-            yield server.endpoint
+            with override_settings(**settings):
+                storage.ensure_bucket()
+                yield server.endpoint
         finally:
             server.stop()
+            _S3_KEYS.update(before)
+            os.environ.update(before)
+
+
+def moto_s3() -> Any:
+    """moto's S3 server on a free port, its bucket created; yields the endpoint (``s3_store``)."""
+    return s3_store("moto")
 
 
 def wait_for_listeners(worker_id_prefix: str, count: int, timeout: float = 60) -> None:

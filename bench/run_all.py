@@ -89,9 +89,11 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
             )
         )
     download = results.get("download", {}).get("figures", {})  # type: ignore[union-attr]
-    for key, value in download.items():
-        if key.endswith("_mb_per_s"):
-            rows.append((f"download, {key[:-9]}", f"{value} MB/s"))
+    for store, figures in download.items():
+        if isinstance(figures, dict):
+            for key, value in figures.items():
+                if key.endswith("_mb_per_s"):
+                    rows.append((f"download from {store}, {key[:-9]}", f"{value} MB/s"))
     child = results.get("analysis_child", {}).get("figures", {})  # type: ignore[union-attr]
     if child:
         rows.append(
@@ -103,15 +105,17 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
             )
         )
     upload = results.get("client_upload", {}).get("figures", {})  # type: ignore[union-attr]
-    if upload:
-        rows.append(
-            (
-                f"upload {upload['size_mib']} MiB, client vs boto3 upload_file",
-                f"{upload['client_mib_per_s']} vs {upload['boto3_upload_file_mib_per_s']} MiB/s "
-                f"({upload['client_over_boto3']:.2f}x; the client also hashes, "
-                f"{upload['client_sha256_seconds']} s)",
+    for store, figures in upload.items():
+        if isinstance(figures, dict) and "client" in figures:
+            client = figures["client"]
+            rows.append(
+                (
+                    f"upload {upload['size_mib']} MiB to {store}, client vs boto3 upload_file",
+                    f"{client['mib_per_s']} vs {figures['boto3_upload_file_mib_per_s']} MiB/s "
+                    f"({client['over_boto3']:.2f}x; the client also hashes, "
+                    f"{upload['read_sha256_seconds']} s)",
+                )
             )
-        )
     pose = results.get("pose_analysis", {}).get("figures", {})  # type: ignore[union-attr]
     for key, entry in pose.items():
         if isinstance(entry, dict) and "default_x_realtime" in entry:
