@@ -38,12 +38,11 @@ BLOCK = 8 * 1024**2
 
 
 def write_file(path: Path, size: int) -> None:
-    block = os.urandom(BLOCK)  # incompressible, like video
-    with path.open("wb") as handle:
-        left = size
-        while left > 0:
-            handle.write(block[: min(left, BLOCK)])
-            left -= BLOCK
+    """A real clip padded to ``size`` bytes of incompressible data (the client refuses what is no video)."""
+    from video_jobs.devtools.synthetic_video import pad_video, write_test_video
+
+    write_test_video(path, seconds=4, width=160, height=90, fps=10)
+    pad_video(path, size)
 
 
 def time_hash(path: Path) -> float:
@@ -64,7 +63,8 @@ def time_client(path: Path, port: int, token: str, parallel: int, root: Path) ->
     command = [sys.executable, "-m", "video_jobs.client", "upload", str(path), "--parallel", str(parallel)]
     command += ["--server", f"http://127.0.0.1:{port}", "--token", token, "--json"]
     started = time.perf_counter()
-    subprocess.run(command, cwd=root, check=True, capture_output=True)
+    finished = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
     took = time.perf_counter() - started
     job = VideoAnalysisJob.objects.get()
     assert job.status == VideoAnalysisJob.Status.QUEUED, job.status
