@@ -25,7 +25,8 @@ pytestmark = pytest.mark.django_db
 def listening() -> Iterator[int]:
     """A port something listens on, as the first `make run`'s gunicorn or moto would."""
     with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
+        # One with room for its gRPC twin, which an S3 port needs (run_dev refuses others first).
+        server.bind(("127.0.0.1", free_port_pair(set())))
         server.listen()
         yield int(server.getsockname()[1])
 
