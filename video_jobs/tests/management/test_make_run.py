@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 
 from video_jobs.s3.embedded import free_port
+from video_jobs.s3.seaweedfs import free_port_pair
 
 from ..support.waiting import wait_for
 
@@ -94,7 +95,8 @@ def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT) -> None:
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[tuple[str, str, Lines, Path]]:
     """run_dev on free ports with its own SQLite file, store and logs: (base URL, token, output, logs)."""
-    web, s3 = free_port(), free_port()
+    # The S3 port needs room for its gRPC twin (SeaweedFS takes port + 10000).
+    web, s3 = free_port(), free_port_pair(set())
     logs = tmp_path / "logs"
     environment = {
         key: value
@@ -108,6 +110,7 @@ def make_run(tmp_path: Path) -> Iterator[tuple[str, str, Lines, Path]]:
         f"--bind=127.0.0.1:{web}",
         f"--s3-port={s3}",
         f"--logs={logs}",
+        f"--s3-folder={tmp_path / 'seaweedfs'}",
         "--web-workers=1",
     ]
     process, output = started(
