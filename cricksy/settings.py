@@ -320,6 +320,8 @@ VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS = env_int("VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS", 1
 VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE = env_bool("VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE", False)
 # Seconds one delivery attempt may take, connection to answer.
 VIDEO_JOBS_WEBHOOK_TIMEOUT = env_float("VIDEO_JOBS_WEBHOOK_TIMEOUT", 10.0, minimum=0.1)
+# Seconds a webhook host's DNS lookup may take, at registration and at each delivery (within the timeout).
+VIDEO_JOBS_WEBHOOK_DNS_TIMEOUT = env_float("VIDEO_JOBS_WEBHOOK_DNS_TIMEOUT", 5.0, minimum=0.1)
 # Seconds to wait after each failed attempt before the next (Svix's schedule after its immediate first
 # attempt: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h), each with +-20% jitter; then the delivery fails.
 VIDEO_JOBS_WEBHOOK_RETRY_SCHEDULE = env_float_list(

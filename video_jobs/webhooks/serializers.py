@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rest_framework import serializers
 
 from . import ssrf
 from .models import SUBSCRIBABLE_EVENTS, WebhookEndpoint
+
+logger = logging.getLogger(__name__)
 
 ENDPOINT_FIELDS = (
     "id",
@@ -64,7 +67,9 @@ class EndpointInputSerializer(serializers.Serializer[Any]):
         try:
             ssrf.check(value)
         except ssrf.RefusedURL as exc:
-            raise serializers.ValidationError(str(exc)) from None
+            # The owner hears only what they may know; the log has the reason.
+            logger.info("webhook URL refused: %s", exc)
+            raise serializers.ValidationError(exc.public) from None
         return value
 
     def validate_events(self, value: list[str]) -> list[str]:

@@ -1,33 +1,58 @@
 """Which webhook URLs we may send to: no requests into our own network (SSRF).
 
 Only ``http`` and ``https``. The host is resolved once, here, and every address it resolves to must be
-globally routable, after unwrapping the IPv6 forms that carry an IPv4 address (IPv4-mapped, NAT64, 6to4,
-Teredo). The caller then connects to one of exactly these addresses (``transport``): a second lookup could
-answer differently (DNS rebinding). Checked when an endpoint is registered and again at every delivery.
+outside every special-purpose block (``special_addresses``: IANA's registries), after unwrapping the IPv6
+forms that carry an IPv4 address (IPv4-mapped, NAT64, 6to4, Teredo). The caller then connects to one of
+exactly these addresses (``transport``): a second lookup could answer differently (DNS rebinding). Checked
+when an endpoint is registered and again at every delivery.
 
-``VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE`` lets loopback, private and shared (100.64.0.0/10) addresses through,
-for tests and local development; unspecified, multicast, link-local (cloud metadata at 169.254.169.254) and
-reserved addresses stay refused even then: no receiver lives there.
+Every lookup runs in a thread of its own and is waited on for at most ``VIDEO_JOBS_WEBHOOK_DNS_TIMEOUT``
+seconds (less when the caller has less time): a resolver that never answers costs a caller that long, and
+holds one of at most ``MAX_LOOKUPS`` lookup threads until the system's resolver gives up.
+
+What the endpoint's owner is told (``RefusedURL.public``) never names what a host resolves to, nor whether
+it resolves at all: "not a public address". The full reason (``str()``) is for the logs and staff.
+
+``VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE`` lets loopback, private-use, shared (100.64.0.0/10) and unique-local
+addresses through, for tests and local development; every other special-purpose block (link-local, where
+cloud metadata lives at 169.254.169.254, multicast, reserved, documentation, ...) stays refused even then:
+no receiver lives there.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import threading
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from .special_addresses import IPAddress as IPAddress
+from .special_addresses import block_of
 
 ALLOWED_SCHEMES = ("http", "https")
-_SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix; the IPv4 address is the last 32 bits
+# What the owner is told about a host that does not resolve to public addresses only.
+NOT_PUBLIC = "not a public address"
+# Lookups in flight at once in this process; beyond them a lookup waits for a free one (within its time).
+MAX_LOOKUPS = 16
 
 
 class RefusedURL(Exception):
-    """The URL may not be used for a webhook; the message says why (shown to the endpoint's owner)."""
+    """The URL may not be used for a webhook. ``str()`` says why (logs, staff); ``public`` is what the
+    endpoint's owner is told."""
+
+    def __init__(self, reason: str, *, public: str | None = None) -> None:
+        super().__init__(reason)
+        self.public = reason if public is None else public
+
+
+class LookupTimedOut(RefusedURL):
+    """The host's lookup did not finish in time."""
 
 
 @dataclass(frozen=True)
@@ -52,30 +77,6 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address
     return embedded
 
 
-def _category(address: IPAddress) -> tuple[str, bool]:
-    """(what the address is, whether ALLOW_PRIVATE lets it through); ("", True) for a global address.
-
-    The order matters: ``::1`` is also "reserved" to the ipaddress module, and 0.0.0.0 also "private".
-    """
-    if address.is_unspecified:
-        return "an unspecified address", False
-    if address.is_multicast:
-        return "a multicast address", False
-    if address.is_link_local:
-        return "a link-local address", False
-    if address.is_loopback:
-        return "a loopback address", True
-    if address.is_reserved:
-        return "a reserved address", False
-    if address in _SHARED:
-        return "a shared (carrier-grade NAT) address", True
-    if address.is_private:
-        return "a private address", True
-    if not address.is_global:
-        return "not a globally routable address", False
-    return "", True
-
-
 def refusal(address: IPAddress, *, allow_private: bool | None = None) -> str | None:
     """Why we may not connect to ``address``, or None when we may."""
     if allow_private is None:
@@ -93,10 +94,10 @@ def refusal(address: IPAddress, *, allow_private: bool | None = None) -> str | N
         # The embedded addresses first, so that the reason names where the request would end up.
         checked = [*_embedded_ipv4(address), address]
     for candidate in checked:
-        what, private_kind = _category(candidate)
-        if what and not (private_kind and allow_private):
+        block = block_of(candidate)
+        if block is not None and not (block.local and allow_private):
             shown = str(candidate) if candidate == original else f"{original} (which embeds {candidate})"
-            return f"{shown} is {what}"
+            return f"{shown} is {block.describe()}"
     return None
 
 
@@ -136,22 +137,67 @@ def resolve(host: str, port: int) -> tuple[IPAddress, ...]:
     return tuple(addresses)
 
 
-def check(url: str, *, allow_private: bool | None = None) -> Target:
-    """Parse ``url``, resolve its host once and check every address. Raises RefusedURL with the reason.
+def lookup(host: str, port: int, *, timeout: float) -> tuple[IPAddress, ...]:
+    """``resolve(host, port)`` within ``timeout`` seconds (an IP literal at once). Raises LookupTimedOut,
+    OSError or UnicodeError."""
+    try:
+        return (ipaddress.ip_address(host),)
+    except ValueError:
+        pass
+    if not _slots.acquire(timeout=timeout):
+        raise LookupTimedOut(f"no lookup of {host!r} could start within {timeout:g}s", public=NOT_PUBLIC)
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        slots = _slots
+        try:
+            outcome["addresses"] = resolve(host, port)
+        except BaseException as exc:  # handed to the waiting caller
+            outcome["error"] = exc
+        finally:
+            slots.release()
+            done.set()
+
+    # A daemon thread: a lookup that never returns must not keep the process from exiting.
+    threading.Thread(target=run, name=f"webhook-dns {host}"[:60], daemon=True).start()
+    if not done.wait(timeout):
+        raise LookupTimedOut(f"the lookup of {host!r} took longer than {timeout:g}s", public=NOT_PUBLIC)
+    if "error" in outcome:
+        raise outcome["error"]
+    addresses: tuple[IPAddress, ...] = outcome["addresses"]
+    return addresses
+
+
+def _new_slots() -> None:
+    global _slots
+    # After a fork the lookup threads of the parent are gone, and so are the slots they held.
+    _slots = threading.BoundedSemaphore(MAX_LOOKUPS)
+
+
+_slots = threading.BoundedSemaphore(MAX_LOOKUPS)
+os.register_at_fork(after_in_child=_new_slots)
+
+
+def check(url: str, *, allow_private: bool | None = None, lookup_timeout: float | None = None) -> Target:
+    """Parse ``url``, resolve its host once and check every address. Raises RefusedURL with the reason
+    (LookupTimedOut when the lookup took longer than ``lookup_timeout``, by default the setting).
 
     A host with any refused address is refused as a whole: one that answers both a public and a private
     address is not one we should choose between.
     """
     scheme, host, port, path = parse(url)
+    if lookup_timeout is None:
+        lookup_timeout = float(settings.VIDEO_JOBS_WEBHOOK_DNS_TIMEOUT)
     try:
-        addresses = resolve(host, port)
+        addresses = lookup(host, port, timeout=lookup_timeout)
     except (OSError, UnicodeError) as exc:
-        raise RefusedURL(f"the host {host!r} does not resolve ({exc})") from None
+        raise RefusedURL(f"the host {host!r} does not resolve ({exc})", public=NOT_PUBLIC) from None
     if not addresses:
-        raise RefusedURL(f"the host {host!r} does not resolve")
+        raise RefusedURL(f"the host {host!r} does not resolve", public=NOT_PUBLIC)
     for address in addresses:
         reason = refusal(address, allow_private=allow_private)
         if reason is not None:
             where = "" if str(address) == host else f"{host!r} resolves to "
-            raise RefusedURL(f"{where}{reason}: webhooks only go to public addresses")
+            raise RefusedURL(f"{where}{reason}: webhooks only go to public addresses", public=NOT_PUBLIC)
     return Target(scheme=scheme, host=host, port=port, path=path, addresses=addresses)

@@ -5,7 +5,8 @@ the request still names the host (Host header, TLS SNI and certificate check), s
 HTTPS work as usual. Redirects are never followed (http.client does not): a 3xx is a failure like any
 other non-2xx. The whole attempt, from the lookup to the response's headers, has ``timeout`` seconds: a
 watchdog shuts the socket down at the deadline, so a server that drips its answer a byte at a time cannot
-hold a sender for longer. The response body is never read.
+hold a sender for longer, and the lookup has at most ``VIDEO_JOBS_WEBHOOK_DNS_TIMEOUT`` of it (a resolver
+that never answers fails the attempt as a timeout). The response body is never read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from django.conf import settings
 
 from . import ssrf
 
@@ -87,7 +90,9 @@ def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> A
     started = time.monotonic()
     deadline = started + timeout
     try:
-        target = ssrf.check(url)
+        target = ssrf.check(url, lookup_timeout=min(timeout, float(settings.VIDEO_JOBS_WEBHOOK_DNS_TIMEOUT)))
+    except ssrf.LookupTimedOut as exc:
+        return _ended(started, AttemptKind.TIMEOUT, str(exc))
     except ssrf.RefusedURL as exc:
         return _ended(started, AttemptKind.REFUSED, f"refused: {exc}")
     errors = []

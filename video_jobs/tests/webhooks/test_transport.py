@@ -18,6 +18,7 @@ from video_jobs.s3.embedded import free_port
 from video_jobs.webhooks import transport
 from video_jobs.webhooks.transport import AttemptKind
 
+from ..support.hanging_resolver import hanging_resolver
 from ..support.webhook_receiver import Receiver, Reply
 
 HEADERS = {"webhook-id": "msg_1", "webhook-timestamp": "0", "webhook-signature": "v1,x"}
@@ -46,6 +47,19 @@ def test_any_other_answer_is_a_failure_and_redirects_are_not_followed(
     assert (result.kind, result.status_code) == (AttemptKind.HTTP_ERROR, status)
     assert result.error.startswith(f"HTTP {status}")
     assert [received.path for received in receiver.all()] == ["/hooks"]
+
+
+def test_a_lookup_that_never_answers_fails_the_attempt_as_a_timeout_in_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with hanging_resolver(monkeypatch) as resolver:
+        started = time.monotonic()
+        result = post("https://hooks.example.com/x", timeout=0.5)
+        took = time.monotonic() - started
+        assert resolver.asked == ["hooks.example.com"]
+    assert result.kind == AttemptKind.TIMEOUT
+    assert "took longer than 0.5s" in result.error
+    assert 0.5 <= took < 1.5
 
 
 def test_an_endpoint_slower_than_the_timeout_fails_at_the_deadline(

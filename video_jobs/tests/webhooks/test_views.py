@@ -1,9 +1,11 @@
-"""/api/webhook-endpoints/: register (the secret shown once), read, change, delete, rotate, ping; owner
-scoped like jobs; at most VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS; URLs into private networks refused with the
-reason."""
+"""/api/webhook-endpoints/: register (the secret shown once), read, change, delete, rotate (and revoke the
+old secret), ping; owner scoped like jobs; at most VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS; URLs into private
+networks refused as "not a public address", never saying where a name leads, within the DNS timeout."""
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import pytest
@@ -12,7 +14,8 @@ from rest_framework.test import APIClient
 
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 
-from ..support.private_urls import REFUSED
+from ..support.hanging_resolver import hanging_resolver
+from ..support.private_urls import MALFORMED, REFUSED_ADDRESSES
 
 pytestmark = pytest.mark.django_db
 
@@ -45,14 +48,57 @@ def test_an_endpoint_subscribes_to_every_event_by_default(api: APIClient) -> Non
     assert register(api).json()["events"] == []
 
 
-@pytest.mark.parametrize(("url", "reason"), REFUSED)
-def test_urls_into_private_networks_are_refused_at_registration_with_the_reason(
+@pytest.mark.parametrize(("url", "reason"), REFUSED_ADDRESSES)
+def test_urls_into_private_networks_are_refused_at_registration_as_not_public(
+    api: APIClient, url: str, reason: str
+) -> None:
+    response = api.post(BASE, {"url": url}, format="json")
+    assert response.status_code == 400
+    assert response.json()["url"] == ["not a public address"]
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize(("url", "reason"), MALFORMED)
+def test_malformed_urls_are_refused_at_registration_with_the_reason(
     api: APIClient, url: str, reason: str
 ) -> None:
     response = api.post(BASE, {"url": url}, format="json")
     assert response.status_code == 400
     assert reason in response.json()["url"][0]
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_the_answer_never_says_what_an_internal_name_resolves_to(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = {"db.internal.example": "10.20.30.40", "gone.internal.example": None}
+
+    def resolve(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        address = answers[host]
+        if address is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    # An internal name and one that does not exist get the same answer: not even existence leaks.
+    for host in answers:
+        response = api.post(BASE, {"url": f"https://{host}/hook"}, format="json")
+        assert (response.status_code, response.json()["url"]) == (400, ["not a public address"])
+        assert b"10.20" not in response.content
+    assert not WebhookEndpoint.objects.exists()
+
+
+@override_settings(VIDEO_JOBS_WEBHOOK_DNS_TIMEOUT=0.3)
+def test_registration_with_a_resolver_that_never_answers_is_refused_within_the_dns_timeout(
+    api: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with hanging_resolver(monkeypatch) as resolver:
+        started = time.monotonic()
+        response = api.post(BASE, {"url": "https://hooks.example.com/x"}, format="json")
+        took = time.monotonic() - started
+        assert resolver.asked == ["hooks.example.com"]
+    assert (response.status_code, response.json()["url"]) == (400, ["not a public address"])
+    assert 0.3 <= took < 1.5
 
 
 def test_unknown_event_types_are_refused(api: APIClient) -> None:
@@ -108,7 +154,7 @@ def test_patch_changes_the_endpoint_and_checks_a_new_url(api: APIClient) -> None
 
     refused = api.patch(f"{BASE}{endpoint_id}/", {"url": "http://169.254.169.254/"}, format="json")
     assert refused.status_code == 400
-    assert "link-local" in refused.json()["url"][0]
+    assert refused.json()["url"] == ["not a public address"]
     assert api.put(f"{BASE}{endpoint_id}/", {"url": URL}, format="json").status_code == 405
 
 
