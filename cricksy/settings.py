@@ -329,8 +329,12 @@ VIDEO_JOBS_WEBHOOK_RETRY_SCHEDULE = env_float_list(
 )
 # An endpoint that has failed without a single success for this many days is disabled.
 VIDEO_JOBS_WEBHOOK_DISABLE_AFTER_DAYS = env_float("VIDEO_JOBS_WEBHOOK_DISABLE_AFTER_DAYS", 5.0, minimum=0.0)
+# Test pings (POST .../test/) one endpoint may be sent a minute; beyond them 429 with Retry-After.
+VIDEO_JOBS_WEBHOOK_TEST_PINGS_PER_MINUTE = env_int("VIDEO_JOBS_WEBHOOK_TEST_PINGS_PER_MINUTE", 5, minimum=1)
 # Deliveries one run_webhooks process has in flight at once (threads), at most one per endpoint.
 VIDEO_JOBS_WEBHOOK_CONCURRENCY = env_int("VIDEO_JOBS_WEBHOOK_CONCURRENCY", 10, minimum=1)
+# Of those, the most one owner's deliveries may hold, so that other owners' deliveries always find a sender.
+VIDEO_JOBS_WEBHOOK_OWNER_CONCURRENCY = env_int("VIDEO_JOBS_WEBHOOK_OWNER_CONCURRENCY", 3, minimum=1)
 
 # --- Operations: admin, metrics, health --------------------------------------------------------------------
 

@@ -4,11 +4,16 @@ Numbered steps of an attempt:
 
 1. ``claim_due`` counts the attempt and pushes ``next_attempt_at`` to the end of a claim lease, in one
    statement (SKIP LOCKED on PostgreSQL). A dispatcher that dies mid-attempt loses nothing: the delivery is
-   due again when the lease ends, with the same ``webhook-id``.
+   due again when the lease ends, with the same ``webhook-id``. The endpoints and owners the dispatcher
+   keeps busy are skipped (``dispatcher``: fair shares).
 2. The dispatcher sends it, outside any transaction.
 3. ``settle`` records the outcome with an UPDATE fenced on ``(id, attempts, status='pending')``: a
    dispatcher whose lease ran out and whose delivery was claimed again writes nothing ("another dispatcher
    got there first" is an ordinary outcome, not an error).
+
+Every time that another process compares (when a delivery is due, its claim lease, its retry, since when
+its endpoint fails) is the database's (``clock.DatabaseNow``), never the dispatcher's own: a dispatcher
+whose clock runs fast neither takes a delivery another is sending nor retries one early.
 
 A failure is retried on ``VIDEO_JOBS_WEBHOOK_RETRY_SCHEDULE`` with jitter (Retry-After on 429/503 honoured);
 a 410 disables the endpoint at once; an endpoint that has failed without a success for
@@ -21,15 +26,15 @@ import enum
 import logging
 import random
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from ..clock import DatabaseNow
 from ..ops import metrics
 from . import endpoints, sql
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -66,12 +71,13 @@ def claim_lease() -> timedelta:
     return timedelta(seconds=2 * float(settings.VIDEO_JOBS_WEBHOOK_TIMEOUT) + 5)
 
 
-def claim_due(*, busy_endpoints: Collection[Any] = ()) -> WebhookDelivery | None:
-    """Claim the most overdue pending delivery to an endpoint not in ``busy_endpoints``, with its endpoint
-    loaded; None when nothing is due."""
-    now = timezone.now()
+def claim_due(
+    *, busy_endpoints: Collection[Any] = (), busy_owners: Collection[Any] = ()
+) -> WebhookDelivery | None:
+    """Claim the most overdue pending delivery to an endpoint not in ``busy_endpoints`` whose owner is not
+    in ``busy_owners``, with its endpoint loaded; None when nothing is due."""
     pk = sql.claim_next_delivery(
-        now=now, claim_until=now + claim_lease(), busy_endpoints=list(busy_endpoints)
+        lease=claim_lease(), busy_endpoints=list(busy_endpoints), busy_owners=list(busy_owners)
     )
     if pk is None:
         return None
@@ -91,9 +97,9 @@ def retry_delay(attempts: int, *, retry_after: float | None = None) -> timedelta
     return timedelta(seconds=seconds)
 
 
-def settle(*, delivery: WebhookDelivery, result: AttemptResult, now: datetime | None = None) -> Settled:
+def settle(*, delivery: WebhookDelivery, result: AttemptResult) -> Settled:
     """Record how the claimed attempt at ``delivery`` went, and what follows for it and its endpoint."""
-    now = now or timezone.now()
+    now = DatabaseNow()
     fence = WebhookDelivery.objects.filter(
         pk=delivery.pk, attempts=delivery.attempts, status=DeliveryStatus.PENDING
     )
@@ -117,40 +123,40 @@ def settle(*, delivery: WebhookDelivery, result: AttemptResult, now: datetime | 
             if not fence.update(status=DeliveryStatus.FAILED, next_attempt_at=None, **attempt):
                 return _taken_over(delivery)
             endpoints.disable_endpoint(
-                endpoint_id=endpoint_id, reason=f"it answered 410 Gone at {now:%Y-%m-%d %H:%M} UTC", now=now
+                endpoint_id=endpoint_id, reason=f"it answered 410 Gone at {timezone.now():%Y-%m-%d %H:%M} UTC"
             )
             outcome = Settled.ENDPOINT_DISABLED
         else:
             retry_after = result.retry_after if result.status_code in RETRY_AFTER_STATUSES else None
             delay = retry_delay(delivery.attempts, retry_after=retry_after)
             if delay is not None:
-                moved = fence.update(next_attempt_at=now + delay, **attempt)
+                moved = fence.update(next_attempt_at=DatabaseNow(delay), **attempt)
                 outcome = Settled.RETRYING
             else:
                 moved = fence.update(status=DeliveryStatus.FAILED, next_attempt_at=None, **attempt)
                 outcome = Settled.EXHAUSTED
             if not moved:
                 return _taken_over(delivery)
-            if _failing_too_long(endpoint_id, now):
+            if _failing_too_long(endpoint_id):
                 outcome = Settled.ENDPOINT_DISABLED
     _count(result.kind, outcome)
     return outcome
 
 
-def _failing_too_long(endpoint_id: Any, now: datetime) -> bool:
+def _failing_too_long(endpoint_id: Any) -> bool:
     """Note a failure of the endpoint; disable it when it has failed without a success for too long."""
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id)
-    endpoint.update(failing_since=Coalesce("failing_since", Value(now)))
+    endpoint.update(failing_since=Coalesce("failing_since", DatabaseNow()))
     days = float(settings.VIDEO_JOBS_WEBHOOK_DISABLE_AFTER_DAYS)
     since = (
-        endpoint.filter(active=True, failing_since__lte=now - timedelta(days=days))
+        endpoint.filter(active=True, failing_since__lte=DatabaseNow(-timedelta(days=days)))
         .values_list("failing_since", flat=True)
         .first()
     )
     if since is None:
         return False
     reason = f"no successful delivery for {days:g} days (failing since {since:%Y-%m-%d %H:%M} UTC)"
-    return endpoints.disable_endpoint(endpoint_id=endpoint_id, reason=reason, now=now)
+    return endpoints.disable_endpoint(endpoint_id=endpoint_id, reason=reason)
 
 
 def _taken_over(delivery: WebhookDelivery) -> Settled:
@@ -191,11 +197,10 @@ def _count(kind: AttemptKind, outcome: Settled) -> None:
 def redeliver(*, delivery: WebhookDelivery) -> bool:
     """Send a delivery again (staff), whatever became of it, with a fresh retry schedule and its same
     webhook-id. False when its endpoint is off: enable the endpoint first."""
-    now = timezone.now()
     with transaction.atomic():
         moved = (
             WebhookDelivery.objects.filter(pk=delivery.pk, endpoint__active=True).update(
-                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, delivered_at=None
+                status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=DatabaseNow(), delivered_at=None
             )
             == 1
         )

@@ -3,10 +3,14 @@ transaction.
 
 The main thread owns the database: it claims, and it settles what the sender threads report. Sender
 threads own the network: each renders, signs and POSTs one delivery within ``VIDEO_JOBS_WEBHOOK_TIMEOUT``,
-touching no database. At most ``concurrency`` sends are in flight, and at most one per endpoint (the claim
-skips endpoints that are busy here), so a slow endpoint holds one thread for one timeout at a time and
-never the deliveries to other endpoints. Several dispatchers may run anywhere: SKIP LOCKED hands each
-delivery to one of them.
+touching no database. Several dispatchers may run anywhere: SKIP LOCKED hands each delivery to one of them.
+
+Senders are shared fairly. At most ``concurrency`` sends are in flight, at most one per endpoint and at
+most ``owner_concurrency`` (``VIDEO_JOBS_WEBHOOK_OWNER_CONCURRENCY``) per owner: the claim skips the
+endpoints and the owners that are busy here. Owners take turns: a free sender goes to the most overdue
+delivery of the owners with nothing in flight here, then of those with one, and so on; not to the oldest
+delivery overall. So one owner's endpoints that never answer hold at most ``owner_concurrency`` senders for
+one timeout each, and every other owner's deliveries leave at once.
 
 ``run_once()`` settles finished sends and starts new ones without blocking, and says whether it did either;
 ``wait()`` blocks until the started sends are settled (tests drive the two step by step). ``run()`` is the
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 
@@ -54,6 +59,7 @@ class Dispatcher(Daemon):
         *,
         dispatcher_id: str | None = None,
         concurrency: int | None = None,
+        owner_concurrency: int | None = None,
         poll_interval: float | None = None,
         burst: bool = False,
         listen: bool = True,
@@ -67,6 +73,9 @@ class Dispatcher(Daemon):
             listen=listen,
         )
         self.concurrency = concurrency or int(settings.VIDEO_JOBS_WEBHOOK_CONCURRENCY)
+        self.owner_concurrency = min(
+            self.concurrency, owner_concurrency or int(settings.VIDEO_JOBS_WEBHOOK_OWNER_CONCURRENCY)
+        )
         self.timeout = float(settings.VIDEO_JOBS_WEBHOOK_TIMEOUT)
         self._in_flight: dict[Future[AttemptResult], WebhookDelivery] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="webhook-send")
@@ -80,8 +89,7 @@ class Dispatcher(Daemon):
         """
         worked = self._settle_finished() > 0
         while not self.stop_requested and len(self._in_flight) < self.concurrency:
-            busy = {delivery.endpoint_id for delivery in self._in_flight.values()}
-            delivery = deliveries.claim_due(busy_endpoints=busy)
+            delivery = self._claim()
             if delivery is None:
                 break
             worked = True
@@ -92,6 +100,21 @@ class Dispatcher(Daemon):
             self._in_flight[future] = delivery
             future.add_done_callback(lambda _: self.wake())
         return worked
+
+    def _claim(self) -> WebhookDelivery | None:
+        """The next delivery for a free sender: owners with the fewest sends in flight here first (each
+        owner below its share), the most overdue delivery among them."""
+        sending = list(self._in_flight.values())
+        busy_endpoints = {delivery.endpoint_id for delivery in sending}
+        per_owner = Counter(delivery.endpoint.owner_id for delivery in sending)
+        # Level n: owners with at most n sends in flight here. A level no owner is at adds nobody.
+        levels = sorted({0} | {count for count in per_owner.values() if count < self.owner_concurrency})
+        for level in levels:
+            busy_owners = {owner for owner, count in per_owner.items() if count > level}
+            delivery = deliveries.claim_due(busy_endpoints=busy_endpoints, busy_owners=busy_owners)
+            if delivery is not None:
+                return delivery
+        return None
 
     def wait(self, timeout: float | None = None) -> int:
         """Block until every started send has finished (or ``timeout``), then settle; returns how many."""
@@ -150,10 +173,11 @@ class Dispatcher(Daemon):
 
     def starting(self) -> None:
         logger.info(
-            "webhook dispatcher %s started (pid %s, %s sends at once, timeout %ss, poll %ss%s)",
+            "webhook dispatcher %s started (pid %s, %s sends at once, %s per owner, timeout %ss, poll %ss%s)",
             self.dispatcher_id,
             os.getpid(),
             self.concurrency,
+            self.owner_concurrency,
             self.timeout,
             self.poll_interval,
             ", burst" if self.burst else "",

@@ -2,6 +2,9 @@
 disable and enable it; and signing with its secrets (Standard Webhooks, through the ``standardwebhooks``
 package).
 
+A ``test`` ping is rate-limited per endpoint (``VIDEO_JOBS_WEBHOOK_TEST_PINGS_PER_MINUTE``, counted on the
+database's clock): pings cost a sender each, and an endpoint that never answers holds one for a timeout.
+
 Disabling an endpoint fails its pending deliveries in the same transaction: nothing is left waiting for an
 endpoint that will not be tried again. Re-enabling does not bring them back; staff redeliver them.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import secrets
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -18,11 +22,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from ..clock import DatabaseNow, database_now
 from ..refusals import Refusal
-from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from . import outbox
+from .models import DeliveryStatus, EventType, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,25 @@ class EndpointDisabled(Refusal):
     error_code = "webhook_endpoint_disabled"
     status = HTTPStatus.CONFLICT
     detail = "The endpoint is off: turn it on first."
+
+
+class PingsLimited(Refusal):
+    """The endpoint had its VIDEO_JOBS_WEBHOOK_TEST_PINGS_PER_MINUTE pings in the last minute."""
+
+    error_code = "throttled"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(self, limit: int, wait: int) -> None:
+        said = f"at most {limit} test pings a minute per endpoint"
+        super().__init__(said, detail=f"You may send {said}: try again in {wait} s.")
+        self.wait = wait
+
+    @property
+    def retry_after(self) -> int:
+        return self.wait
+
+
+TEST_PING_WINDOW = timedelta(minutes=1)
 
 
 def new_secret() -> str:
@@ -121,6 +147,25 @@ def rotate_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
     endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
     logger.info("webhook endpoint %s: secret rotated", endpoint.pk)
     return endpoint
+
+
+def send_test_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Record a ``ping`` for the endpoint. Raises EndpointDisabled, or PingsLimited with the seconds
+    until the oldest ping of the last minute leaves the window."""
+    if not endpoint.active:
+        raise EndpointDisabled()
+    limit = int(settings.VIDEO_JOBS_WEBHOOK_TEST_PINGS_PER_MINUTE)
+    with transaction.atomic():
+        # The endpoint's row lock: concurrent pings are counted one after the other.
+        WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).exists()
+        recent = WebhookDelivery.objects.filter(
+            endpoint=endpoint, event_type=EventType.PING, created_at__gt=DatabaseNow(-TEST_PING_WINDOW)
+        ).order_by("created_at")
+        if recent.count() >= limit:
+            oldest = recent.aggregate(oldest=Min("created_at"))["oldest"]
+            wait = (oldest + TEST_PING_WINDOW - database_now()).total_seconds()
+            raise PingsLimited(limit, max(1, math.ceil(wait)))
+        return outbox.record_ping(endpoint=endpoint)
 
 
 def disable_endpoint(*, endpoint_id: Any, reason: str, now: datetime | None = None) -> bool:

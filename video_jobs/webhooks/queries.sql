@@ -1,8 +1,8 @@
 -- The webhooks' hand-tuned statements: the outbox insert (a job event's deliveries) and the dispatcher's
 -- claim. Loaded once at import by ``webhooks/sql.py`` (``video_jobs.db.load_queries``): ``{delivery}``,
 -- ``{endpoint}`` and ``{job}`` are the tables and ``{delivery.<field>}`` their columns, from the models'
--- ``_meta``; ``{pending}`` is the pending status as a literal; ``{channel}`` the dispatchers' NOTIFY
--- channel; ``{job_fields}`` the pairs `'name', j."column"` of the job's body fields, ``result`` aside.
+-- ``_meta``; ``{pending}`` is the pending status as a literal; ``{now}`` the database's clock (PostgreSQL);
+-- ``{channel}`` the dispatchers' NOTIFY channel; ``{job_fields}`` the pairs `'name', j."column"` of the job's body fields, ``result`` aside.
 
 -- name: insert_job_event
 -- PostgreSQL and SQLite. One event's deliveries, one per active endpoint of the job's owner that subscribes
@@ -59,18 +59,21 @@ SELECT count(*) FROM (SELECT pg_notify({channel}, '') FROM inserted) AS notified
 SELECT pg_notify({channel}, '')
 
 -- name: claim_delivery
--- PostgreSQL. Claim the most overdue pending delivery whose endpoint is not busy: count an attempt and push
--- its next attempt to the claim's end (if the claimer dies, the delivery is due again then). Parameters:
--- the claim's end, now, the busy endpoints' ids. SKIP LOCKED: concurrent dispatchers take different rows
--- without waiting.
+-- PostgreSQL. Claim the most overdue pending delivery whose endpoint is not busy and whose owner is not busy
+-- (the dispatcher's fair shares): count an attempt and push its next attempt to the claim's end (if the
+-- claimer dies, the delivery is due again then). "Now" is the database's clock, never the dispatcher's.
+-- Parameters: the claim's length (an interval), the busy endpoints' ids, the busy owners' ids. SKIP
+-- LOCKED: concurrent dispatchers take different rows without waiting.
 UPDATE {delivery}
-   SET {delivery.attempts} = {delivery.attempts} + 1, {delivery.next_attempt_at} = %s
+   SET {delivery.attempts} = {delivery.attempts} + 1, {delivery.next_attempt_at} = {now} + %s
  WHERE {delivery.id} = (
-       SELECT {delivery.id} FROM {delivery}
+       SELECT d.{delivery.id} FROM {delivery} AS d
         -- A literal, so that the planner sees the partial index's condition.
-        WHERE {delivery.status} = {pending} AND {delivery.next_attempt_at} <= %s
-          AND {delivery.endpoint} <> ALL(%s)
-        ORDER BY {delivery.next_attempt_at}
+        WHERE d.{delivery.status} = {pending} AND d.{delivery.next_attempt_at} <= {now}
+          AND d.{delivery.endpoint} <> ALL(%s)
+          AND NOT EXISTS (SELECT 1 FROM {endpoint} AS e
+                           WHERE e.{endpoint.id} = d.{delivery.endpoint} AND e.{endpoint.owner} = ANY(%s))
+        ORDER BY d.{delivery.next_attempt_at}
         LIMIT 1
-        FOR UPDATE SKIP LOCKED)
+        FOR UPDATE OF d SKIP LOCKED)
 RETURNING {delivery.id}

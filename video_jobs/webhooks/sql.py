@@ -5,11 +5,12 @@ a conditional UPDATE on SQLite). Table and column names come from the models' ``
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 
+from ..clock import POSTGRESQL_NOW, DatabaseNow
 from ..db import Names, fill, is_postgresql, literal, load_queries, run_hot
 from ..models import JOB_FIELDS, VideoAnalysisJob
 from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -33,6 +34,7 @@ QUERIES = load_queries(
     endpoint=Names(WebhookEndpoint),
     job=_JOB,
     pending=literal(DeliveryStatus.PENDING),
+    now=POSTGRESQL_NOW,
     channel=literal(CHANNEL),
     job_fields=", ".join(f"'{name}', j.{getattr(_JOB, name)}" for name in JOB_FIELDS if name != "result"),
 )
@@ -101,24 +103,27 @@ def notify() -> None:
             cursor.execute(QUERIES["notify"])
 
 
-def claim_next_delivery(*, now: datetime, claim_until: datetime, busy_endpoints: list[Any]) -> int | None:
-    """Claim the most overdue pending delivery whose endpoint is not in ``busy_endpoints``: count an attempt
-    and push ``next_attempt_at`` to ``claim_until`` (if the claimer dies, the delivery is due again then).
-    Returns its id, or None when nothing is due.
+def claim_next_delivery(*, lease: timedelta, busy_endpoints: list[Any], busy_owners: list[Any]) -> int | None:
+    """Claim the most overdue pending delivery whose endpoint is not in ``busy_endpoints`` and whose owner
+    is not in ``busy_owners``: count an attempt and push ``next_attempt_at`` to ``lease`` from now (if the
+    claimer dies, the delivery is due again then). Returns its id, or None when nothing is due. "Now" is the
+    database's.
 
     PostgreSQL: one statement (``claim_delivery``). SQLite: pick a candidate, then a conditional UPDATE;
     losing the race means trying the next one.
     """
     if is_postgresql():
         with connection.cursor() as cursor:
-            cursor.execute(QUERIES["claim_delivery"], [claim_until, now, list(busy_endpoints)])
+            params: list[Any] = [lease, list(busy_endpoints), list(busy_owners)]
+            cursor.execute(QUERIES["claim_delivery"], params)
             row = cursor.fetchone()
         return int(row[0]) if row else None
     pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING)
     for _ in range(10):
         candidate = (
-            pending.filter(next_attempt_at__lte=now)
+            pending.filter(next_attempt_at__lte=DatabaseNow())
             .exclude(endpoint_id__in=busy_endpoints)
+            .exclude(endpoint__owner_id__in=busy_owners)
             .order_by("next_attempt_at")
             .values_list("pk", "attempts")
             .first()
@@ -126,8 +131,8 @@ def claim_next_delivery(*, now: datetime, claim_until: datetime, busy_endpoints:
         if candidate is None:
             return None
         pk, attempts = candidate
-        claimed = pending.filter(pk=pk, attempts=attempts, next_attempt_at__lte=now).update(
-            attempts=attempts + 1, next_attempt_at=claim_until
+        claimed = pending.filter(pk=pk, attempts=attempts, next_attempt_at__lte=DatabaseNow()).update(
+            attempts=attempts + 1, next_attempt_at=DatabaseNow(lease)
         )
         if claimed:
             return int(pk)

@@ -1,5 +1,5 @@
 """``/api/webhook-endpoints/``: a user's webhook endpoints. Views validate and translate; every change is a
-call into ``webhooks.endpoints`` (or the outbox, for a ping)."""
+call into ``webhooks.endpoints``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from ..api.openapi import error_responses
-from . import endpoints, outbox
+from . import endpoints
 from .models import EventType, WebhookEndpoint
 from .serializers import (
     EndpointInputSerializer,
@@ -101,15 +101,17 @@ class WebhookEndpointViewSet(
         request=None,
         responses={
             202: PingSerializer,
-            **error_responses({409: "The endpoint is off (webhook_endpoint_disabled)."}),
+            **error_responses(
+                {
+                    409: "The endpoint is off (webhook_endpoint_disabled).",
+                    429: "The endpoint had its test pings of the last minute (throttled, Retry-After).",
+                }
+            ),
         },
     )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str | None = None) -> Response:
-        endpoint = self.get_object()
-        if not endpoint.active:
-            raise endpoints.EndpointDisabled()
-        delivery = outbox.record_ping(endpoint=endpoint)
+        delivery = endpoints.send_test_ping(endpoint=self.get_object())
         return Response(
             {"event_id": delivery.event_id, "type": EventType.PING.value}, status=status.HTTP_202_ACCEPTED
         )

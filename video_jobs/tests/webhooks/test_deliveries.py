@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from video_jobs.clock import database_now
 from video_jobs.webhooks import deliveries
 from video_jobs.webhooks.deliveries import Settled
 from video_jobs.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
@@ -83,6 +84,16 @@ def test_a_claim_skips_endpoints_that_are_busy(user: Any) -> None:
     assert claim_for(busy_endpoints=set()).endpoint_id == busy.pk
 
 
+def test_a_claim_skips_owners_that_are_busy(user: Any, other_user: Any) -> None:
+    one_delivery(user)
+    theirs = one_delivery(other_user, URL + "/theirs")
+    delivery = deliveries.claim_due(busy_owners={user.pk})
+    assert delivery is not None
+    assert delivery.endpoint_id == theirs.pk
+    assert deliveries.claim_due(busy_owners={user.pk, other_user.pk}) is None
+    assert deliveries.claim_due(busy_owners={other_user.pk}) is not None
+
+
 def test_a_success_delivers_and_clears_the_endpoints_failure_clock(user: Any) -> None:
     endpoint = one_delivery(user)
     WebhookEndpoint.objects.update(failing_since=timezone.now() - timedelta(days=1))
@@ -100,28 +111,28 @@ def test_a_success_delivers_and_clears_the_endpoints_failure_clock(user: Any) ->
 def test_a_failure_is_retried_on_the_schedule(user: Any) -> None:
     endpoint = one_delivery(user)
     delivery = claim()
-    now = timezone.now()
+    before = database_now()
 
-    assert deliveries.settle(delivery=delivery, result=ERROR_500, now=now) == Settled.RETRYING
+    assert deliveries.settle(delivery=delivery, result=ERROR_500) == Settled.RETRYING
 
+    after = database_now()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.last_status_code, delivery.last_error) == ("pending", 500, "HTTP 500")
-    assert now + timedelta(seconds=4) <= delivery.next_attempt_at <= now + timedelta(seconds=6)  # type: ignore[operator]
+    assert before + timedelta(seconds=4) <= delivery.next_attempt_at <= after + timedelta(seconds=6)  # type: ignore[operator]
     endpoint.refresh_from_db()
-    assert endpoint.failing_since == now
+    assert before <= endpoint.failing_since <= after  # type: ignore[operator]
 
 
 @pytest.mark.parametrize(("status", "honoured"), [(429, True), (503, True), (500, False)])
 def test_retry_after_is_honoured_on_429_and_503(user: Any, status: int, honoured: bool) -> None:
     one_delivery(user)
     delivery = claim()
-    now = timezone.now()
     result = AttemptResult(AttemptKind.HTTP_ERROR, status_code=status, retry_after=600)
 
-    deliveries.settle(delivery=delivery, result=result, now=now)
+    deliveries.settle(delivery=delivery, result=result)
 
     delivery.refresh_from_db()
-    waited = (delivery.next_attempt_at - now).total_seconds()  # type: ignore[operator]
+    waited = (delivery.next_attempt_at - database_now()).total_seconds() + 1  # type: ignore[operator]
     assert (waited >= 600) is honoured
 
 

@@ -186,6 +186,31 @@ def test_a_slow_endpoint_holds_up_no_other_endpoint(
     )
 
 
+def test_owners_take_turns_and_each_holds_at_most_its_share(
+    user: Any, other_user: Any, receiver: Receiver
+) -> None:
+    released = threading.Event()
+    for index in range(4):
+        endpoint_for(user, receiver, f"/slow/{index}")
+        receiver.script(Reply(hold=released), path=f"/slow/{index}")
+    finish(make_job(user, VideoAnalysisJob.Status.PROCESSING))  # four deliveries, all older than the other's
+    theirs = endpoint_for(other_user, receiver, "/theirs")
+    finish(make_job(other_user, VideoAnalysisJob.Status.PROCESSING))
+
+    with Dispatcher(dispatcher_id="fair", concurrency=4, owner_concurrency=2) as dispatcher:
+        try:
+            dispatcher.run_once()
+            # One pass: the first owner's oldest, then the other's (nothing of theirs in flight), then the
+            # first owner's second; its two others wait although a sender is free.
+            claimed = WebhookDelivery.objects.filter(attempts=1)
+            assert claimed.filter(endpoint=theirs).count() == 1
+            assert claimed.filter(endpoint__owner=user).count() == 2
+            assert dispatcher.in_flight == 3
+            wait_for(lambda: receiver.delivered(), what="the other owner's delivery")
+        finally:
+            released.set()
+
+
 # Committed data, as in production: run() closes connections that left a transaction open (the test's own).
 @pytest.mark.django_db(transaction=True)
 def test_run_in_burst_mode_delivers_everything_due_then_returns(user: Any, receiver: Receiver) -> None:

@@ -5,10 +5,7 @@ nothing; two dispatchers deliver each event once; NOTIFY wakes an idle dispatche
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -17,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -25,64 +21,19 @@ from video_jobs.webhooks.models import WebhookDelivery, WebhookEndpoint
 from ..support.jobs import make_job
 from ..support.waiting import wait_for
 from ..support.webhook_helpers import RESULT, finish, make_endpoint
+from ..support.webhook_processes import Processes, child_processes
 from ..support.webhook_receiver import Receiver, Reply
-from ..support.worker_processes import backends, database_url
+from ..support.worker_processes import backends
 
 pytestmark = pytest.mark.postgres
 
 Status = VideoAnalysisJob.Status
-MANAGE = str(settings.BASE_DIR / "manage.py")
-
-
-class Processes:
-    """Child processes wired to the test database, allowed to deliver to 127.0.0.1 with a 1 s timeout (so a
-    claim lease of 7 s) and quick retries; killed after the test, their logs shown when it failed."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.logs: list[Path] = []
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
-        log = self.directory / f"process-{len(self.logs) + 1}.log"
-        environment = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "VIDEO_JOBS_WEBHOOK_ALLOW_PRIVATE": "1",
-            "VIDEO_JOBS_WEBHOOK_TIMEOUT": "1",
-            "VIDEO_JOBS_WEBHOOK_RETRY_SCHEDULE": "0.2,0.2,0.2",
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [sys.executable, MANAGE, *args], env=environment, stdout=output, stderr=subprocess.STDOUT
-            )
-        self.logs.append(log)
-        self.processes.append(process)
-        return process
-
-    def dispatcher(self, *args: str) -> subprocess.Popen[bytes]:
-        return self.start("run_webhooks", "--poll-interval", "0.2", *args)
-
-    def stop(self, process: subprocess.Popen[bytes]) -> int:
-        process.send_signal(signal.SIGTERM)
-        return process.wait(timeout=30)
-
-    def cleanup(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture
 def processes(tmp_path: Path) -> Iterator[Processes]:
-    running = Processes(tmp_path)
-    yield running
-    running.cleanup()
-    for log in running.logs:
-        print(f"--- {log.name} ---\n{log.read_text()}")  # shown by pytest only when the test failed
+    with child_processes(tmp_path) as running:
+        yield running
 
 
 def endpoint_for(user: Any, receiver: Receiver, path: str = "/hooks") -> WebhookEndpoint:

@@ -1,11 +1,12 @@
-"""/api/webhook-endpoints/: register (the secret shown once), read, change, delete, rotate (and revoke the
-old secret), ping; owner scoped like jobs; at most VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS; URLs into private
+"""/api/webhook-endpoints/: register (the secret shown once), read, change, delete, rotate, ping (rate
+limited per endpoint); owner scoped like jobs; at most VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS; URLs into private
 networks refused as "not a public address", never saying where a name leads, within the DNS timeout."""
 
 from __future__ import annotations
 
 import socket
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -196,6 +197,27 @@ def test_test_queues_a_ping_for_the_endpoint(api: APIClient) -> None:
         "ping",
         "pending",
     )
+
+
+@override_settings(VIDEO_JOBS_WEBHOOK_TEST_PINGS_PER_MINUTE=3)
+def test_test_pings_are_rate_limited_per_endpoint_with_retry_after(api: APIClient) -> None:
+    first, second = register(api).json()["id"], register(api).json()["id"]
+    assert [api.post(f"{BASE}{first}/test/").status_code for _ in range(3)] == [202, 202, 202]
+
+    refused = api.post(f"{BASE}{first}/test/")
+    assert refused.status_code == 429
+    assert refused.json()["error_code"] == "throttled"
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert WebhookDelivery.objects.filter(endpoint_id=first).count() == 3
+    # Per endpoint: another one of the same owner still gets its pings.
+    assert api.post(f"{BASE}{second}/test/").status_code == 202
+
+    # Once the oldest ping is more than a minute old, there is room for one more.
+    oldest = WebhookDelivery.objects.filter(endpoint_id=first).order_by("created_at").first()
+    assert oldest is not None
+    WebhookDelivery.objects.filter(pk=oldest.pk).update(created_at=oldest.created_at - timedelta(seconds=61))
+    assert api.post(f"{BASE}{first}/test/").status_code == 202
+    assert api.post(f"{BASE}{first}/test/").status_code == 429
 
 
 def test_test_on_an_endpoint_that_is_off_answers_409(api: APIClient) -> None:
