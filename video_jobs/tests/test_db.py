@@ -47,7 +47,7 @@ def test_a_field_without_a_column_is_refused() -> None:
 def test_the_shipped_statements_have_every_name_filled() -> None:
     # Only the slots their callers compose are left open.
     open_slots = {"{assignments}", "{also}", "{finish}", "{events}", "{written}", "{claim}", "{source}"}
-    open_slots |= {"{payload}", "{subscribed}", "{insert}"}
+    open_slots |= {"{payload}", "{subscribed}", "{due}", "{insert}"}
     for queries in (services_sql.QUERIES, webhooks_sql.QUERIES):
         for name, statement in queries.items():
             left = {part[: part.index("}") + 1] for part in ("{" + s for s in statement.split("{")[1:])}

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ..clock import DatabaseNow
 from ..models import VideoAnalysisJob
 from . import sql
 from .models import EventType, WebhookDelivery, WebhookEndpoint
@@ -69,17 +70,18 @@ def job_event_from(*, source: str, event_type: EventType) -> tuple[str, list[Any
 
 
 def record_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
-    """A ``ping`` event for this one endpoint (``POST .../test/``)."""
-    now = timezone.now()
+    """A ``ping`` event for this one endpoint (``POST .../test/``), due at the database's now (as its
+    creation, which the pings' rate limit counts by)."""
     with transaction.atomic():
         delivery = WebhookDelivery.objects.create(
             event_id=new_event_id(),
             event_type=EventType.PING,
-            occurred_at=now,
+            occurred_at=timezone.now(),
             endpoint=endpoint,
             payload={"endpoint_id": str(endpoint.pk)},
-            next_attempt_at=now,
-            created_at=now,
+            next_attempt_at=DatabaseNow(),
+            created_at=DatabaseNow(),
         )
         sql.notify()
+    delivery.refresh_from_db(fields=["next_attempt_at", "created_at"])
     return delivery

@@ -10,13 +10,14 @@
 -- index that writes nothing. The payload is copied from the job's row by the database itself: the job as
 -- it is in the transaction that changed it. {source} is a relation holding the job's row, aliased `j`: a
 -- sub-SELECT of the jobs table by id after the UPDATE, or, inside one statement with the UPDATE, its
--- RETURNING rows. {payload} and {subscribed} are the vendor's fragments below. Parameters: the event's id,
--- type and time, the time again twice (first attempt, creation), those of {source}, the event type.
+-- RETURNING rows. {payload}, {subscribed} and {due} are the vendor's fragments below: the first attempt is
+-- due at the database's now, whatever the clock of the process that records the event. Parameters: the
+-- event's id, type and time, the time again (creation), those of {source}, the event type.
 -- No RETURNING: callers add what they need.
 INSERT INTO {delivery} ({delivery.event_id}, {delivery.event_type}, {delivery.occurred_at},
        {delivery.endpoint}, {delivery.job}, {delivery.payload}, {delivery.status}, {delivery.attempts},
        {delivery.next_attempt_at}, {delivery.last_error}, {delivery.created_at})
-SELECT %s, %s, %s, e.{endpoint.id}, j.{job.id}, {payload}, {pending}, 0, %s, '', %s
+SELECT %s, %s, %s, e.{endpoint.id}, j.{job.id}, {payload}, {pending}, 0, {due}, '', %s
   FROM {source} AS j
   JOIN {endpoint} AS e ON e.{endpoint.owner} = j.{job.owner} AND e.{endpoint.active}
  WHERE {subscribed}
@@ -38,6 +39,14 @@ json_object({job_fields}, 'result', CASE WHEN j.{job.result} IS NULL THEN NULL E
     'video', json_extract(j.{job.result}, '$.video'),
     'poster', json_extract(j.{job.result}, '$.poster'),
     'artifacts', json_extract(j.{job.result}, '$.artifacts')) END)
+
+-- name: due_postgresql
+-- The database's now (when the statement started).
+STATEMENT_TIMESTAMP()
+
+-- name: due_sqlite
+-- The database's now, in the text layout Django stores (clock.SQLITE_NOW without its offset).
+STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')
 
 -- name: subscribed_postgresql
 -- The endpoint `e` takes every event (an empty list) or this one (the parameter).

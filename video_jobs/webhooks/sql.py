@@ -45,6 +45,7 @@ _INSERT = {
         QUERIES["insert_job_event"],
         payload=QUERIES[f"payload_{vendor}"],
         subscribed=QUERIES[f"subscribed_{vendor}"],
+        due=QUERIES[f"due_{vendor}"],
     )
     for vendor in ("postgresql", "sqlite")
 }
@@ -63,7 +64,7 @@ def outbox_insert(
     before the UPDATE). No ``RETURNING``: callers add what they need.
     """
     when = WebhookDelivery._meta.get_field("occurred_at").get_db_prep_value(now, connection)
-    params = [event_id, event_type, when, when, when, *source_params, event_type]
+    params = [event_id, event_type, when, when, *source_params, event_type]
     postgres = is_postgresql()
     sql = _BY_SOURCE.get((source, postgres))
     if sql is None:

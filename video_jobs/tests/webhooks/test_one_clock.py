@@ -1,7 +1,7 @@
 """Webhook claims and retry times on the database's clock, never a dispatcher's own: a dispatcher whose
-clock runs 30 s fast writes leases and retries by the database's time, and never takes a delivery that
-another dispatcher is sending (in this process with time-machine, and as a real ``run_webhooks`` process
-on PostgreSQL)."""
+clock runs 30 s fast writes leases and retries by the database's time, events recorded by a fast process
+are due at once, and a fast dispatcher never takes a delivery that another dispatcher is sending (in this
+process with time-machine, and as a real ``run_webhooks`` process on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ from django.db import transaction
 from django.test import override_settings
 
 from video_jobs.clock import database_now
+from video_jobs.models import VideoAnalysisJob
 from video_jobs.webhooks import deliveries, outbox
 from video_jobs.webhooks.deliveries import Settled
 from video_jobs.webhooks.dispatcher import Dispatcher
 from video_jobs.webhooks.models import WebhookDelivery
 from video_jobs.webhooks.transport import AttemptKind, AttemptResult
 
+from ..support.jobs import make_job
 from ..support.waiting import wait_for
-from ..support.webhook_helpers import make_endpoint
+from ..support.webhook_helpers import finish, make_endpoint
 from ..support.webhook_processes import Processes, child_processes
 from ..support.webhook_receiver import Receiver, Reply
 from ..support.worker_processes import backends
@@ -60,6 +62,19 @@ def test_a_fast_dispatcher_claims_and_retries_by_the_database_clock(user: Any) -
         again = deliveries.claim_due()
         assert again is not None
         assert 23.0 <= seconds_from_database_now(again.next_attempt_at) <= 25.0
+
+
+@pytest.mark.django_db
+def test_events_recorded_by_a_fast_process_are_due_at_once(user: Any) -> None:
+    endpoint = make_endpoint(user, "https://hooks.example.com/x")
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=SKEW), tick=True):
+        outbox.record_ping(endpoint=endpoint)
+        finish(make_job(user, VideoAnalysisJob.Status.PROCESSING))
+    for delivery in WebhookDelivery.objects.all():
+        assert seconds_from_database_now(delivery.next_attempt_at) <= 0.0
+    assert deliveries.claim_due() is not None
+    assert deliveries.claim_due(busy_endpoints={endpoint.pk}) is None
+    assert deliveries.claim_due() is not None
 
 
 @pytest.mark.postgres

@@ -4,6 +4,7 @@ active subscribed endpoints, carrying the job as it was at the event; cheap when
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -50,7 +51,8 @@ def test_an_event_is_written_for_every_active_endpoint_of_the_owner_that_subscri
             "pending",
             0,
         )
-        assert row.next_attempt_at == row.occurred_at  # due at once
+        # Due at once, by the database's clock.
+        assert abs(row.next_attempt_at - row.occurred_at) < timedelta(seconds=5)  # type: ignore[operator]
 
 
 def test_an_owner_without_endpoints_costs_one_statement_and_writes_nothing(user: Any) -> None:
