@@ -101,12 +101,9 @@ class WebhookEndpointViewSet(
         request=None,
         responses={
             202: PingSerializer,
-            **error_responses(
-                {
-                    409: "The endpoint is off (webhook_endpoint_disabled).",
-                    429: "The endpoint had its test pings of the last minute (throttled, Retry-After).",
-                }
-            ),
+            # 429 (throttled, with Retry-After) is declared for every throttled call: here also after the
+            # endpoint's test pings of the last minute.
+            **error_responses({409: "The endpoint is off (webhook_endpoint_disabled)."}),
         },
     )
     @action(detail=True, methods=["post"])
