@@ -70,7 +70,7 @@ def test_a_claim_counts_the_attempt_and_hides_the_delivery_until_its_lease_ends(
     assert delivery.next_attempt_at >= before + deliveries.claim_lease()  # type: ignore[operator]
     assert deliveries.claim_due() is None
     # A dispatcher that died: once the lease ends, the delivery is due again, with the same webhook-id.
-    WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    WebhookDelivery.objects.update(next_attempt_at=database_now())
     again = claim()
     assert (again.pk, again.event_id, again.attempts) == (delivery.pk, delivery.event_id, 2)
 
@@ -141,7 +141,7 @@ def test_the_delivery_fails_when_the_schedule_runs_out(user: Any) -> None:
     one_delivery(user)
     outcomes = []
     for _ in range(3):
-        WebhookDelivery.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+        WebhookDelivery.objects.filter(status="pending").update(next_attempt_at=database_now())
         outcomes.append(deliveries.settle(delivery=claim(), result=ERROR_500))
     assert outcomes == [Settled.RETRYING, Settled.RETRYING, Settled.EXHAUSTED]
     delivery = WebhookDelivery.objects.get()
@@ -170,7 +170,7 @@ def test_an_endpoint_failing_for_five_days_without_a_success_is_disabled_with_th
     assert endpoint.active
 
     WebhookEndpoint.objects.update(failing_since=timezone.now() - timedelta(days=5, minutes=1))
-    WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    WebhookDelivery.objects.update(next_attempt_at=database_now())
     assert deliveries.settle(delivery=claim(), result=ERROR_500) == Settled.ENDPOINT_DISABLED
 
     endpoint.refresh_from_db()
@@ -182,7 +182,7 @@ def test_an_endpoint_failing_for_five_days_without_a_success_is_disabled_with_th
 def test_a_settle_after_the_claim_was_taken_over_writes_nothing(user: Any) -> None:
     one_delivery(user)
     stale = claim()
-    WebhookDelivery.objects.update(next_attempt_at=timezone.now())  # its lease ran out
+    WebhookDelivery.objects.update(next_attempt_at=database_now())  # its lease ran out
     current = claim()
 
     assert deliveries.settle(delivery=stale, result=OK) == Settled.TAKEN_OVER
