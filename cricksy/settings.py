@@ -172,6 +172,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "video_jobs.api.pagination.JobPagination",
     "DEFAULT_SCHEMA_CLASS": "video_jobs.api.openapi.ContractSchema",
+    # DRF's three, the JSON one refusing nesting that would crash its decoder (a 400, not a 500).
+    "DEFAULT_PARSER_CLASSES": [
+        "video_jobs.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Every error body carries a stable error_code, DRF's own errors included.
     "EXCEPTION_HANDLER": "video_jobs.api.errors.exception_handler",
     # Per-user request rates (429 with Retry-After beyond them): every API call, and initiate on its own.

@@ -31,9 +31,11 @@ class JobPagination(PageNumberPagination):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:
             return self.page_size
-        if re.fullmatch(r"[0-9]+", raw) is None or int(raw) < 1:
+        digits = raw.lstrip("0")
+        if re.fullmatch(r"[1-9][0-9]*", digits) is None:
             raise ValidationError({self.page_size_query_param: ["Must be a positive integer."]})
-        return min(int(raw), self.max_page_size)
+        # Any number of digits: int() refuses more than 4300, and a size that long is only "the most".
+        return self.max_page_size if len(digits) > 9 else min(int(digits), self.max_page_size)
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)

@@ -11,6 +11,7 @@ only the status text; our page reads the job).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -174,8 +175,10 @@ class Params(UppyView):
     def get(self, request: Request, token: str) -> Response:
         query = {name: str(request.query_params.get(name)) for name in request.query_params}
         metadata = uppy.query_metadata(query)
-        size = metadata.get("size", "")
-        if size.isdigit() and int(size) > MAX_SINGLE_PUT:
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int); a number too long for int() to read
+        # (over 4300 digits) is too large anyway.
+        size = metadata.get("size", "").lstrip("0")
+        if re.fullmatch(r"[0-9]+", size) and (len(size) > 30 or int(size) > MAX_SINGLE_PUT):
             raise ValidationError({"metadata.size": [f"Above {MAX_SINGLE_PUT} bytes, upload in parts."]})
         job, code = self.create(
             filename=query.get("filename"), content_type=query.get("type"), metadata=metadata

@@ -7,6 +7,7 @@ import contextvars
 import ctypes
 import logging
 import os
+import re
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ _current_job: contextvars.ContextVar[str] = contextvars.ContextVar("video_jobs_c
 # from one a live worker on the same machine is still using.
 _DOWNLOAD_PREFIX = "cricksy-"
 _DOWNLOAD_SUFFIX = ".video"
+# Linux's largest pid (PID_MAX_LIMIT, 2**22): above it os.kill would refuse the number itself.
+_PID_MAX = 2**22
 
 
 def default_worker_id() -> str:
@@ -87,7 +90,8 @@ def remove_orphaned_downloads(folder: str | None = None) -> int:
     freed = 0
     for path in Path(folder or tempfile.gettempdir()).glob(f"{_DOWNLOAD_PREFIX}*{_DOWNLOAD_SUFFIX}"):
         pid = path.name[len(_DOWNLOAD_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or _process_alive(int(pid)):
+        # Anyone may plant a file here: only ASCII digits of a pid the kernel could have given are read.
+        if re.fullmatch(r"[1-9][0-9]{0,9}", pid) is None or int(pid) > _PID_MAX or _process_alive(int(pid)):
             continue
         with suppress(OSError):
             size = path.stat().st_size

@@ -48,6 +48,25 @@ def test_a_page_size_that_is_not_a_positive_integer_is_refused(api: APIClient) -
         assert (response.status_code, response.json()["error_code"]) == (400, "invalid"), size
 
 
+def test_a_json_body_nested_too_deeply_says_parse_error(api: APIClient) -> None:
+    # Deeper than the interpreter's recursion limit: the JSON decoder gives up with a RecursionError.
+    for body in ("[" * 100_000, '{"a":' * 100_000):
+        response = api.post(INITIATE, body, content_type="application/json")
+        assert (response.status_code, response.json()["error_code"]) == (400, "parse_error")
+
+
+def test_a_page_size_of_thousands_of_digits_is_read_as_a_number(api: APIClient) -> None:
+    # Python refuses int() of more than 4300 digits; the paginator reads such a size as what it is: huge.
+    response = api.get("/api/video-jobs/", {"page_size": "9" * 5000})
+    assert response.status_code == 200
+    assert api.get("/api/video-jobs/", {"page_size": "0" * 5000 + "1"}).status_code == 200
+    for size in ("0" * 5000, "²", "\u0661"):  # no size at all, a superscript two, an Arabic-Indic one
+        response = api.get("/api/video-jobs/", {"page_size": size})
+        assert (response.status_code, response.json()["error_code"]) == (400, "invalid"), size
+    response = api.get("/api/video-jobs/", {"page": "9" * 5000})
+    assert (response.status_code, response.json()["error_code"]) == (404, "not_found")
+
+
 def test_a_page_that_does_not_exist_says_not_found(api: APIClient) -> None:
     for page in ("0", "2", "last"):
         response = api.get("/api/video-jobs/", {"page": page})

@@ -109,6 +109,9 @@ def test_params_refuses_bad_input_and_files_too_large_for_one_request(params: An
         (params(size=0), "metadata.size"),
         (params(type="application/octet-stream"), "type"),
         (params(size=6 * 1024**3), "metadata.size"),
+        # What str.isdigit() calls a digit but int() cannot read, and more digits than int() reads.
+        (params(**{"metadata[size]": "²"}), "metadata.size"),
+        (params(**{"metadata[size]": "9" * 5000}), "metadata.size"),
     ):
         assert response.status_code == 400
         assert field in response.json()["errors"]

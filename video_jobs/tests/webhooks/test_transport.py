@@ -160,6 +160,9 @@ def test_retry_after_is_read_as_seconds_or_an_http_date() -> None:
         == 0.0
     )
     assert transport.retry_after_seconds("soon") is None
+    # Digits to str.isdigit() that float() cannot read: an endpoint's header is ignored, never an error.
+    assert transport.retry_after_seconds("²") is None
+    assert transport.retry_after_seconds("1²") is None
     assert transport.retry_after_seconds(None) is None
 
 

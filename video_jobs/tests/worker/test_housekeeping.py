@@ -32,6 +32,10 @@ def test_downloads_left_by_dead_workers_are_removed_and_no_others(tmp_path: Path
         tmp_path / f"cricksy-{os.getpid()}-job-abc.video",  # a live worker's download
         tmp_path / f"cricksy-{dead.pid}-job-abc.part",  # not a download
         tmp_path / "cricksy-notapid-job.video",
+        # Planted names a worker must step over at start: not a pid int() reads, or one os.kill refuses.
+        tmp_path / "cricksy-²-job.video",
+        tmp_path / f"cricksy-{'9' * 30}-job.video",
+        tmp_path / f"cricksy-{'9' * 240}.video",  # as long as a file name may be
         tmp_path / f"other-{dead.pid}-job.video",
     ]
     for path in kept:
