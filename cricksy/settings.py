@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # Before CommonMiddleware, so that its redirects carry the CORS headers too. Inert while
     # VIDEO_JOBS_CORS_ALLOWED_ORIGINS is empty.
     "corsheaders.middleware.CorsMiddleware",
+    # Before CommonMiddleware's APPEND_SLASH: an API route answers with or without its trailing slash.
+    "video_jobs.api.fallbacks.OptionalTrailingSlash",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

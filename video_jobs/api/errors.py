@@ -18,7 +18,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -69,6 +74,19 @@ class UploadIncomplete(Refusal):
         return {"missing_parts": self.missing_parts}
 
 
+class RequestTooLarge(Refusal):
+    """A body past Django's limits (DATA_UPLOAD_MAX_MEMORY_SIZE, ...): Django would answer its HTML 400."""
+
+    error_code = "request_too_large"
+    detail = (
+        "The request body is too large. Video bytes go straight to S3 (the URL initiate gives), not here."
+    )
+
+
+# What Django raises while reading a body past its limits (SuspiciousOperations it answers with an HTML 400).
+_TOO_LARGE = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
 def settled(result: services.VerifyResult) -> VideoAnalysisJob:
     """The job upload-complete's verification left (queued, or already past verification), or the refusal
     its outcome is: StorageUnavailable (S3 did not answer; the job waits), UploadIncomplete, or JobConflict
@@ -112,6 +130,8 @@ def error_code_of(exc: Exception) -> str:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, _TOO_LARGE):
+        exc = RequestTooLarge(str(exc))
     if isinstance(exc, JobConflict):
         return respond(exc, JobSerializer(exc.job, context={"request": context.get("request")}).data)
     if isinstance(exc, Refusal):

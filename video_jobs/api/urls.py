@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import SimpleRouter
 
 from ..webhooks.views import WebhookEndpointViewSet
+from .index import ApiIndex
 from .views import VideoJobViewSet
 
 router = SimpleRouter()
@@ -10,6 +11,7 @@ router.register("video-jobs", VideoJobViewSet, basename="video-job")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 urlpatterns = [
+    path("", ApiIndex.as_view(), name="api-index"),
     path(
         "video-jobs/<str:pk>/artifacts/<str:name>",
         VideoJobViewSet.as_view({"get": "artifact"}, detail=True, basename="video-job"),

@@ -12,10 +12,10 @@ from . import views
 
 
 class AnyTextConverter(PathConverter):
-    """``path``'s text, newlines included: ``.+`` stops at one, and an unmatched URL answers Django's HTML
-    404 instead of the API's JSON one."""
+    """``path``'s text, newlines included (``.+`` stops at one), but not ending in a slash: a trailing slash
+    is the route's own, optional on every API route (``api.fallbacks``)."""
 
-    regex = r"[\s\S]+"
+    regex = r"[\s\S]*[^/]"
 
 
 register_converter(AnyTextConverter, "anytext")
