@@ -42,6 +42,13 @@ NOT_FOUND = exceptions.NotFound.default_code  # "not_found"
 Status = VideoAnalysisJob.Status
 
 
+# A job's conflict in words for what the caller can do now (a failed job's own message says it already).
+_JOB_IS: dict[str, str] = {
+    Status.CANCELLED: "The job was cancelled: start a new upload.",
+    Status.PROCESSING: "The job is being processed: wait until it is done or failed.",
+}
+
+
 class JobConflict(Refusal):
     """The call does not apply to the job as it is now: it failed, was cancelled, is processing, is past
     queued... The refusal carries the job, which the answer shows: the API answers the job itself, the Uppy
@@ -53,7 +60,8 @@ class JobConflict(Refusal):
         failed = job.status == Status.FAILED
         super().__init__(
             f"job {job.pk} is {job.status}",
-            detail=detail or (job.error_message if failed else f"The job is {job.status}."),
+            detail=detail
+            or (job.error_message if failed else _JOB_IS.get(job.status, f"The job is {job.status}.")),
         )
         self.error_code = error_code or (job.error_code if failed else f"job_{job.status}")
         self.job = job

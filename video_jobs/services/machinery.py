@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from ..clock import DatabaseNow
-from ..models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
+from ..models import ERROR_MESSAGE_MAX_LENGTH, NEXT_STEP, ErrorCode, VideoAnalysisJob
 from ..ops import metrics
 from ..refusals import Refusal
 from ..webhooks import outbox
@@ -187,11 +187,16 @@ def error_fields(message: str, detail: str) -> dict[str, Any]:
 
 
 def failed_fields(code: str, message: str, *, detail: str = "") -> dict[str, Any]:
+    """A failed job's fields; its message ends with what the client can do now (``NEXT_STEP``)."""
+    step = NEXT_STEP.get(ErrorCode(code), "") if code in ErrorCode.values else ""
+    said = message.rstrip()[: ERROR_MESSAGE_MAX_LENGTH - len(step) - 2]
+    if step:
+        said = f"{said}{'' if said.endswith(('.', '!', '?')) or not said else '.'} {step}".strip()
     return {
         "status": Status.FAILED,
         "stage": Stage.FAILED,
         "error_code": code,
-        **error_fields(message, detail),
+        **error_fields(said, detail or message),
         "finished_at": DatabaseNow(),
         "worker_id": "",
         "lease_expires_at": None,

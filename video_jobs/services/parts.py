@@ -42,7 +42,7 @@ class PartsClosed(Refusal):
     status = HTTPStatus.CONFLICT
     detail = (
         "This job takes no parts: it is not a multipart upload, no longer awaits its upload, or its parts "
-        "were assembled. Call upload-complete or get the job."
+        "were assembled. Call upload-complete to finish it, or get the job to see where it is."
     )
 
 

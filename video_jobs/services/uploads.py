@@ -48,7 +48,9 @@ class IdempotencyKeyReused(Refusal):
 
     error_code = "idempotency_key_reused"
     status = HTTPStatus.CONFLICT
-    detail = "This Idempotency-Key was already used with other parameters."
+    detail = (
+        "This Idempotency-Key was already used with other parameters: send a new key to start a new upload."
+    )
 
     def __init__(self, job: VideoAnalysisJob) -> None:
         super().__init__(f"Idempotency-Key already used for job {job.pk} with other parameters")
@@ -79,8 +81,7 @@ class _Verification:
 
 # What the client is told when its upload is not there, by the code the job fails with.
 _NOT_THERE = {
-    ErrorCode.UPLOAD_MISSING: "No video was found for this job: upload it to the URL initiate gave, then "
-    "call upload-complete.",
+    ErrorCode.UPLOAD_MISSING: "No video was found for this job when its upload was said to be complete.",
     ErrorCode.UPLOAD_EXPIRED: "No video arrived before the upload deadline.",
 }
 

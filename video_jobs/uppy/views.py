@@ -114,7 +114,8 @@ class UppyView(APIView):
         return errors.JobConflict(
             job,
             error_code="upload_closed",
-            detail=f"This file's job no longer awaits its upload (it is {job.status}).",
+            detail=f"This file's job no longer takes its upload (it is {job.status}): remove the file and "
+            "add it again to start a new upload.",
         )
 
     def create(

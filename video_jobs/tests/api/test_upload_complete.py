@@ -52,6 +52,11 @@ def test_upload_complete_without_an_object_fails_as_upload_missing(api: APIClien
     # In the client's terms: where the service looked (bucket, key, endpoint) is for staff only.
     assert job.s3_bucket not in response.json()["error_message"]
     assert "error_detail" not in response.json()
+    # What the client can do now: the URL initiate gave takes nothing for a failed job.
+    assert response.json()["error_message"] == (
+        "No video was found for this job when its upload was said to be complete. Start a new upload of the "
+        "video: this job takes no more uploads."
+    )
 
 
 def test_upload_complete_with_another_size_fails_as_size_mismatch(

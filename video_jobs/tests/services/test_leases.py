@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from video_jobs import services
-from video_jobs.models import ErrorCode, VideoAnalysisJob
+from video_jobs.models import NEXT_STEP, ErrorCode, VideoAnalysisJob
 
 from ..support.jobs import make_job, processing
 
@@ -79,9 +79,9 @@ def test_retry_job_backs_off_until_attempts_run_out(user: Any) -> None:
     last = processing(user, attempts=3)
     assert services.retry_job(job=last, message="Storage was unavailable again.")
     assert (last.status, last.error_code) == (Status.FAILED, ErrorCode.ATTEMPTS_EXHAUSTED)
-    # Without a detail of its own, staff see the message.
+    # Without a detail of its own, staff see the message; the client also reads what to do now.
     assert (last.error_message, last.error_detail) == (
-        "Storage was unavailable again.",
+        f"Storage was unavailable again. {NEXT_STEP[ErrorCode.ATTEMPTS_EXHAUSTED]}",
         "Storage was unavailable again.",
     )
 

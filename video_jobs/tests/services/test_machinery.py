@@ -12,8 +12,9 @@ from django.test import override_settings
 
 from video_jobs import services
 from video_jobs.clock import DatabaseNow
-from video_jobs.models import ERROR_MESSAGE_MAX_LENGTH, ErrorCode, VideoAnalysisJob
+from video_jobs.models import ERROR_MESSAGE_MAX_LENGTH, NEXT_STEP, ErrorCode, VideoAnalysisJob
 from video_jobs.services import machinery
+from video_jobs.services.machinery import failed_fields
 from video_jobs.webhooks import endpoints
 from video_jobs.webhooks.models import WebhookDelivery
 
@@ -48,7 +49,7 @@ def test_the_retry_policy_queues_with_backoff_until_the_last_attempt_then_gives_
     assert (fields["status"], fields["error_code"], fields["error_message"]) == (
         Status.FAILED,
         ErrorCode.LOST,
-        "gone",
+        f"gone. {NEXT_STEP[ErrorCode.LOST]}",
     )
 
 
@@ -128,3 +129,14 @@ def test_a_change_that_did_not_happen_announces_nothing(user: Any) -> None:
     assert not services.finish_job(job=job, result={})
     assert not services.cancel_job(job=job)
     assert _events() == []
+
+
+def test_every_failure_ends_with_what_the_client_can_do_now() -> None:
+    assert set(NEXT_STEP) == set(ErrorCode)
+    for code in ErrorCode:
+        message = failed_fields(code, "It broke.")["error_message"]
+        assert message.startswith("It broke. Start a new upload"), code
+        # However long the cause, the way on is kept.
+        long = failed_fields(code, "x" * 5000)["error_message"]
+        assert len(long) <= ERROR_MESSAGE_MAX_LENGTH
+        assert long.endswith(NEXT_STEP[code])

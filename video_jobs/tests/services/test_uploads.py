@@ -204,7 +204,8 @@ def test_an_expired_upload_says_the_deadline_passed(user: Any) -> None:
     job.refresh_from_db()
     assert (job.error_code, job.error_message) == (
         ErrorCode.UPLOAD_EXPIRED,
-        "No video arrived before the upload deadline.",
+        "No video arrived before the upload deadline. Start a new upload and send the video before its "
+        "deadline.",
     )
     assert job.s3_key in job.error_detail
     assert_client_safe(job)
@@ -217,7 +218,10 @@ def test_a_wrong_size_is_told_in_bytes(user: Any, put_video: Any) -> None:
     services.complete_upload(job=job)
 
     job.refresh_from_db()
-    assert job.error_message == f"The uploaded file is {len(VIDEO) + 1} bytes; {len(VIDEO)} were declared."
+    assert job.error_message == (
+        f"The uploaded file is {len(VIDEO) + 1} bytes; {len(VIDEO)} were declared. Start a new upload that "
+        "declares the file's exact size."
+    )
     assert_client_safe(job)
 
 

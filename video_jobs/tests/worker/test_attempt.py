@@ -11,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from video_jobs.analysis import JobInfo, ProgressCallback, noop_analyzer
+from video_jobs.models import NEXT_STEP, ErrorCode
 from video_jobs.s3 import storage
 
 from ..support.client_safe import assert_client_safe
@@ -130,7 +131,7 @@ def test_an_object_deleted_after_verification_fails_as_upload_missing(
 
     job = fresh(job)
     assert (job.status, job.error_code, job.attempts) == ("failed", "upload_missing", 1)
-    assert job.error_message == "The video is no longer in storage."
+    assert job.error_message == f"The video is no longer in storage. {NEXT_STEP[ErrorCode.UPLOAD_MISSING]}"
     assert f"{job.s3_bucket}/{job.s3_key}" in job.error_detail
     assert_client_safe(job, worker_id="test-worker-1")
     assert recorder.calls == []
@@ -148,7 +149,9 @@ def test_an_object_replaced_after_verification_fails_as_upload_changed(
 
     job = fresh(job)
     assert (job.status, job.error_code) == ("failed", "upload_changed")
-    assert job.error_message == "The video was replaced after it was verified."
+    assert job.error_message == (
+        f"The video was replaced after it was verified. {NEXT_STEP[ErrorCode.UPLOAD_CHANGED]}"
+    )
     assert_client_safe(job, worker_id="test-worker-1")
     assert recorder.calls == []
 
@@ -177,7 +180,9 @@ def test_a_file_that_is_not_a_video_fails_as_invalid_video(
 
     job = fresh(job)
     assert (job.status, job.stage, job.error_code, job.attempts) == ("failed", "failed", "invalid_video", 1)
-    assert job.error_message == "The file is not in a video container format."
+    assert job.error_message == (
+        f"The file is not in a video container format. {NEXT_STEP[ErrorCode.INVALID_VIDEO]}"
+    )
     # FFmpeg's own words name the temporary file: staff read them, the client does not.
     assert "Invalid data" in job.error_detail
     assert "cricksy-" in job.error_detail

@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from video_jobs.analysis import Analysis, Artifact, JobInfo, ProgressCallback
+from video_jobs.models import NEXT_STEP, ErrorCode
 from video_jobs.s3 import storage
 
 from ..support.client_safe import assert_client_safe
@@ -102,7 +103,9 @@ def test_an_analyzer_bug_is_retried_then_fails_as_attempts_exhausted_with_the_la
 
     job = fresh(job)
     assert (job.status, job.error_code, job.attempts) == ("failed", "attempts_exhausted", 3)
-    assert job.error_message == "An unexpected error interrupted the analysis."
+    assert job.error_message == (
+        f"An unexpected error interrupted the analysis. {NEXT_STEP[ErrorCode.ATTEMPTS_EXHAUSTED]}"
+    )
     assert job.error_detail == "ZeroDivisionError: attempt 3"
     errors = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert len(errors) == 3
