@@ -12,9 +12,20 @@ from rest_framework import serializers
 
 from ..models import JOB_FIELDS, ErrorCode, VideoAnalysisJob
 from ..s3 import artifacts
+from ..s3.multipart import MAX_PARTS
 from .result_schema import AnalysisResultSerializer
 
 SHA256_PATTERN = r"^([0-9a-f]{64})?$"
+
+
+class TextField(serializers.CharField):
+    """DRF's CharField, taking only strings, as the schema says: DRF reads a number as its text (a
+    ``filename`` of 0 made a job)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))
 
 
 class JobArtifactSerializer(serializers.Serializer[Any]):
@@ -153,7 +164,7 @@ class UploadInstructionsSerializer(serializers.Serializer[Any]):
 
 class PartNumbersSerializer(serializers.Serializer[Any]):
     part_numbers = serializers.ListField(
-        child=serializers.IntegerField(),
+        child=serializers.IntegerField(min_value=1, max_value=MAX_PARTS),
         min_length=1,
         max_length=100,
         help_text="The parts to upload, 1..part_count, at most 100 a call.",
@@ -207,13 +218,13 @@ def allowed_content_types() -> list[str]:
 
 
 class InitiateSerializer(serializers.Serializer[Any]):
-    filename = serializers.CharField(
+    filename = TextField(
         min_length=1,
         max_length=255,
         trim_whitespace=False,
         help_text="The client's name for the file; shown back, never used as a storage path.",
     )
-    content_type = serializers.CharField(
+    content_type = TextField(
         max_length=100, help_text="One of the allowed video types (compared case-insensitively)."
     )
     size_bytes = serializers.IntegerField(min_value=1, help_text="Exact size of the file in bytes.")

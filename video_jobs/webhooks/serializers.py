@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from ..api.serializers import TextField
 from . import ssrf
 from .models import SUBSCRIBABLE_EVENTS, WebhookEndpoint
 
@@ -53,8 +54,10 @@ class EndpointWithSecretSerializer(EndpointSerializer):
 class EndpointInputSerializer(serializers.Serializer[Any]):
     """Registering an endpoint; updates (``EndpointUpdateSerializer``, partial) share these rules."""
 
-    url = serializers.CharField(max_length=2048, help_text="http or https; must resolve to public addresses.")
-    description = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    url = TextField(
+        min_length=1, max_length=2048, help_text="http or https; must resolve to public addresses."
+    )
+    description = TextField(max_length=255, required=False, allow_blank=True)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=[event.value for event in SUBSCRIBABLE_EVENTS]),
         required=False,

@@ -197,3 +197,11 @@ def test_initiate_beyond_a_quota_answers_429_quota_exceeded(api: APIClient, user
     assert (body["error_code"], body["quota"], body["limit"]) == ("quota_exceeded", "pending_uploads", 1)
     assert "awaiting their upload" in body["detail"]
     assert VideoAnalysisJob.objects.count() == 1
+
+
+@pytest.mark.parametrize("field", ["filename", "content_type"])
+def test_a_number_where_the_schema_says_a_string_is_refused(api: APIClient, field: str) -> None:
+    body = {"filename": "a.mp4", "content_type": "video/mp4", "size_bytes": 10, field: 0}
+    response = api.post("/api/video-jobs/initiate/", body, format="json")
+    assert (response.status_code, list(response.json())) == (400, ["error_code", field])
+    assert not VideoAnalysisJob.objects.exists()

@@ -21,6 +21,7 @@ from schemathesis.generation.stateful import run_state_machine_as_test
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from video_jobs.api.openapi import LINKS_FROM
+from video_jobs.s3.multipart import MAX_PARTS
 from video_jobs.uppy import tokens
 from video_jobs.webhooks import ssrf
 
@@ -288,3 +289,11 @@ def test_openapi_schema_describes_the_api() -> None:
     assert "429" in initiate_op["responses"]
     assert {"204", "409", "503"} <= paths["/api/video-jobs/{id}/"]["delete"]["responses"].keys()
     assert "size_bytes" in schema["components"]["schemas"]["Initiate"]["properties"]
+
+
+def test_the_schema_declares_the_ranges_the_server_enforces(api: APIClient) -> None:
+    schemas = fetch_schema(api)["components"]["schemas"]
+    items = schemas["PartNumbers"]["properties"]["part_numbers"]["items"]
+    assert (items["minimum"], items["maximum"]) == (1, MAX_PARTS)
+    for body in ("EndpointInput", "PatchedEndpointUpdate"):
+        assert schemas[body]["properties"]["url"]["minLength"] == 1, body

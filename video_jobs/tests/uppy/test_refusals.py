@@ -33,3 +33,18 @@ def test_an_upload_closed_names_the_jobs_location(uppy: Uppy, api: Any) -> None:
     response = uppy.abort(upload)
     assert (response.status_code, response.json()["error_code"]) == (409, "upload_closed")
     assert api.get(response.json()["location"]).json()["status"] == "queued"
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_a_method_no_route_has_is_405_whatever_the_token(
+    uppy: Uppy, upload: dict[str, str], forged: bool
+) -> None:
+    base = uppy.base.replace("/api/uppy/", "/api/uppy/x") if forged else uppy.base
+    for path in (
+        "/params",
+        "/multipart",
+        f"/multipart/{upload['uploadId']}",
+        f"/multipart/{upload['uploadId']}/1",
+    ):
+        response = uppy.client.generic("TRACE", f"{base}{path}?key={upload['key']}")
+        assert (response.status_code, response.json()["error_code"]) == (405, "method_not_allowed"), path
