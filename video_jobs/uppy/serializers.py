@@ -40,7 +40,8 @@ def declared_file(*, filename: Any, content_type: Any, metadata: Mapping[str, An
     """The ``initiate_upload`` arguments, validated exactly as initiate validates them (its serializer).
     ``metadata.size`` is required: Uppy does not send the size unless the page puts it there."""
     data = {"filename": filename, "content_type": content_type, "size_bytes": metadata.get("size")}
-    if metadata.get("sha256"):
+    # Present is checked, whatever it is ({} or 0 too): only a missing or null one means no checksum.
+    if metadata.get("sha256") is not None:
         data["sha256"] = metadata["sha256"]
     checked = InitiateSerializer(data={name: value for name, value in data.items() if value is not None})
     if not checked.is_valid():

@@ -179,7 +179,7 @@ class UppyUploadParametersQuerySerializer(serializers.Serializer[Any]):
             "files go in parts (POST /s3/multipart).",
         )
         self.fields["metadata[sha256]"] = serializers.CharField(
-            required=False, help_text="Optional lowercase hex SHA-256 of the file."
+            required=False, allow_blank=True, help_text="Optional lowercase hex SHA-256 of the file."
         )
         set_override(self.fields["metadata[sha256]"], "field", {"type": "string", "pattern": SHA256_PATTERN})
         self.fields["metadata[file_id]"] = VerbatimStringField(required=False, help_text=FILE_ID_HELP)
