@@ -15,17 +15,19 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from ..models import VideoAnalysisJob
 from ..uppy.tokens import endpoint_path
 
 
-def uploader_config(user: Any) -> dict[str, Any]:
-    """What the uploader script needs: the Uppy endpoint (its path carries the user's capability token, see
-    ``video_jobs.uppy.tokens``), the server's limits, and the API's URLs."""
+def uploader_config(request: HttpRequest) -> dict[str, Any]:
+    """What the uploader script needs: the Uppy endpoint (its path carries the user's capability token, bound
+    to this session: see ``video_jobs.uppy.tokens``), the server's limits, and the API's URLs."""
+    user: Any = request.user  # logged in (login_required)
     return {
-        "companionEndpoint": endpoint_path(user),
+        "companionEndpoint": endpoint_path(user, session_key=str(request.session.session_key)),
         # Above this many bytes a file goes up as an S3 multipart upload, as the API's own clients do.
         "multipartThreshold": settings.VIDEO_JOBS_MULTIPART_THRESHOLD,
         "maxFileSize": settings.VIDEO_JOBS_MAX_UPLOAD_BYTES,
@@ -36,16 +38,20 @@ def uploader_config(user: Any) -> dict[str, Any]:
 
 
 # ensure_csrf_cookie: the pages' own POSTs to the API (cancel) send the cookie's token as X-CSRFToken.
+# never_cache (Cache-Control: no-store, ...): a page holds the session's Uppy token and the user's jobs,
+# which no cache (nor the browser's back button after logout) may keep.
+@never_cache
 @login_required
 @ensure_csrf_cookie
 def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "video_jobs/app/home.html",
-        {"config": uploader_config(request.user), "api_docs_url": reverse("api-docs")},
+        {"config": uploader_config(request), "api_docs_url": reverse("api-docs")},
     )
 
 
+@never_cache
 @login_required
 @ensure_csrf_cookie
 def job_page(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:

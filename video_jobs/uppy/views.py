@@ -22,6 +22,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import (
     APIException,
     AuthenticationFailed,
@@ -53,7 +54,8 @@ class PathTokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request: Request) -> tuple[Any, None]:
         token = str((request.parser_context or {}).get("kwargs", {}).get("token", ""))
-        user = tokens.user_for(token)
+        # The page's token answers only beside its session (the cookie our own origin's requests carry).
+        user = tokens.user_for(token, session=getattr(request, "session", None))
         if user is None:
             raise AuthenticationFailed(
                 "This upload endpoint is invalid or expired: reload the page or ask /api/uppy/endpoint/ for "
@@ -288,8 +290,13 @@ class Endpoint(APIView):
     )
     def get(self, request: Request) -> Response:
         user: Any = request.user  # authenticated (IsAuthenticated)
+        # Bound to what authenticated this call: the API token (revoking it revokes the endpoint), else the
+        # session (logout does).
+        api_key = request.auth.key if isinstance(request.auth, Token) else ""
+        session_key = "" if api_key else str(request.session.session_key or "")
+        path = tokens.endpoint_path(user, session_key=session_key, api_key=api_key)
         body = {
-            "companion_endpoint": request.build_absolute_uri(tokens.endpoint_path(user)),
+            "companion_endpoint": request.build_absolute_uri(path),
             "expires_at": timezone.now() + timedelta(seconds=settings.VIDEO_JOBS_UPPY_TOKEN_MAX_AGE),
         }
         return Response(uppy.CompanionEndpointSerializer(body).data)

@@ -53,6 +53,9 @@ def gunicorn_command(bind: str, *, workers: int = 2, access_log: str = "-") -> l
         sys.executable,
         "-m",
         "gunicorn",
+        # An access log without the Uppy path token (cricksy/gunicorn_conf.py), as a deployment runs it.
+        "-c",
+        "python:cricksy.gunicorn_conf",
         "cricksy.wsgi",
         "--bind",
         bind,

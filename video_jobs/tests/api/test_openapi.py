@@ -56,9 +56,10 @@ def auth(user: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def uppy_token(user: Any) -> str:
-    """The Uppy routes' credential (their ``token`` path parameter) for the same user."""
-    return tokens.make_token(user)
+def uppy_token(user: Any, auth: dict[str, str]) -> str:
+    """The Uppy routes' credential (their ``token`` path parameter) for the same user, bound to the API token
+    the calls carry (as /api/uppy/endpoint/ makes one for a script)."""
+    return tokens.make_token(user, api_key=Token.objects.get(user=user).key)
 
 
 def takes_uppy_token(operation: Any) -> bool:

@@ -76,10 +76,15 @@ def test_the_uploader_gets_its_endpoint_limits_and_urls_from_the_server(coach: C
     assert config["allowedFileTypes"][0] == "video/*"
     assert "video/mp4" in config["allowedFileTypes"]
     assert (config["jobsUrl"], config["appUrl"]) == ("/api/video-jobs/", "/app/")
-    # The Uppy endpoint carries the user's own capability token, and no trailing slash (Uppy appends /s3/...).
+    # The Uppy endpoint carries the user's own capability token, bound to this session, and no trailing slash
+    # (Uppy appends /s3/...).
     prefix, _, token = config["companionEndpoint"].rpartition("/")
     assert prefix == "/api/uppy"
-    assert user_for(token) == user
+    assert user_for(token, session=coach.session) == user
+    assert user_for(token) is None
+    # Nothing on the page is kept by a cache or the back button after logout.
+    assert "no-store" in response["Cache-Control"]
+    assert "no-store" in coach.get(f"/app/jobs/{make_job(user).pk}/")["Cache-Control"]
     # The page's POSTs to the API send the CSRF cookie's token, so the page makes sure there is one.
     assert "csrftoken" in response.cookies
     # The bundle and the page's script come from static files, never a CDN.

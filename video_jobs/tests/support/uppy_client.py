@@ -1,6 +1,6 @@
 """Uppy's side of the Companion protocol, as a test client: bare JSON requests to ``companionEndpoint``
-(CSRF checks on, no cookie), and part PUTs straight to S3 as a browser sends them (fixtures ``uppy`` and
-``upload`` in conftest)."""
+(CSRF checks on, no CSRF token, the page's session cookie as a browser sends it to its own origin), and part
+PUTs straight to S3 as a browser sends them (fixtures ``uppy`` and ``upload`` in conftest)."""
 
 from __future__ import annotations
 
@@ -19,11 +19,15 @@ DATA = bytes(range(256)) * (SIZE // 256) + bytes(SIZE % 256)
 
 
 class Uppy:
-    """What the browser sends: bare JSON requests to ``companionEndpoint``, CSRF checks on, no cookie."""
+    """What the browser sends: bare JSON requests to ``companionEndpoint``, CSRF checks on, no CSRF token;
+    the session cookie of the page that rendered the endpoint (``client``, logged in here unless given)."""
 
     def __init__(self, user: Any, client: Client | None = None) -> None:
-        self.client = client or Client(enforce_csrf_checks=True)
-        self.base = tokens.endpoint_path(user) + "/s3"
+        if client is None:
+            client = Client(enforce_csrf_checks=True)
+            client.force_login(user)
+        self.client = client
+        self.base = tokens.endpoint_path(user, session_key=str(client.session.session_key)) + "/s3"
 
     def create(self, size: int = SIZE, **metadata: Any) -> Any:
         body = {

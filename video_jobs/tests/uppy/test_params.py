@@ -97,9 +97,8 @@ def test_params_complete_is_owner_scoped_and_single_upload_only(
     params: Any, upload: dict[str, str], other_user: Any, uppy: Uppy
 ) -> None:
     key = params().json()["fields"]["key"]
-    assert (
-        Uppy(other_user).client.post(f"{Uppy(other_user).base}/params/complete?key={key}").status_code == 404
-    )
+    intruder = Uppy(other_user)
+    assert intruder.client.post(f"{intruder.base}/params/complete?key={key}").status_code == 404
     # A multipart job's key is not a single upload's.
     assert uppy.client.post(f"{uppy.base}/params/complete?key={upload['key']}").status_code == 404
 

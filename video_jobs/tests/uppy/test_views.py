@@ -13,6 +13,7 @@ import requests
 import time_machine
 from django.test import Client, override_settings
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from video_jobs.models import VideoAnalysisJob
@@ -280,6 +281,28 @@ def test_a_session_page_needs_no_csrf_token(user: Any) -> None:
     assert response.status_code == 201
 
 
+def test_a_pages_token_answers_only_beside_its_session_and_dies_at_logout(user: Any) -> None:
+    page = Uppy(user)
+    assert page.create().status_code == 201
+    # The same token from another browser (or copied from a log): no session, or another one of the user's.
+    for stranger in (Client(enforce_csrf_checks=True), Uppy(user).client):
+        elsewhere = Uppy(user, stranger)
+        elsewhere.base = page.base
+        assert elsewhere.create().status_code == 403
+    page.client.logout()  # what /app/logout/ does: the session ends
+    response = page.create()
+    assert (response.status_code, response.json()["error_code"]) == (403, "uppy_token_invalid")
+
+
+def test_an_endpoint_bound_to_an_api_token_dies_with_it(api: APIClient, user: Any) -> None:
+    endpoint = api.get("/api/uppy/endpoint/").json()["companion_endpoint"]
+    uppy = Uppy(user, Client(enforce_csrf_checks=True))  # a script: no session at all
+    uppy.base = endpoint.removeprefix("http://testserver") + "/s3"
+    assert uppy.create().status_code == 201
+    Token.objects.filter(user=user).delete()  # revoked (the admin's API tokens page does this)
+    assert uppy.create().status_code == 403
+
+
 # --- the token ---------------------------------------------------------------------------------------------
 
 
@@ -306,7 +329,7 @@ def test_the_endpoint_call_hands_out_a_working_companion_endpoint(api: APIClient
     assert response.status_code == 200
     endpoint = response.json()["companion_endpoint"]
     assert endpoint.startswith("http://testserver/api/uppy/")
-    assert tokens.user_for(endpoint.rsplit("/", 1)[1]) == user
+    assert tokens.user_for(endpoint.rsplit("/", 1)[1]) == user  # bound to the API token, not a session
     assert response.json()["expires_at"]
     uppy = Uppy(user)
     uppy.base = endpoint.removeprefix("http://testserver") + "/s3"
