@@ -9,6 +9,7 @@ project. Everything else has a default that suits both (see the configuration ta
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -59,6 +60,8 @@ INSTALLED_APPS = [
     # Swagger UI's and Redoc's files, served from here rather than a CDN.
     "drf_spectacular_sidecar",
     "corsheaders",
+    # Failed logins counted in the database (every process sees them) and locked out: django-axes.
+    "axes",
     "video_jobs",
 ]
 
@@ -77,6 +80,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out login (the admin's and the coaches' pages) with a 429.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a login that is locked out before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "cricksy.urls"
@@ -166,6 +177,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }
+
+# Login rate limit (the coaches' /app/login/ and the admin's): after VIDEO_JOBS_LOGIN_FAILURE_LIMIT failed
+# logins for one username from one client address, that pair is locked out (429) for
+# VIDEO_JOBS_LOGIN_LOCKOUT_MINUTES; a success resets the count. The address is REMOTE_ADDR: behind a proxy,
+# the proxy's, so the username is locked for everyone there. Staff unlock early in the admin (Axes).
+AXES_FAILURE_LIMIT = env_int("VIDEO_JOBS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("VIDEO_JOBS_LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Failures only: no row for every successful login, and no banner in every command's output.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 # --- REST API ----------------------------------------------------------------------------------------------
 

@@ -38,5 +38,5 @@ def test_a_bad_token_answers_401() -> None:
 
 def test_session_auth_works(user: Any) -> None:
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="alice", password="pw-alice-123")
+    client.force_login(user)  # a logged-in browser (the login form itself: app/test_views)
     assert client.get("/api/video-jobs/").status_code == 200

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.uppy.tokens import user_for
@@ -116,3 +119,20 @@ def test_another_users_job_is_not_found_like_an_unknown_one(coach: Client, other
     assert coach.get(f"/app/jobs/{theirs.pk}/").status_code == 404
     assert coach.get(f"/app/jobs/{uuid.uuid4()}/").status_code == 404
     assert coach.get("/app/jobs/not-a-uuid/").status_code == 404
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
+@pytest.mark.parametrize("login", ["/app/login/", "/admin/login/"])
+def test_repeated_wrong_passwords_lock_that_login_out_for_a_while(
+    client: Client, django_user_model: Any, login: str
+) -> None:
+    django_user_model.objects.create_user(username="coach", password="pw-coach-123", is_staff=True)
+    django_user_model.objects.create_user(username="other", password="pw-other-123", is_staff=True)
+    for _ in range(2):
+        assert client.post(login, {"username": "coach", "password": "nope"}).status_code == 200
+    assert client.post(login, {"username": "coach", "password": "nope"}).status_code == 429
+    # Locked out: even the right password is refused until the cool-off ends; other users are not.
+    assert client.post(login, {"username": "coach", "password": "pw-coach-123"}).status_code == 429
+    assert client.post(login, {"username": "other", "password": "pw-other-123"}).status_code == 302
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):
+        assert client.post(login, {"username": "coach", "password": "pw-coach-123"}).status_code == 302
