@@ -199,3 +199,42 @@ def add_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
                     for name, (target, parameters) in links.items()
                 }
     return result
+
+
+# What the docs open on (drf-spectacular's hook ``introduce``): the getting-started sequence, the video-jobs
+# API before webhooks and Uppy's routes, and the one credential Swagger UI's Authorize asks for.
+GETTING_STARTED = """Upload cricket videos straight to S3, have them verified and analysed, follow each job.
+
+Every call carries your API token: `Authorization: Token <key>`. In Swagger UI press **Authorize** and enter
+`Token <key>`, the word `Token` included.
+
+1. **Initiate**: `POST /api/video-jobs/initiate/` with `{filename, content_type, size_bytes}` answers a job
+   awaiting its upload, and its `upload`: where and how to send the bytes.
+2. **PUT the file**: send the file's bytes to `upload.url` with `upload.headers`, in one PUT; when
+   `upload.method` is `multipart`, in parts (`POST /api/video-jobs/{id}/parts/` gives each part's URL).
+3. **Upload-complete**: `POST /api/video-jobs/{id}/upload-complete/`: the service checks that S3 holds the
+   file and queues the job.
+4. **Follow**: `GET /api/video-jobs/{id}/` until `status` is `done` (its `result` and `artifacts`) or
+   `failed` (`error_code`, and `error_message` says what to do now), or register a webhook endpoint to be
+   told.
+
+Every error answers `{error_code, detail}`. Browsers upload with Uppy through the `uppy` routes.
+"""
+TAGS = [
+    {"name": "video-jobs", "description": "Upload a video, follow its job, download what the analysis made."},
+    {"name": "webhook-endpoints", "description": "Be told when a job is queued, done, failed or cancelled."},
+    {"name": "uppy", "description": "Uppy's S3 (Companion) routes: browser uploads, over the same jobs."},
+]
+TOKEN_AUTH = "tokenAuth"
+TOKEN_BOX = "Your API token, as `Token <key>`: the word `Token`, a space, then the key."
+
+
+def introduce(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the schema's description, its tags in reading order, and the
+    words of the token box."""
+    result.setdefault("info", {})["description"] = GETTING_STARTED
+    result["tags"] = TAGS
+    schemes = result.get("components", {}).get("securitySchemes", {})
+    if TOKEN_AUTH in schemes:
+        schemes[TOKEN_AUTH]["description"] = TOKEN_BOX
+    return result

@@ -341,3 +341,14 @@ def test_the_schema_declares_the_ranges_the_server_enforces(api: APIClient) -> N
     assert (items["minimum"], items["maximum"]) == (1, MAX_PARTS)
     for body in ("EndpointInput", "PatchedEndpointUpdate"):
         assert schemas[body]["properties"]["url"]["minLength"] == 1, body
+
+
+def test_the_docs_open_on_the_video_jobs_api_with_how_to_start_and_one_token_box(api: APIClient) -> None:
+    document = fetch_schema(api)
+    assert [tag["name"] for tag in document["tags"]] == ["video-jobs", "webhook-endpoints", "uppy"]
+    description = document["info"]["description"]
+    steps = ["/api/video-jobs/initiate/", "upload.url", "upload-complete/", "GET /api/video-jobs/{id}/"]
+    assert [description.index(step) for step in steps] == sorted(description.index(step) for step in steps)
+    [(name, scheme)] = document["components"]["securitySchemes"].items()
+    assert (name, scheme["in"], scheme["name"]) == ("tokenAuth", "header", "Authorization")
+    assert "`Token <key>`" in scheme["description"]
