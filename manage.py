@@ -16,7 +16,14 @@ def main() -> None:
             "available on your PYTHONPATH environment variable? Did you "
             "forget to activate a virtual environment?"
         ) from exc
-    execute_from_command_line(sys.argv)
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        # A missing or malformed setting (cricksy/settings.py names it and how to fix it): one line on stderr
+        # and exit status 1, not a traceback through Django's start-up.
+        sys.exit(f"manage.py: {exc}")
 
 
 if __name__ == "__main__":

@@ -28,9 +28,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env_bool("DJANGO_DEBUG", False)
 _DEV_SECRET = "django-insecure-development-only-do-not-use-in-production"
 _DEVELOPMENT_HINT = "(for development, set DJANGO_DEBUG=1 as `make run` does)"
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
-if not SECRET_KEY:
-    raise ImproperlyConfigured(f"DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off {_DEVELOPMENT_HINT}")
+# Both named at once when both are missing: one line says everything a first command needs.
+_MISSING = [name for name in ("DJANGO_SECRET_KEY", "DATABASE_URL") if not DEBUG and not env_str(name, "")]
+if _MISSING:
+    raise ImproperlyConfigured(
+        f"{' and '.join(_MISSING)} must be set when DJANGO_DEBUG is off {_DEVELOPMENT_HINT}"
+    )
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 # Off by default: the service normally sits behind a TLS-terminating proxy, and plain HTTP on localhost
@@ -111,9 +115,8 @@ WSGI_APPLICATION = "cricksy.wsgi.application"
 
 # A deployment must never fall back to a SQLite file of its own, which its workers on other machines (or in
 # other containers) cannot see: they would wait forever for jobs that the API keeps to itself.
-_DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}" if DEBUG else "")
-if not _DATABASE_URL:
-    raise ImproperlyConfigured(f"DATABASE_URL must be set when DJANGO_DEBUG is off {_DEVELOPMENT_HINT}")
+# (Required when DJANGO_DEBUG is off: checked with the secret key above.)
+_DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {
     "default": dj_database_url.parse(
         _DATABASE_URL,

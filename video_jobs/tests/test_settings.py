@@ -34,7 +34,29 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
 def test_without_any_setting_the_service_refuses_to_start() -> None:
     started = start()
     assert started.returncode != 0
-    assert "ImproperlyConfigured: DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off" in started.stderr
+    assert (
+        "ImproperlyConfigured: DJANGO_SECRET_KEY and DATABASE_URL must be set when DJANGO_DEBUG is off"
+        in started.stderr
+    )
+
+
+@pytest.mark.parametrize("command", [["job_stats"], ["migrate"], ["run_worker", "--max-jobs", "1"]])
+def test_a_command_without_its_settings_says_so_in_one_line(command: list[str]) -> None:
+    base = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    ran = subprocess.run(
+        [sys.executable, "manage.py", *command],
+        env=base,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ran.returncode == 1
+    assert ran.stderr.splitlines() == [
+        "manage.py: DJANGO_SECRET_KEY and DATABASE_URL must be set when DJANGO_DEBUG is off (for "
+        "development, set DJANGO_DEBUG=1 as `make run` does)"
+    ]
 
 
 def test_with_debug_off_a_database_url_is_required() -> None:
