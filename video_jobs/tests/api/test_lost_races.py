@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -16,11 +15,11 @@ from video_jobs import services
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.s3 import storage
 from video_jobs.services import deletion
-from video_jobs.uppy import tokens
 
 from ..support.api_requests import complete
 from ..support.concurrency import race
 from ..support.jobs import VIDEO, make_job
+from ..support.uppy_client import Uppy
 
 pytestmark = pytest.mark.django_db
 
@@ -77,8 +76,8 @@ def test_uppy_complete_that_loses_to_a_delete_answers_404(
     put_video(job, VIDEO)
     head_then(job, monkeypatch)
 
-    path = f"{tokens.endpoint_path(user)}/s3/params/complete?key={job.s3_key}"
-    response = Client(enforce_csrf_checks=True).post(path)
+    uppy = Uppy(user)  # the page's session and its endpoint
+    response = uppy.client.post(f"{uppy.base}/params/complete?key={job.s3_key}")
 
     assert response.status_code == 404
     assert response.json()["error_code"] == "not_found"
