@@ -1,6 +1,6 @@
-"""Every change to a webhook endpoint: create (within the per-user limit), update, rotate its secret,
-disable and enable it; and signing with its secrets (Standard Webhooks, through the ``standardwebhooks``
-package).
+"""Every change to a webhook endpoint: create (within the per-user limit), update, rotate its secret (and
+revoke the previous one before its overlap ends), disable and enable it; and signing with its secrets
+(Standard Webhooks, through the ``standardwebhooks`` package).
 
 A ``test`` ping is rate-limited per endpoint (``VIDEO_JOBS_WEBHOOK_TEST_PINGS_PER_MINUTE``, counted on the
 database's clock): pings cost a sender each, and an endpoint that never answers holds one for a timeout.
@@ -166,6 +166,20 @@ def send_test_ping(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
             wait = (oldest + TEST_PING_WINDOW - database_now()).total_seconds()
             raise PingsLimited(limit, max(1, math.ceil(wait)))
         return outbox.record_ping(endpoint=endpoint)
+
+
+def revoke_previous_secret(*, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    """End a rotation's overlap now: only the current secret signs from the next attempt on (a leaked old
+    secret). Nothing changes when no previous secret signs."""
+    revoked = (
+        WebhookEndpoint.objects.filter(pk=endpoint.pk)
+        .exclude(previous_secret="")
+        .update(previous_secret="", previous_secret_expires_at=None, updated_at=timezone.now())
+    )
+    endpoint.refresh_from_db()
+    if revoked:
+        logger.info("webhook endpoint %s: previous secret revoked", endpoint.pk)
+    return endpoint
 
 
 def disable_endpoint(*, endpoint_id: Any, reason: str, now: datetime | None = None) -> bool:

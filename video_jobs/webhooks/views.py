@@ -97,6 +97,16 @@ class WebhookEndpointViewSet(
         return Response(EndpointWithSecretSerializer(endpoint).data)
 
     @extend_schema(
+        summary="Stop signing with the previous secret now, before its 24 hours are over",
+        request=None,
+        responses={200: EndpointSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="revoke-previous-secret")
+    def revoke_previous_secret(self, request: Request, pk: str | None = None) -> Response:
+        endpoint = endpoints.revoke_previous_secret(endpoint=self.get_object())
+        return Response(EndpointSerializer(endpoint).data)
+
+    @extend_schema(
         summary="Send the endpoint a ping event",
         request=None,
         responses={

@@ -1,6 +1,6 @@
 """The dispatcher against a real receiver on 127.0.0.1 that verifies every request with the standardwebhooks
-package: signed deliveries, retries with one webhook-id, 410, rotation, refused addresses, and a slow
-endpoint that holds up nobody else."""
+package: signed deliveries, retries with one webhook-id, 410, rotation and revocation, refused addresses,
+and a slow endpoint that holds up nobody else."""
 
 from __future__ import annotations
 
@@ -141,6 +141,23 @@ def test_during_a_rotation_the_receiver_verifies_either_secret(
     outbox.record_ping(endpoint=endpoint)
     deliver_until(dispatcher, lambda: len(receiver.delivered()) == 2, "the second ping")
     assert receiver.all()[1].verified == {old: False, endpoint.secret: True}
+
+
+def test_after_the_old_secret_is_revoked_only_the_new_one_signs(
+    user: Any, receiver: Receiver, dispatcher: Dispatcher
+) -> None:
+    endpoint = endpoint_for(user, receiver)
+    old = endpoint.secret
+    endpoints.rotate_secret(endpoint=endpoint)
+    receiver.secrets.append(endpoint.secret)
+    endpoints.revoke_previous_secret(endpoint=endpoint)
+    outbox.record_ping(endpoint=endpoint)
+
+    deliver_until(dispatcher, receiver.delivered, "the ping")
+
+    [received] = receiver.all()
+    assert received.verified == {old: False, endpoint.secret: True}
+    assert len(received.signatures) == 1
 
 
 def test_an_address_refused_at_delivery_is_never_contacted_and_is_retried(

@@ -69,6 +69,23 @@ def test_during_a_rotation_both_secrets_sign_and_each_verifies(user: Any) -> Non
     assert endpoints.signing_secrets(endpoint, now=later) == [endpoint.secret]
 
 
+def test_revoking_the_previous_secret_ends_the_overlap_at_once(user: Any) -> None:
+    endpoint = make_endpoint(user, URL)
+    old = endpoint.secret
+    endpoints.rotate_secret(endpoint=endpoint)
+    endpoints.revoke_previous_secret(endpoint=endpoint)
+
+    stored = WebhookEndpoint.objects.get()
+    assert (stored.previous_secret, stored.previous_secret_expires_at) == ("", None)
+    now = timezone.now()
+    assert endpoints.signing_secrets(stored, now=now) == [stored.secret]
+    headers = endpoints.signature_headers(
+        event_id="msg_1", body=BODY, secrets=endpoints.signing_secrets(stored, now=now), now=now
+    )
+    with pytest.raises(WebhookVerificationError):
+        Webhook(old).verify(BODY, headers)
+
+
 @override_settings(VIDEO_JOBS_MAX_WEBHOOK_ENDPOINTS=3)
 def test_a_user_has_at_most_the_configured_number_of_endpoints(user: Any, other_user: Any) -> None:
     for index in range(3):

@@ -123,6 +123,7 @@ def test_another_users_endpoint_is_not_found(api: APIClient, other_api: APIClien
         lambda: other_api.patch(f"{BASE}{endpoint_id}/", {"description": "mine"}, format="json"),
         lambda: other_api.delete(f"{BASE}{endpoint_id}/"),
         lambda: other_api.post(f"{BASE}{endpoint_id}/rotate-secret/"),
+        lambda: other_api.post(f"{BASE}{endpoint_id}/revoke-previous-secret/"),
         lambda: other_api.post(f"{BASE}{endpoint_id}/test/"),
         lambda: api.get(f"{BASE}not-a-uuid/"),
     ):
@@ -186,6 +187,21 @@ def test_rotate_secret_shows_the_new_secret_and_when_the_old_one_stops(api: APIC
     assert WebhookEndpoint.objects.get().previous_secret == created["secret"]
 
 
+def test_revoke_previous_secret_stops_the_old_secret_at_once(api: APIClient) -> None:
+    created = register(api).json()
+    rotated = api.post(f"{BASE}{created['id']}/rotate-secret/").json()
+
+    response = api.post(f"{BASE}{created['id']}/revoke-previous-secret/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["previous_secret_expires_at"] is None
+    assert "secret" not in body
+    endpoint = WebhookEndpoint.objects.get()
+    assert (endpoint.secret, endpoint.previous_secret) == (rotated["secret"], "")
+    # Again, or with nothing to revoke: the same answer.
+    assert api.post(f"{BASE}{created['id']}/revoke-previous-secret/").json() == body
+
+
 def test_test_queues_a_ping_for_the_endpoint(api: APIClient) -> None:
     endpoint_id = register(api).json()["id"]
     response = api.post(f"{BASE}{endpoint_id}/test/")
@@ -238,4 +254,5 @@ def test_the_schema_describes_the_endpoints_api() -> None:
     assert {"get", "post"} <= set(paths[BASE])
     assert {"get", "patch", "delete"} <= set(paths[BASE + "{id}/"])
     assert "post" in paths[BASE + "{id}/rotate-secret/"]
+    assert "post" in paths[BASE + "{id}/revoke-previous-secret/"]
     assert "post" in paths[BASE + "{id}/test/"]
