@@ -231,9 +231,6 @@ SPECTACULAR_SETTINGS = {
         "video_jobs.api.openapi.add_links",
         "video_jobs.api.openapi.introduce",
     ],
-    # One box in Swagger UI's Authorize: the API token. The session cookie still works for the pages of this
-    # site (Swagger UI's own calls included), but is nothing to type.
-    "AUTHENTICATION_WHITELIST": ["rest_framework.authentication.TokenAuthentication"],
     # One name for the allowed video types, which initiate's content_type and Uppy's type both take.
     "ENUM_NAME_OVERRIDES": {"ContentTypeEnum": "video_jobs.api.serializers.allowed_content_types"},
     # Swagger UI and Redoc from drf-spectacular-sidecar's static files: no CDN.

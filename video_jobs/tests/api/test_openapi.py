@@ -349,6 +349,6 @@ def test_the_docs_open_on_the_video_jobs_api_with_how_to_start_and_one_token_box
     description = document["info"]["description"]
     steps = ["/api/video-jobs/initiate/", "upload.url", "upload-complete/", "GET /api/video-jobs/{id}/"]
     assert [description.index(step) for step in steps] == sorted(description.index(step) for step in steps)
-    [(name, scheme)] = document["components"]["securitySchemes"].items()
-    assert (name, scheme["in"], scheme["name"]) == ("tokenAuth", "header", "Authorization")
+    scheme = document["components"]["securitySchemes"]["tokenAuth"]
+    assert (scheme["in"], scheme["name"]) == ("header", "Authorization")
     assert "`Token <key>`" in scheme["description"]
