@@ -23,6 +23,7 @@ class FaultyS3Proxy:
         self.requests: list[tuple[str, str]] = []
         self._fail: dict[str, int] = {}  # method -> HTTP status to answer every such request with
         self._truncate: dict[str, int] = {}  # method -> how many responses to cut short
+        self._truncate_only = ""  # ... of requests whose path contains this
         self._lock = threading.Lock()
         # Part numbers of the UploadPart requests that S3 answered 200, in order.
         self.part_puts: list[int] = []
@@ -64,10 +65,12 @@ class FaultyS3Proxy:
             with self._lock:
                 self._fail.pop(method, None)
 
-    def truncate_next(self, method: str = "GET", times: int = 1) -> None:
-        """Send the next ``times`` ``method`` responses with their full Content-Length but half the body."""
+    def truncate_next(self, method: str = "GET", times: int = 1, *, path_contains: str = "") -> None:
+        """Send the next ``times`` ``method`` responses (to paths containing ``path_contains``) with their
+        full Content-Length but half the body."""
         with self._lock:
             self._truncate[method] = self._truncate.get(method, 0) + times
+            self._truncate_only = path_contains
 
     def stall_parts_after(self, count: int) -> None:
         """Forward ``count`` part PUTs, then hold every further one until ``release_stalled``, which drops
@@ -114,7 +117,7 @@ class FaultyS3Proxy:
         with self._lock:
             self.requests.append((method, request.path))
             status = self._fail.get(method)
-            truncate = self._truncate.get(method, 0) > 0
+            truncate = self._truncate.get(method, 0) > 0 and self._truncate_only in request.path
             if truncate:
                 self._truncate[method] -= 1
         if status is not None:
