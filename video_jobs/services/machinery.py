@@ -30,7 +30,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from ..clock import DatabaseNow
-from ..models import ERROR_MESSAGE_MAX_LENGTH, NEXT_STEP, ErrorCode, VideoAnalysisJob
+from ..error_codes import ERROR_MESSAGE_MAX_LENGTH, NEXT_STEP, ErrorCode
+from ..models import VideoAnalysisJob
 from ..ops import metrics
 from ..refusals import Refusal
 from ..webhooks import outbox

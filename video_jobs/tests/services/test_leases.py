@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from video_jobs import services
-from video_jobs.models import NEXT_STEP, ErrorCode, VideoAnalysisJob
+from video_jobs.error_codes import NEXT_STEP, ErrorCode
+from video_jobs.models import VideoAnalysisJob
 
 from ..support.jobs import make_job, processing
 

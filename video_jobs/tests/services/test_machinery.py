@@ -12,7 +12,8 @@ from django.test import override_settings
 
 from video_jobs import services
 from video_jobs.clock import DatabaseNow
-from video_jobs.models import ERROR_MESSAGE_MAX_LENGTH, NEXT_STEP, ErrorCode, VideoAnalysisJob
+from video_jobs.error_codes import ERROR_MESSAGE_MAX_LENGTH, NEXT_STEP, ErrorCode
+from video_jobs.models import VideoAnalysisJob
 from video_jobs.services import machinery
 from video_jobs.services.machinery import failed_fields
 from video_jobs.webhooks import endpoints

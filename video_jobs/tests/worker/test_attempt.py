@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 
 from video_jobs.analysis import JobInfo, ProgressCallback, noop_analyzer
-from video_jobs.models import NEXT_STEP, ErrorCode
+from video_jobs.error_codes import NEXT_STEP, ErrorCode
 from video_jobs.s3 import storage
 
 from ..support.client_safe import assert_client_safe
