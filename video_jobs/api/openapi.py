@@ -229,12 +229,30 @@ TOKEN_AUTH = "tokenAuth"
 TOKEN_BOX = "Your API token, as `Token <key>`: the word `Token`, a space, then the key."
 
 
-def introduce(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: the schema's description, its tags in reading order, and the
-    words of the token box."""
+# The schema as Swagger UI asks for it (``/api/schema/?for=swagger``): with the token as its one way in, so
+# that Authorize shows one box. The schema itself keeps the session cookie, which the coaches' page uses.
+SWAGGER = "swagger"
+
+
+def introduce(result: dict[str, Any], request: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: the schema's description, its tags in reading order, the words
+    of the token box, and for Swagger UI the token alone."""
     result.setdefault("info", {})["description"] = GETTING_STARTED
     result["tags"] = TAGS
     schemes = result.get("components", {}).get("securitySchemes", {})
     if TOKEN_AUTH in schemes:
         schemes[TOKEN_AUTH]["description"] = TOKEN_BOX
+    if request is not None and request.GET.get("for") == SWAGGER:
+        _token_only(result, schemes)
     return result
+
+
+def _token_only(result: dict[str, Any], schemes: dict[str, Any]) -> None:
+    for name in [name for name in schemes if name != TOKEN_AUTH]:
+        del schemes[name]
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "security" in operation:
+                operation["security"] = [
+                    requirement for requirement in operation["security"] if set(requirement) <= set(schemes)
+                ]

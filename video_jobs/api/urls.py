@@ -1,9 +1,11 @@
+from django.conf import settings
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from ..webhooks.views import WebhookEndpointViewSet
 from .index import ApiIndex
+from .openapi import SWAGGER
 from .views import VideoJobViewSet
 
 router = SimpleRouter()
@@ -20,7 +22,12 @@ urlpatterns = [
     path("uppy/", include("video_jobs.uppy.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Reference pages for the schema, with their scripts from our own static files (no CDN).
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Swagger UI reads the schema with the token as its one scheme (one box in Authorize: openapi.SWAGGER).
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url=f"{settings.FORCE_SCRIPT_NAME or ''}/api/schema/?for={SWAGGER}"),
+        name="api-docs",
+    ),
     path(
         "redoc/",
         SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"),

@@ -32,3 +32,16 @@ def test_the_pages_files_are_static_files_of_this_service(client: Client, page: 
     for source in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert source.startswith(settings.STATIC_URL), source
         assert finders.find(source.removeprefix(settings.STATIC_URL)) is not None, source
+
+
+def test_swagger_ui_offers_one_token_box_and_the_schema_keeps_the_cookie(client: Client) -> None:
+    html = client.get("/api/docs/").content.decode()
+    assert 'url: "/api/schema/?for\\u003Dswagger"' in html  # = as JavaScript escapes it
+    for_swagger = client.get("/api/schema/?for=swagger", HTTP_ACCEPT="application/json").json()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    assert list(for_swagger["components"]["securitySchemes"]) == ["tokenAuth"]
+    assert "Token <key>" in for_swagger["components"]["securitySchemes"]["tokenAuth"]["description"]
+    initiate = for_swagger["paths"]["/api/video-jobs/initiate/"]["post"]
+    assert initiate["security"] == [{"tokenAuth": []}]
+    assert len(schema["components"]["securitySchemes"]) > 1
