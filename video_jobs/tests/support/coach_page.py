@@ -53,6 +53,8 @@ def log_in(page: Page, next_path: str = "/app/") -> None:
     page.fill("#id_password", PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(next_path)
+    # The URL changes before the page's scripts have run (window.Cricksy.uppy, say): wait for them too.
+    page.wait_for_load_state("load")
 
 
 # The x axis's labels as drawn: their text and the left and right edges of each, measured with the font the

@@ -19,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max, Min
+from django.test import override_settings
 
 from video_jobs import services
 from video_jobs.clock import DatabaseNow
@@ -50,6 +51,7 @@ def listening_workers() -> list[int]:
 # --- exactly once ----------------------------------------------------------------------------------------
 
 
+@override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=300)  # upload-complete checks the active-jobs quota too
 def test_four_worker_processes_drain_three_hundred_jobs_each_exactly_once(
     workers: Workers, queue_job: QueueJob
 ) -> None:
