@@ -8,7 +8,6 @@ import io
 import logging
 import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from video_jobs.management.commands.run_dev import gunicorn_command
 from video_jobs.s3.embedded import free_port
 from video_jobs.uppy.redaction import RedactUppyTokens, redact
 
@@ -74,18 +74,7 @@ def test_gunicorns_access_log_carries_no_token(tmp_path: Path) -> None:
     access_log = tmp_path / "access.log"
     # As make run starts it (run_dev), with the settings a deployment uses.
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:cricksy.gunicorn_conf",
-            "cricksy.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--access-logfile",
-            str(access_log),
-        ],
+        gunicorn_command(f"127.0.0.1:{port}", workers=1, access_log=str(access_log)),
         cwd=settings.BASE_DIR,
         env={**os.environ, "DJANGO_DEBUG": "1"},
         stdout=subprocess.DEVNULL,
