@@ -153,7 +153,7 @@ def s3_store(name: str = "moto") -> Iterator[str]:
 
     from django.test import override_settings
 
-    from video_jobs.s3 import storage
+    from video_jobs.s3 import bucket_setup
     from video_jobs.s3.embedded import MotoServer
     from video_jobs.s3.seaweedfs import SeaweedFS
 
@@ -175,7 +175,7 @@ def s3_store(name: str = "moto") -> Iterator[str]:
         }
         try:
             with override_settings(**settings):
-                storage.ensure_bucket()
+                bucket_setup.ensure_bucket()
                 yield server.endpoint
         finally:
             server.stop()

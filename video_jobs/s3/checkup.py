@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
-from . import presign, storage
+from . import bucket_setup, presign, storage
 
 
 class Level(StrEnum):
@@ -102,7 +102,7 @@ def _object_rights(s3: Any, bucket: str, folder: str) -> Finding:
 
 def _cors(s3: Any, bucket: str, origins: list[str]) -> Finding:
     needed = origins or ["https://your-site.example"]
-    rule = storage.browser_upload_cors_rule(needed)
+    rule = bucket_setup.browser_upload_cors_rule(needed)
     fix = "add the browser upload rule (replaces the bucket's CORS rules):\n" + _aws(
         "put-bucket-cors", "--bucket", bucket, "--cors-configuration", json.dumps({"CORSRules": [rule]})
     )
@@ -183,7 +183,7 @@ def _refusals(s3: Any, bucket: str, folder: str) -> Iterator[Finding]:
 
 
 def _lifecycle(s3: Any, bucket: str) -> Finding:
-    rule = storage.abort_incomplete_uploads_rule()
+    rule = bucket_setup.abort_incomplete_uploads_rule()
     fix = "add it (this replaces the bucket's lifecycle rules: merge any you have):\n" + _aws(
         "put-bucket-lifecycle-configuration",
         "--bucket",

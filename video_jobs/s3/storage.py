@@ -1,5 +1,5 @@
-"""S3 access for video jobs: verification (HeadObject), downloads, artifacts, the bucket (presigned URLs:
-``presign``).
+"""S3 access for video jobs: the client, verification (HeadObject), downloads, artifacts, deletion and
+listing (presigned URLs: ``presign``; the bucket's own set-up and rules: ``bucket_setup``).
 
 The boto3 client comes from django-storages' S3Storage, so endpoint, region, addressing style, credentials
 and botocore config are the usual ``AWS_*`` settings. Every call about a job names the job's own bucket
@@ -126,7 +126,8 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
-def _classify(exc: Exception, *, bucket: str, key: str) -> StorageError:
+def classify(exc: Exception, *, bucket: str, key: str) -> StorageError:
+    """What a botocore error about ``key`` in ``bucket`` means here ("" for the bucket itself)."""
     where = f"s3://{bucket}/{key}"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -170,7 +171,7 @@ def call(bucket: str, key: str, operation: Callable[[], Any]) -> Any:
     try:
         return operation()
     except (ClientError, BotoCoreError) as exc:
-        error = _classify(exc, bucket=bucket, key=key)
+        error = classify(exc, bucket=bucket, key=key)
         if isinstance(error, StorageMisconfigured):
             logger.error("S3 configuration fault: %s (fix the S3 settings or permissions)", error)
         raise error from exc
@@ -266,76 +267,6 @@ def put_artifact(*, bucket: str, key: str, data: bytes, content_type: str) -> No
         bucket,
         key,
         lambda: client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type),
-    )
-
-
-def ensure_bucket() -> bool:
-    """Create the configured bucket if it does not exist (development and tests). Returns True when it was
-    created."""
-    name = bucket_name()
-    try:
-        client().head_bucket(Bucket=name)
-        return False
-    except ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
-            raise _classify(exc, bucket=name, key="") from exc
-    except BotoCoreError as exc:
-        raise _classify(exc, bucket=name, key="") from exc
-    region = settings.AWS_S3_REGION_NAME
-    kwargs: dict[str, Any] = {"Bucket": name}
-    if region and region != "us-east-1":
-        # us-east-1 is the one region that rejects an explicit LocationConstraint.
-        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    call(name, "", lambda: client().create_bucket(**kwargs))
-    return True
-
-
-def browser_upload_cors_rule(origins: list[str]) -> dict[str, Any]:
-    """The bucket CORS rule a browser on one of ``origins`` needs for presigned uploads (docs/operations.md).
-
-    PUT for the upload (and its parts), POST for a presigned form upload (Uppy's small files), GET and HEAD
-    to read results back; any request header, since the signature may cover Content-Type and checksum
-    headers; ETag exposed, so that a browser uploading parts can read each part's ETag.
-    """
-    return {
-        "AllowedOrigins": origins,
-        "AllowedMethods": ["PUT", "POST", "GET", "HEAD"],
-        "AllowedHeaders": ["*"],
-        "ExposeHeaders": ["ETag"],
-        "MaxAgeSeconds": 3600,
-    }
-
-
-def allow_browser_uploads(origins: list[str]) -> None:
-    """Set the bucket's CORS configuration to the browser upload rule (``make run`` does, on its store)."""
-    rule = browser_upload_cors_rule(origins)
-    name = bucket_name()
-    call(name, "", lambda: client().put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [rule]}))
-
-
-# Incomplete multipart uploads older than this are aborted by the bucket's lifecycle rule: the backstop of
-# the workers' own sweep (which takes those a day old) for when no worker runs.
-ABORT_INCOMPLETE_AFTER_DAYS = 2
-
-
-def abort_incomplete_uploads_rule() -> dict[str, Any]:
-    """The bucket lifecycle rule that aborts multipart uploads under the videos prefix nobody finished."""
-    return {
-        "ID": "abort-incomplete-video-uploads",
-        "Status": "Enabled",
-        "Filter": {"Prefix": VIDEOS_PREFIX},
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_AFTER_DAYS},
-    }
-
-
-def abort_incomplete_uploads() -> None:
-    """Set the bucket's lifecycle configuration to that one rule (``make run`` does, on its SeaweedFS)."""
-    name = bucket_name()
-    rules = {"Rules": [abort_incomplete_uploads_rule()]}
-    call(
-        name,
-        "",
-        lambda: client().put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration=rules),
     )
 
 

@@ -19,7 +19,7 @@ from video_jobs import services
 from video_jobs.db import is_postgresql
 from video_jobs.devtools.synthetic_video import write_test_video
 from video_jobs.models import VideoAnalysisJob
-from video_jobs.s3 import storage
+from video_jobs.s3 import bucket_setup, storage
 from video_jobs.s3.embedded import MotoServer
 from video_jobs.s3.seaweedfs import SeaweedFS
 from video_jobs.worker.loop import Worker
@@ -72,7 +72,7 @@ def moto_server() -> Iterator[MotoServer]:
 @pytest.fixture(scope="session")
 def _s3_session_settings(moto_server: MotoServer) -> Iterator[None]:
     with override_settings(AWS_S3_ENDPOINT_URL=moto_server.endpoint, AWS_STORAGE_BUCKET_NAME=BUCKET):
-        storage.ensure_bucket()
+        bucket_setup.ensure_bucket()
         yield
 
 
@@ -302,7 +302,7 @@ def page(browser: Browser, live_server: Any) -> Iterator[Page]:
 def browser_uploads(live_server: Any, strict_s3: SeaweedFS) -> Iterator[None]:
     """The pages upload to a real store (SeaweedFS, which holds browsers to the bucket's CORS rule), whose
     bucket lets a page of the live server upload to it, as run_dev's does for its own origin."""
-    storage.allow_browser_uploads([live_server.url])
+    bucket_setup.allow_browser_uploads([live_server.url])
     yield
     storage.client().delete_bucket_cors(Bucket=BUCKET)
 

@@ -21,7 +21,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rest_framework.authtoken.models import Token
 
-from video_jobs.s3 import storage
+from video_jobs.s3 import bucket_setup
 from video_jobs.s3.seaweedfs import GRPC_OFFSET, SeaweedFS, StoreInUse
 from video_jobs.worker.supervisor import spawn, worker_command
 
@@ -141,13 +141,13 @@ class Command(BaseCommand):
             os.environ["AWS_SECRET_ACCESS_KEY"] = store.secret_key
             os.environ.pop("AWS_SESSION_TOKEN", None)
             self.stdout.write(f"S3 (SeaweedFS) listening on {s3_endpoint}, its objects in {folder}")
-            storage.ensure_bucket()
+            bucket_setup.ensure_bucket()
             # Browsers on our pages (the coaches' /app/, Swagger UI) and on origins allowed to call the API
             # upload straight to this S3: by PUT (single uploads, parts) and form POST (Uppy's small files).
             own = [f"http://{options['bind']}", f"http://localhost:{port}"]
-            storage.allow_browser_uploads([*own, *settings.CORS_ALLOWED_ORIGINS])
+            bucket_setup.allow_browser_uploads([*own, *settings.CORS_ALLOWED_ORIGINS])
             # As a deployment's bucket should: parts of uploads nobody finishes do not stay forever.
-            storage.abort_incomplete_uploads()
+            bucket_setup.abort_incomplete_uploads()
             call_command("migrate", interactive=False, verbosity=0)
             call_command("collectstatic", interactive=False, verbosity=0)
             token, demo_password, admin_password = self._demo_users()

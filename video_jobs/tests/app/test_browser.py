@@ -203,7 +203,7 @@ def test_a_small_video_goes_up_in_one_form_post_is_queued_cancelled_and_deleted(
     expect(page.locator("#jobs-empty")).to_be_visible()
     assert not VideoAnalysisJob.objects.filter(owner=coach).exists()
     # No error on the way (the favicon is there): SeaweedFS exposes the form POST's ETag as the bucket's
-    # rule says (storage.browser_upload_cors_rule), as S3 does (moto's server did not).
+    # rule says (bucket_setup.browser_upload_cors_rule), as S3 does (moto's server did not).
     assert console.errors == []
 
 

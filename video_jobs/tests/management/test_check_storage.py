@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from video_jobs.s3 import storage
+from video_jobs.s3 import bucket_setup, storage
 from video_jobs.s3.seaweedfs import SeaweedFS
 
 from ..support.s3_config import BUCKET, s3_down
@@ -35,8 +35,8 @@ def lines_of(output: str) -> list[str]:
 @pytest.fixture
 def configured_store(strict_s3: SeaweedFS) -> Iterator[None]:
     """The session's SeaweedFS bucket with the two rules a deployment's bucket has."""
-    storage.allow_browser_uploads([ORIGIN])
-    storage.abort_incomplete_uploads()
+    bucket_setup.allow_browser_uploads([ORIGIN])
+    bucket_setup.abort_incomplete_uploads()
     yield
     storage.client().delete_bucket_cors(Bucket=BUCKET)
     storage.client().delete_bucket_lifecycle(Bucket=BUCKET)
@@ -91,7 +91,7 @@ def test_a_rule_for_other_origins_is_not_enough(configured_store: None) -> None:
 
 def test_a_store_that_verifies_nothing_is_usable_with_warnings(s3: Any) -> None:
     # moto: no checksum, length or signature checked, no lifecycle rule on the bucket.
-    storage.allow_browser_uploads([ORIGIN])
+    bucket_setup.allow_browser_uploads([ORIGIN])
     try:
         output, error = check_storage("--origin", ORIGIN)
     finally:

@@ -1,15 +1,13 @@
 """S3 access against moto's server: HeadObject classified (there, missing, unavailable), the streaming
 download (sha256, IfMatch, a body cut short), artifacts, each job's own bucket and configuration faults,
-and the bucket checks; the browser upload rule on SeaweedFS, which enforces it (presigned URLs:
-test_presign.py)."""
+and the bucket check (presigned URLs: test_presign.py; the bucket's creation and rules:
+test_bucket_setup.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +18,7 @@ from django.test import override_settings
 from video_jobs.models import MetricCounter
 from video_jobs.s3 import presign, storage
 
-from ..support.s3_config import BUCKET, s3_down
+from ..support.s3_config import BUCKET, a_missing_bucket, s3_down
 from ..support.s3_proxy import FaultyS3Proxy
 
 
@@ -169,10 +167,6 @@ def test_an_artifact_is_stored_with_its_content_type(s3: Any) -> None:
 # --- each job's own bucket: only a missing key is "missing" -----------------------------------------------
 
 
-def a_missing_bucket() -> str:
-    return f"cricksy-no-such-bucket-{uuid.uuid4().hex[:12]}"
-
-
 def test_a_key_absent_from_an_existing_bucket_is_missing_without_an_error_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -242,55 +236,6 @@ def test_server_errors_are_transient_and_not_configuration_faults(
 # --- the bucket ---------------------------------------------------------------------------------------------
 
 
-def test_ensure_bucket_creates_a_missing_bucket_once() -> None:
-    with override_settings(AWS_STORAGE_BUCKET_NAME=a_missing_bucket()):
-        with pytest.raises(storage.StorageMisconfigured):
-            storage.check_bucket()
-
-        assert storage.ensure_bucket() is True
-        assert storage.ensure_bucket() is False
-        storage.check_bucket()
-
-
 def test_check_bucket_reports_an_unreachable_s3_as_unavailable() -> None:
     with s3_down(), pytest.raises(storage.StorageUnavailable):
         storage.check_bucket()
-
-
-def preflight(origin: str, method: str) -> tuple[int, dict[str, str]]:
-    """A browser's CORS preflight for an upload to a new key of the bucket: its status and headers."""
-    request = urllib.request.Request(
-        f"{storage.client().meta.endpoint_url}/{BUCKET}/{a_key()}",
-        method="OPTIONS",
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": method,
-            "Access-Control-Request-Headers": "content-type,x-amz-checksum-sha256",
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), dict(exc.headers)
-
-
-@pytest.mark.parametrize("method", ["PUT", "POST"])
-def test_the_browser_upload_rule_lets_a_page_on_its_origin_upload_and_read_etags(
-    strict_s3: Any, method: str
-) -> None:
-    # On SeaweedFS, which answers a browser by the bucket's CORS rule and lets none through without one.
-    origin = "http://127.0.0.1:8000"
-    s3 = storage.client()
-    assert preflight(origin, method)[0] == 403
-    storage.allow_browser_uploads([origin])
-    try:
-        (rule,) = s3.get_bucket_cors(Bucket=BUCKET)["CORSRules"]
-        assert (rule["AllowedOrigins"], rule["ExposeHeaders"]) == ([origin], ["ETag"])
-        status, headers = preflight(origin, method)
-        assert status == 200
-        assert headers["Access-Control-Allow-Origin"] == origin
-        assert method in headers["Access-Control-Allow-Methods"]
-        assert preflight("http://elsewhere.example", method)[0] == 403
-    finally:
-        s3.delete_bucket_cors(Bucket=BUCKET)

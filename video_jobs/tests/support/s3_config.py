@@ -1,7 +1,10 @@
 """The S3 the tests talk to: the bucket every test uses (on the moto server, and on the session's SeaweedFS),
-what points the app or a worker process at SeaweedFS, and an S3 that cannot be reached."""
+what points the app or a worker process at SeaweedFS, an S3 that cannot be reached, and a bucket that does
+not exist."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.test import override_settings
 
@@ -9,6 +12,11 @@ from video_jobs.s3.embedded import free_port
 from video_jobs.s3.seaweedfs import SeaweedFS
 
 BUCKET = "cricksy-test-videos"
+
+
+def a_missing_bucket() -> str:
+    """The name of a bucket nobody created."""
+    return f"cricksy-no-such-bucket-{uuid.uuid4().hex[:12]}"
 
 
 def s3_down() -> override_settings:
