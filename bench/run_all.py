@@ -12,6 +12,7 @@ import argparse
 import json
 import subprocess
 import sys
+from typing import Any
 
 import common
 
@@ -39,9 +40,14 @@ QUICK = [
 ]
 
 
-def table(results: dict[str, object]) -> list[tuple[str, str]]:
+def figures_of(results: dict[str, Any], benchmark: str) -> dict[str, Any]:
+    """One benchmark's figures in latest.json; none when it has not run there."""
+    return dict(results.get(benchmark, {}).get("figures", {}))
+
+
+def table(results: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
-    throughput = results.get("queue_throughput", {}).get("figures", {})  # type: ignore[union-attr]
+    throughput = figures_of(results, "queue_throughput")
     for key, entry in sorted(throughput.items()):
         if key.startswith("processes_"):
             worker, loop = entry["run_worker"]["jobs_per_s"], entry["minimal_psycopg_loop"]["jobs_per_s"]
@@ -53,10 +59,10 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                     f"medians {worker} vs {loop} jobs/s",
                 )
             )
-    pickup = results.get("pickup_latency", {}).get("figures", {})  # type: ignore[union-attr]
+    pickup = figures_of(results, "pickup_latency")
     for mode, entry in pickup.items():
         rows.append((f"pickup latency, {mode}", f"p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms"))
-    api = results.get("api_latency", {}).get("figures", {})  # type: ignore[union-attr]
+    api = figures_of(results, "api_latency")
     for call in ("initiate", "get_job", "upload_complete"):
         if call in api:
             entry = api[call]
@@ -73,13 +79,13 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                     f"p99 {entry['p99_ms']} ms{extra}",
                 )
             )
-    claim = results.get("claim_scaling", {}).get("figures", {})  # type: ignore[union-attr]
+    claim = figures_of(results, "claim_scaling")
     for key, entry in claim.items():
         if key.startswith("rows_"):
             rows.append(
                 (f"claim time, {int(key[5:]):,} rows", f"p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms")
             )
-    memory = results.get("worker_memory", {}).get("figures", {})  # type: ignore[union-attr]
+    memory = figures_of(results, "worker_memory")
     videos = [key for key in memory if key.startswith("video_")]
     for key in sorted(videos, key=lambda name: int(name.split("_")[1])):
         rows.append(
@@ -88,13 +94,13 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                 f"{memory[key]['worker_peak_rss_mib']} MiB",
             )
         )
-    download = results.get("download", {}).get("figures", {})  # type: ignore[union-attr]
+    download = figures_of(results, "download")
     for store, figures in download.items():
         if isinstance(figures, dict):
             for key, value in figures.items():
                 if key.endswith("_mb_per_s"):
                     rows.append((f"download from {store}, {key[:-9]}", f"{value} MB/s"))
-    child = results.get("analysis_child", {}).get("figures", {})  # type: ignore[union-attr]
+    child = figures_of(results, "analysis_child")
     if child:
         rows.append(
             (
@@ -104,7 +110,7 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                 f"an empty child {child['empty_child']['p50_ms']} ms (p50)",
             )
         )
-    upload = results.get("client_upload", {}).get("figures", {})  # type: ignore[union-attr]
+    upload = figures_of(results, "client_upload")
     for store, figures in upload.items():
         if isinstance(figures, dict) and "client" in figures:
             client = figures["client"]
@@ -116,7 +122,7 @@ def table(results: dict[str, object]) -> list[tuple[str, str]]:
                     f"{upload['read_sha256_seconds']} s)",
                 )
             )
-    pose = results.get("pose_analysis", {}).get("figures", {})  # type: ignore[union-attr]
+    pose = figures_of(results, "pose_analysis")
     for key, entry in pose.items():
         if isinstance(entry, dict) and "default_x_realtime" in entry:
             rows.append(
