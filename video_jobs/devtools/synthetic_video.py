@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -78,25 +79,45 @@ def write_test_video(
     codec, options = _ENCODERS[suffix]
     if crf is not None:
         options = {**options, "crf": str(crf)}
-    field = _field(width, height)
     player_w, player_h = max(4, width // 10), max(6, height // 3)
     top = height // 2 - player_h // 2
-    rng = np.random.default_rng(7)
-    frames = round(seconds * fps)
 
+    def draw(image: NDArray[Any], t: float) -> None:
+        phase = (t % BURST_PERIOD) - BURST_OFFSET
+        if 0 <= phase < BURST_SECONDS:
+            # The player runs the width of the frame during the burst.
+            left = int(phase / BURST_SECONDS * (width + player_w)) - player_w
+            image[top : top + player_h, max(0, left) : max(0, left + player_w)] = (250, 250, 240)
+
+    return _encode(
+        path, codec, options, width=width, height=height, fps=fps, seconds=seconds, grain=grain, draw=draw
+    )
+
+
+def _encode(
+    path: Path,
+    codec: str,
+    options: dict[str, str],
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    seconds: float,
+    grain: int,
+    draw: Callable[[NDArray[Any], float], None],
+) -> Path:
+    """Encode ``seconds`` of the field to ``path``, one frame at a time: ``draw`` paints what moves onto
+    each frame's copy of the field (given the frame's time in seconds), then ``grain`` adds sensor noise."""
+    field = _field(width, height)
+    rng = np.random.default_rng(7)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
         assert isinstance(stream, av.video.stream.VideoStream)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = dict[str, object](options)
-        for index in range(frames):
-            t = index / fps
+        for index in range(round(seconds * fps)):
             image = field.copy()
-            phase = (t % BURST_PERIOD) - BURST_OFFSET
-            if 0 <= phase < BURST_SECONDS:
-                # The player runs the width of the frame during the burst.
-                left = int(phase / BURST_SECONDS * (width + player_w)) - player_w
-                image[top : top + player_h, max(0, left) : max(0, left + player_w)] = (250, 250, 240)
+            draw(image, index / fps)
             if grain:
                 noise = rng.integers(-grain, grain + 1, size=image.shape[:2], dtype=np.int16)
                 image = np.clip(image + noise[..., None], 0, 255).astype(np.uint8)
@@ -155,7 +176,6 @@ def write_person_video(
     ``write_test_video`` (a phone's bitrate, for benchmarks)."""
     if width % 2 or height % 2:
         raise ValueError("width and height must be even (4:2:0 video)")
-    field = _field(width, height)
     sprite = None
     if person is not None:
         side = round(height * 0.8)
@@ -163,29 +183,18 @@ def write_person_video(
         rows = np.arange(side) * person.shape[0] // side
         cols = np.arange(side) * person.shape[1] // side
         sprite = person[rows][:, cols, :3]
-    frames = round(seconds * fps)
-    rng = np.random.default_rng(7)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        assert isinstance(stream, av.video.stream.VideoStream)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", **({"crf": str(crf)} if crf is not None else {})}
-        for index in range(frames):
-            image = field.copy()
-            if sprite is not None:
-                x, y = person_centre(index / fps, seconds, width, height)
-                side = sprite.shape[0]
-                left, top = round(x) - side // 2, round(y) - side // 2
-                image[top : top + side, left : left + side] = sprite
-            if grain:
-                noise = rng.integers(-grain, grain + 1, size=image.shape[:2], dtype=np.int16)
-                image = np.clip(image + noise[..., None], 0, 255).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = index
-            frame.time_base = Fraction(1, fps)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
+
+    def draw(image: NDArray[Any], t: float) -> None:
+        if sprite is not None:
+            x, y = person_centre(t, seconds, width, height)
+            side = sprite.shape[0]
+            left, top = round(x) - side // 2, round(y) - side // 2
+            image[top : top + side, left : left + side] = sprite
+
+    options = {"preset": "ultrafast", **({"crf": str(crf)} if crf is not None else {})}
+    return _encode(
+        path, "libx264", options, width=width, height=height, fps=fps, seconds=seconds, grain=grain, draw=draw
+    )
 
 
 def person_centre(t: float, seconds: float, width: int, height: int) -> tuple[float, float]:
