@@ -81,28 +81,13 @@
         order: 2,
       })
     }
-    return {
-      type: 'line',
-      data: { datasets },
-      options: {
-        animation: false,
-        maintainAspectRatio: false,
-        parsing: true,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
-        onClick: C.charts.seekOnClick(onSeek),
-        scales: {
-          x: C.charts.timeAxis(end),
-          y: { min: 0, max: top, ticks: C.charts.valueTicks, title: { display: true, text: 'activity' } },
-        },
-        plugins: {
-          legend: C.charts.legend,
-          tooltip: {
-            filter: (item) => item.dataset.label === 'Motion',
-            callbacks: { title: (items) => (items.length ? C.clock(items[0].parsed.x) : '') },
-          },
-        },
-      },
-    }
+    return C.charts.timeChart({
+      datasets,
+      end,
+      y: { min: 0, max: top, ticks: C.charts.valueTicks, title: { display: true, text: 'activity' } },
+      onSeek,
+      tooltip: { filter: (item) => item.dataset.label === 'Motion' },
+    })
   }
 
   // A segment in whole seconds: 3.0-5.25 s reads 00:03–00:05; one shorter than a second still spans one.
@@ -163,10 +148,7 @@
       dl.append(C.element('dt', { text: term }), C.element('dd', { text: value }))
     }
 
-    const canvas = root.querySelector('[data-chart]')
-    const previous = window.CricksyChart.getChart(canvas)
-    if (previous) previous.destroy()
-    const chart = new window.CricksyChart(canvas, chartConfig(motion, video.duration_seconds, onSeek))
+    const chart = C.charts.draw(root.querySelector('[data-chart]'), chartConfig(motion, video.duration_seconds, onSeek))
 
     segmentList(root.querySelector('[data-segments]'), motion, onSeek)
     root.hidden = false

@@ -56,34 +56,18 @@
     // Joint angles from 0 to 180° (a straight limb); tilts either side of level, the same both ways.
     const reach = C.charts.niceCeil(Math.max(5, ...values.map(Math.abs)))
     const [low, high] = tilts ? [-reach, reach] : [0, Math.max(180, C.charts.niceCeil(Math.max(...values, 1)))]
-    return {
-      type: 'line',
-      data: { datasets },
-      options: {
-        animation: false,
-        maintainAspectRatio: false,
-        interaction: { mode: 'nearest', axis: 'x', intersect: false },
-        onClick: C.charts.seekOnClick(onSeek),
-        scales: {
-          x: C.charts.timeAxis(duration),
-          y: {
-            min: low,
-            max: high,
-            ticks: { callback: (value) => `${C.charts.NUMBER.format(value)}°` },
-            title: { display: true, text: yTitle },
-          },
-        },
-        plugins: {
-          legend: C.charts.legend,
-          tooltip: {
-            callbacks: {
-              title: (items) => (items.length ? C.clock(items[0].parsed.x) : ''),
-              label: (item) => `${item.dataset.label}: ${Math.round(item.parsed.y)}°`,
-            },
-          },
-        },
+    return C.charts.timeChart({
+      datasets,
+      end: duration,
+      y: {
+        min: low,
+        max: high,
+        ticks: { callback: (value) => `${C.charts.NUMBER.format(value)}°` },
+        title: { display: true, text: yTitle },
       },
-    }
+      onSeek,
+      tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${Math.round(item.parsed.y)}°` } },
+    })
   }
 
   // Draws the charts into root's [data-angles-joints] and [data-angles-tilts] canvases (hiding a chart
@@ -98,11 +82,11 @@
       ['tilts', 'tilt'],
     ]) {
       const canvas = root.querySelector(`[data-angles-${group}]`)
-      const previous = window.CricksyChart.getChart(canvas)
-      if (previous) previous.destroy()
       const box = canvas.closest('.cricksy-chart')
       box.hidden = found[group].length === 0
-      if (!box.hidden) charts.push(new window.CricksyChart(canvas, config(angles, found[group], end, onSeek, title, group === 'tilts')))
+      const drawn = box.hidden ? null : config(angles, found[group], end, onSeek, title, group === 'tilts')
+      const chart = C.charts.draw(canvas, drawn)
+      if (chart) charts.push(chart)
     }
     return charts
   }

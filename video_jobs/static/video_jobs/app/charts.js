@@ -1,7 +1,7 @@
-// What the pages' Chart.js charts share: a time axis whose labels never crowd each other (a phone has room
-// for few), value ticks as readable numbers, a "nice" top for the value axis, and a playback cursor (a
-// vertical line at the video's current time) with click-to-seek. Needs the bundle (window.CricksyChart)
-// and common.js; adds C.charts.
+// What the pages' Chart.js charts share: one line chart's set-up over a time axis whose labels never crowd
+// each other (a phone has room for few), value ticks as readable numbers, a "nice" top for the value axis,
+// and a playback cursor (a vertical line at the video's current time) with click-to-seek. Needs the bundle
+// (window.CricksyChart) and common.js; adds C.charts.
 ;(function () {
   'use strict'
   const C = window.Cricksy
@@ -110,5 +110,32 @@
     }
   }
 
-  C.charts = { niceCeil, timeAxis, legend, valueTicks, seekOnClick, moveCursors, NUMBER }
+  // A line chart of `datasets` over time, 0 to `end`, with the value axis `y`: drawn at once (no animation),
+  // the nearest point in time under the pointer, click-to-seek, the legend, and a tooltip titled with the
+  // clock time (`tooltip` adds the chart's own options: a filter, a label callback).
+  function timeChart({ datasets, end, y, onSeek, tooltip = {} }) {
+    const title = (items) => (items.length ? C.clock(items[0].parsed.x) : '')
+    return {
+      type: 'line',
+      data: { datasets },
+      options: {
+        animation: false,
+        maintainAspectRatio: false,
+        interaction: { mode: 'nearest', axis: 'x', intersect: false },
+        onClick: seekOnClick(onSeek),
+        scales: { x: timeAxis(end), y },
+        plugins: { legend, tooltip: { ...tooltip, callbacks: { title, ...tooltip.callbacks } } },
+      },
+    }
+  }
+
+  // Draw `config` on `canvas` in place of any chart drawn there before (a page may render a result again);
+  // a null config only clears the canvas. Returns the chart drawn, if any.
+  function draw(canvas, config) {
+    const previous = window.CricksyChart.getChart(canvas)
+    if (previous) previous.destroy()
+    return config ? new window.CricksyChart(canvas, config) : null
+  }
+
+  C.charts = { niceCeil, valueTicks, timeChart, draw, moveCursors, NUMBER }
 })()
