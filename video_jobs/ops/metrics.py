@@ -10,7 +10,8 @@ observation adds 1 to the row of the bucket it falls in and its value to a ``_su
 accumulates the buckets. Scraping costs one small query whatever the size of the jobs table.
 
 Recording never raises: a metric must not change the outcome of the work it counts. Callers record after
-their own transaction, never inside one that does network I/O.
+their own transaction, never inside one that does network I/O. ``labelled_counter`` reads a counter back the
+way every exporter of one (the jobs' and the webhooks') needs it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from django.db import DatabaseError, transaction
 from django.db.models import F
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.utils import floatToGoString
 
 from ..models import MetricCounter, VideoAnalysisJob
@@ -129,6 +131,24 @@ def _write(additions: list[tuple[str, str, float]]) -> None:
 def record_event(name: str, labels: Mapping[str, str] | None = None, amount: float = 1) -> None:
     """Add ``amount`` to the counter series ``name{labels}``."""
     _record([(name, labels_key(labels), amount)])
+
+
+def labelled_counter(
+    name: str,
+    documentation: str,
+    *,
+    label: str,
+    values: Iterable[str],
+    counters: Mapping[str, Mapping[str, float]],
+) -> CounterMetricFamily:
+    """The counter ``name`` split by ``label``, a series for each of ``values``: one never recorded reads 0,
+    so that dashboards and alerts see it from the start. ``counters``: every MetricCounter row, by name then
+    labels key."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    recorded = counters.get(name, {})
+    for value in values:
+        family.add_metric([value], recorded.get(labels_key({label: value}), 0.0))
+    return family
 
 
 @dataclass(frozen=True)

@@ -87,16 +87,14 @@ class JobsCollector:
         counters: dict[str, Series] = defaultdict(dict)
         for name, key, value in MetricCounter.objects.values_list("name", "labels", "value"):
             counters[name][key] = value
-        verifications = CounterMetricFamily(
+        yield metrics.labelled_counter(
             metrics.UPLOAD_VERIFICATIONS,
             "Upload verifications (HeadObject of a job's key) by outcome, from the API, the admin and "
             "the upload reconciler.",
-            labels=["outcome"],
+            label="outcome",
+            values=VERIFICATION_OUTCOMES,
+            counters=counters,
         )
-        for outcome in VERIFICATION_OUTCOMES:
-            key = metrics.labels_key({"outcome": outcome})
-            verifications.add_metric([outcome], counters[metrics.UPLOAD_VERIFICATIONS].get(key, 0.0))
-        yield verifications
         yield CounterMetricFamily(
             metrics.DOWNLOAD_MISSING,
             "Worker downloads that met a 404. Must stay 0: only verified uploads are ever queued.",

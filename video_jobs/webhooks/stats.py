@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 
 from django.db.models import Count, Min
 from django.utils import timezone
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ..ops import metrics
 from .deliveries import ATTEMPTS, DELIVERIES, FINAL_OUTCOMES
@@ -34,23 +34,19 @@ def metric_families(counters: Mapping[str, Mapping[str, float]]) -> Iterator[Met
         "How long ago the oldest pending webhook delivery's event happened; 0 when none is pending.",
         value=max(0.0, (timezone.now() - oldest).total_seconds()) if oldest is not None else 0.0,
     )
-    outcomes = CounterMetricFamily(
+    yield metrics.labelled_counter(
         DELIVERIES,
         "Webhook deliveries that ended, by outcome: delivered (2xx), exhausted (the retry schedule ran out), "
         "endpoint_disabled (410, days without a success, or turned off).",
-        labels=["outcome"],
+        label="outcome",
+        values=[outcome.value for outcome in FINAL_OUTCOMES],
+        counters=counters,
     )
-    for outcome in FINAL_OUTCOMES:
-        key = metrics.labels_key({"outcome": outcome.value})
-        outcomes.add_metric([outcome.value], counters.get(DELIVERIES, {}).get(key, 0.0))
-    yield outcomes
-    attempts = CounterMetricFamily(
+    yield metrics.labelled_counter(
         ATTEMPTS,
         "Webhook delivery attempts by result: success (2xx), http_error (any other status), timeout, "
         "connection_error, refused (the URL now resolves to an address we do not send to), internal_error.",
-        labels=["result"],
+        label="result",
+        values=[kind.value for kind in AttemptKind],
+        counters=counters,
     )
-    for kind in AttemptKind:
-        key = metrics.labels_key({"result": kind.value})
-        attempts.add_metric([kind.value], counters.get(ATTEMPTS, {}).get(key, 0.0))
-    yield attempts
