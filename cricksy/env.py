@@ -28,10 +28,7 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
-def _env_number(name: str, default: N, parse: Callable[[str], N], kind: str, minimum: N) -> N:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
+def _number(name: str, raw: str, parse: Callable[[str], N], kind: str, minimum: N) -> N:
     try:
         value = parse(raw)
     except ValueError as exc:
@@ -39,6 +36,13 @@ def _env_number(name: str, default: N, parse: Callable[[str], N], kind: str, min
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _env_number(name: str, default: N, parse: Callable[[str], N], kind: str, minimum: N) -> N:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return _number(name, raw, parse, kind, minimum)
 
 
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:
@@ -68,15 +72,8 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 def env_float_list(name: str, default: list[float], *, minimum: float = 0.0) -> list[float]:
-    values = []
-    for item in env_list(name, [str(value) for value in default]):
-        try:
-            value = float(item)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name} must be comma-separated numbers, got {item!r}") from exc
-        if value < minimum:
-            raise ImproperlyConfigured(f"{name}: every value must be at least {minimum}, got {value}")
-        values.append(value)
+    items = env_list(name, [str(value) for value in default])
+    values = [_number(name, item, float, "comma-separated numbers", minimum) for item in items]
     if not values:
         raise ImproperlyConfigured(f"{name} must name at least one value")
     return values

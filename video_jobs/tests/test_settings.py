@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
-from cricksy.env import env_rate
+from cricksy.env import env_float, env_float_list, env_int, env_rate
 
 SHOW = "from django.conf import settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"
 
@@ -112,6 +114,32 @@ def test_a_bad_throttle_rate_stops_start_up(monkeypatch: pytest.MonkeyPatch, raw
     monkeypatch.setenv("RATE", raw)
     with pytest.raises(ImproperlyConfigured, match="RATE must look like 120/minute"):
         env_rate("RATE", "1/day")
+
+
+@pytest.mark.parametrize(
+    ("read", "raw", "message"),
+    [
+        (lambda: env_int("N", 3, minimum=1), "three", "N must be an integer, got 'three'"),
+        (lambda: env_int("N", 3, minimum=1), "0", "N must be at least 1, got 0"),
+        (lambda: env_float("N", 0.5), "-1.5", "N must be at least 0.0, got -1.5"),
+        (lambda: env_float_list("N", [60.0]), "60, soon", "N must be comma-separated numbers, got 'soon'"),
+        (lambda: env_float_list("N", [60.0], minimum=1), "60, 0.5", "N must be at least 1, got 0.5"),
+        (lambda: env_float_list("N", [60.0]), " , ", "N must name at least one value"),
+    ],
+)
+def test_a_number_out_of_range_or_not_a_number_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, read: Callable[[], object], raw: str, message: str
+) -> None:
+    monkeypatch.setenv("N", raw)
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        read()
+
+
+def test_numbers_read_from_the_environment_or_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("N", "7")
+    monkeypatch.setenv("LIST", "1, 2.5,10")
+    assert (env_int("N", 3), env_float("N", 0.5), env_float("UNSET_N", 0.5)) == (7, 7.0, 0.5)
+    assert env_float_list("LIST", [60.0]) == [1.0, 2.5, 10.0]
 
 
 @pytest.mark.parametrize(
