@@ -1,5 +1,6 @@
-// What the coaches' pages and the admin's job page share: the CSRF header, JSON calls to the API, and the
-// words a person reads for a job's status, stage and times. A classic script: it defines window.Cricksy.
+// What the coaches' pages and the admin's job page share: the CSRF header, JSON calls to the API, the
+// words a person reads for a job's status, stage and times, and where a job's artifacts are. A classic
+// script: it defines window.Cricksy.
 ;(function () {
   'use strict'
 
@@ -131,12 +132,19 @@
     return node
   }
 
+  // The URL of the job's artifact called `name` (its download through the API), or '' when it has none.
+  function artifactUrl(job, name) {
+    const artifact = (job.artifacts || []).find((a) => a.name === name)
+    return artifact ? artifact.url : ''
+  }
+
   function config(id) {
     return JSON.parse(document.getElementById(id).textContent)
   }
 
   window.Cricksy = Object.assign(window.Cricksy || {}, {
     api,
+    artifactUrl,
     bytes,
     clock,
     config,

@@ -18,12 +18,6 @@
   const watch = document.getElementById('job-watch')
   const angles = document.getElementById('job-angles')
 
-  function posterUrl(job) {
-    const name = job.result && job.result.poster && job.result.poster.artifact
-    const artifact = (job.artifacts || []).find((a) => a.name === name)
-    return artifact ? artifact.url : ''
-  }
-
   function show(job) {
     const value = job.status === 'done' ? 100 : job.progress
     card.dataset.status = job.status
@@ -51,7 +45,8 @@
     angles.hidden = drawn.length === 0 // no pose analysis, or nobody seen
     watch.querySelector('[data-pose-summary]').textContent = poseSummary(pose)
     watchCard.hidden = false
-    charts.push(C.renderAnalysis(analysis, job.result, posterUrl(job), { onSeek }))
+    const poster = C.artifactUrl(job, (job.result.poster || {}).artifact)
+    charts.push(C.renderAnalysis(analysis, job.result, poster, { onSeek }))
     analysisCard.hidden = false
   }
 

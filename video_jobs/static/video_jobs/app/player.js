@@ -11,8 +11,6 @@
   const OUTLINE = 'rgba(0, 0, 0, 0.55)'
   const VISIBLE = 0.5 // landmarks seen less surely than this are not drawn
 
-  const artifactUrl = (job, name) => ((job.artifacts || []).find((a) => a.name === name) || {}).url || ''
-
   // The frame of the track nearest to `time`, if one was sampled close enough to stand for it.
   function frameAt(track, time) {
     const frames = track.frames
@@ -117,7 +115,7 @@
     const still = root.querySelector('[data-still]')
     const note = root.querySelector('[data-unplayable]')
     const toggle = root.querySelector('[data-skeleton-toggle]')
-    const stillUrl = artifactUrl(job, 'pose.jpg') || artifactUrl(job, (job.result.poster || {}).artifact)
+    const stillUrl = C.artifactUrl(job, 'pose.jpg') || C.artifactUrl(job, (job.result.poster || {}).artifact)
     let track = null
     let playable = true
 
@@ -167,7 +165,7 @@
       }
     }
 
-    const source = artifactUrl(job, 'source')
+    const source = C.artifactUrl(job, 'source')
     if (!source) {
       showStill('The video itself was deleted after the retention period; its analysis stays.')
     } else {
@@ -178,7 +176,7 @@
       video.src = source
       follow()
     }
-    loadTrack(artifactUrl(job, 'pose-track.json'))
+    loadTrack(C.artifactUrl(job, 'pose-track.json'))
       .then((loaded) => {
         track = loaded
         C.poseTrack = loaded // for a look from the console (and the browser tests)
