@@ -62,7 +62,8 @@ $(CHROMIUM):
 	apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
-# SQLite (the embedded default) runs everything but the PostgreSQL-only proofs; PostgreSQL runs it all.
+# SQLite (the embedded default) runs everything but the PostgreSQL-only proofs; PostgreSQL runs everything
+# but the tests that prove nothing about the database (`any_database`: pytest.ini), which SQLite has run.
 # With SUITE_LOGS=1 (as `make test` runs them), a suite's whole output goes to .test-logs/<suite>.log and is
 # printed when the suite ends, one suite at a time, while the terminal shows a line of progress every 5% of
 # its tests (video_jobs/tests/support/progress.py, on file descriptor 3); its exit status is pytest's.
@@ -74,7 +75,7 @@ test-sqlite: setup browser
 	$(call SUITE,sqlite,$(PY) -m pytest -m "not postgres and not slow" $(PYTEST_ARGS))
 
 test-postgres: setup postgres browser
-	$(call SUITE,postgres,DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m "not slow" $(PYTEST_ARGS))
+	$(call SUITE,postgres,DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -m "not slow and not any_database" $(PYTEST_ARGS))
 
 # The slow tests (a 6 GB upload end to end: about 20 GB of disk, several minutes), never part of `make test`.
 test-slow: setup postgres

@@ -46,11 +46,25 @@ def pytest_configure(config: pytest.Config) -> None:
     override_settings(PASSWORD_HASHERS=[ONE_ITERATION_HASHER]).enable()
 
 
+# What opens the test database. A test that asks for none of them cannot touch it (pytest-django refuses).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("postgres"):
+            if item.get_closest_marker("any_database"):
+                # test-postgres leaves any_database out, test-sqlite leaves postgres out: it would never run.
+                raise pytest.UsageError(f"{item.nodeid} is marked both postgres and any_database")
             # Concurrency proofs talk to a real server; they need a transactional database.
             item.add_marker(pytest.mark.django_db(transaction=True))
+        elif (
+            isinstance(item, pytest.Function)
+            and not item.get_closest_marker("django_db")
+            and DATABASE_FIXTURES.isdisjoint(item.fixturenames)
+        ):
+            # It proves the same whatever the database: the SQLite run is enough (make test-postgres).
+            item.add_marker(pytest.mark.any_database)
 
 
 @pytest.fixture(autouse=True)

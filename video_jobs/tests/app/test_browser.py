@@ -160,6 +160,7 @@ def test_a_paused_upload_resumes_with_the_parts_it_lacks_and_ends_done(
     assert (job.status, job.object_size) == (Status.DONE, match_video.stat().st_size)
 
 
+@pytest.mark.any_database
 def test_a_small_video_goes_up_in_one_form_post_is_queued_cancelled_and_deleted(
     page: Page, coach: Any, tmp_path: Path, sample_video: bytes
 ) -> None:
@@ -222,6 +223,7 @@ def german_page(browser: Browser, live_server: Any) -> Iterator[Page]:
     context.close()
 
 
+@pytest.mark.any_database
 def test_the_list_shows_what_each_job_came_to_and_a_failed_one_goes_up_again(
     german_page: Page,
     coach: Any,

@@ -27,7 +27,12 @@ from ..support.coach_page import (
     y_top_label,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("browser_uploads")]
+# The page in a browser: the rows behind it come through API routes proven on both databases.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("browser_uploads"),
+    pytest.mark.any_database,
+]
 
 # How many pixels of the skeleton canvas are painted, and the time of the frame drawn.
 _PAINTED = """canvas => {

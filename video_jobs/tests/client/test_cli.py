@@ -117,6 +117,7 @@ def test_a_server_without_its_scheme_is_bad_usage_not_a_traceback(clip: Path) ->
     )
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_a_refusal_is_the_servers_words_on_one_line(live_server: Any, token: str, clip: Path) -> None:
     nobody = "00000000-0000-0000-0000-000000000000"
@@ -128,6 +129,7 @@ def test_a_refusal_is_the_servers_words_on_one_line(live_server: Any, token: str
     assert "{" not in line
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_status_follows_a_job_and_prints_its_summary_on_stdout(
     live_server: Any, token: str, user: Any
@@ -148,6 +150,7 @@ def test_status_follows_a_job_and_prints_its_summary_on_stdout(
     assert "1 segment(s): 0:03.1-0:05.0" in finished.stdout
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_a_rerun_after_a_failed_job_offers_new_and_new_uploads_again(
     live_server: Any, token: str, clip: Path
@@ -169,6 +172,7 @@ def test_a_rerun_after_a_failed_job_offers_new_and_new_uploads_again(
     assert body["status"] == "queued"
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_the_installed_command_runs_from_any_folder(
     live_server: Any, token: str, clip: Path, tmp_path: Path

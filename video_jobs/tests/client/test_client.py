@@ -107,6 +107,7 @@ def test_a_multipart_upload_by_the_client_ends_done_through_a_real_worker(
     assert sorted(multipart_s3.part_puts) == [1, 2, 3, 4, 5, 6, 7]
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_parts_beyond_one_batch_of_urls_are_each_sent_once(
     live_server: Any,
@@ -171,6 +172,7 @@ def test_a_job_that_fails_exits_1(live_server: Any, token: str, tmp_path: Path, 
     assert "failed (invalid_video)" in finished.stdout
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_without_wait_an_upload_exits_0_once_the_job_is_queued(
     live_server: Any, token: str, tmp_path: Path
@@ -184,6 +186,7 @@ def test_without_wait_an_upload_exits_0_once_the_job_is_queued(
     assert json.loads(finished.stdout)["status"] == "queued"
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_request_exits_2(live_server: Any, tmp_path: Path) -> None:
     small = tmp_path / "short.mp4"
@@ -208,6 +211,7 @@ def test_a_server_that_cannot_be_reached_exits_3(tmp_path: Path) -> None:
     assert "unreachable" in finished.stderr
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_manage_py_upload_video_is_the_same_client(live_server: Any, token: str, tmp_path: Path) -> None:
     small = tmp_path / "short.mp4"
@@ -219,6 +223,7 @@ def test_manage_py_upload_video_is_the_same_client(live_server: Any, token: str,
     assert run_client(*manage, str(tmp_path / "none.mp4"), "--server", "x", "--token", "t").returncode == 2
 
 
+@pytest.mark.any_database
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_resumes_against_a_real_store(
     live_server: Any, token: str, match_video: Path, strict_s3: SeaweedFS
