@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,3 +107,42 @@ def run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[A
     if db.queries_logged:  # keep CaptureQueriesContext and DEBUG's query log complete
         db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     return result
+
+
+class RowLoader:
+    """Instances of ``model`` from the rows of a hand-built statement, as the ORM would build them: each
+    column through the converters the ORM applies to it (SQLite answers text for times and UUIDs; a JSON
+    column is parsed on both databases), then ``Model.from_db``. ``columns`` is the SELECT list to put in
+    the statement, ``prefix`` qualifying each column (a table or its alias)."""
+
+    def __init__(self, model: type[models.Model], *, prefix: str = "") -> None:
+        self.model = model
+        self.fields = list(model._meta.concrete_fields)
+        self.attnames = [field.attname for field in self.fields]
+        qualifier = f"{quote(prefix)}." if prefix else ""
+        self.columns = ", ".join(qualifier + quote(field.column) for field in self.fields)
+        self.width = len(self.fields)
+        self._converters: dict[str, list[tuple[int, Any, list[Any]]]] = {}
+
+    def _converters_for(self, db: Any) -> list[tuple[int, Any, list[Any]]]:
+        found = self._converters.get(db.alias)
+        if found is None:
+            found = []
+            for index, field in enumerate(self.fields):
+                column = field.get_col(self.model._meta.db_table)
+                converters = db.ops.get_db_converters(column) + column.get_db_converters(db)
+                if converters:
+                    found.append((index, column, converters))
+            self._converters[db.alias] = found
+        return found
+
+    def load(self, row: Sequence[Any], start: int = 0) -> Any:
+        """The instance made of ``row[start:start + width]``."""
+        db = connections[DEFAULT_DB_ALIAS]
+        values = list(row[start : start + self.width])
+        for index, column, converters in self._converters_for(db):
+            value = values[index]
+            for convert in converters:
+                value = convert(value, column, db)
+            values[index] = value
+        return self.model.from_db(db.alias, self.attnames, values)

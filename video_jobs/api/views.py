@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 from django.db.models import F, QuerySet
-from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -29,7 +28,7 @@ from rest_framework.viewsets import GenericViewSet
 from .. import services
 from ..models import VideoAnalysisJob
 from ..s3 import artifacts, presign, storage
-from . import errors
+from . import errors, reads
 from .openapi import error_responses
 from .serializers import (
     OVERVIEW_PATHS,
@@ -113,12 +112,16 @@ class VideoJobViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, GenericV
         return JobSummarySerializer if self.action == "list" else JobSerializer
 
     def get_object(self) -> VideoAnalysisJob:
-        # Unknown, malformed and other users' ids all answer the same 404, so ids cannot be probed.
+        # Unknown, malformed and other users' ids all answer the same 404, so ids cannot be probed. One
+        # named statement (reads.owned_job), scoped to the owner as get_queryset is.
         try:
-            uuid.UUID(str(self.kwargs[self.lookup_field]))
-            job: VideoAnalysisJob = super().get_object()
-        except (ValueError, Http404):
+            job_id = uuid.UUID(str(self.kwargs[self.lookup_field]))
+        except ValueError:
             raise NotFound() from None
+        job = reads.owned_job(self.request.user.pk, job_id)
+        if job is None:
+            raise NotFound()
+        self.check_object_permissions(self.request, job)
         return job
 
     @extend_schema(
