@@ -52,6 +52,11 @@ class DatabaseNow(Expression):
         return SQLITE_NOW, [f"{self.offset.total_seconds():+.6f} seconds"]
 
 
+def rendered(now: DatabaseNow, *, postgresql: bool) -> tuple[str, list[Any]]:
+    """``now`` as SQL and its parameters, for a hand-built statement (the ORM asks the expression itself)."""
+    return now.as_postgresql(None, None) if postgresql else now.as_sqlite(None, None)
+
+
 def database_now() -> datetime:
     """The database server's time now: for an age that Python computes from times the database wrote."""
     now = DatabaseNow()

@@ -10,8 +10,8 @@
 -- An API token and its user. Parameter: the token's key.
 SELECT {token_columns}, {user_columns}
   FROM {token}
-  JOIN {user} ON {user.id} = {token.user}
- WHERE {token.key} = %s
+  JOIN {user} ON {user}.{user.id} = {token}.{token.user}
+ WHERE {token}.{token.key} = %s
 
 -- name: owned_job
 -- One job, only if the caller owns it (owner scoping: another user's job reads as no job). Parameters: the

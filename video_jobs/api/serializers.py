@@ -8,6 +8,7 @@ from django.conf import settings
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import SkipField
 
 from ..models import JOB_FIELDS, ErrorCode, VideoAnalysisJob
 from ..s3 import artifacts
@@ -47,12 +48,37 @@ class ResultField(serializers.JSONField):
     """The analysis result as stored (null until the job is done); its schema is AnalysisResult."""
 
 
-# Each class's readable fields, bound once to an instance of the class kept for that alone (JobSerializer's
-# to_representation).
+# Each class's readable fields, bound once to an instance of the class kept for that alone (FieldsOnce).
 _READABLE: dict[type[serializers.Serializer[Any]], list[serializers.Field[Any, Any, Any, Any]]] = {}
 
 
-class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
+class FieldsOnce(serializers.Serializer[Any]):
+    """DRF's ``to_representation``, without building the fields again for every instance: DRF deep-copies a
+    serializer's fields for each instance (and a ModelSerializer first reads the model to make them), which
+    was most of a GET's time. The response bodies' fields depend on the class alone (none reads the request
+    or the instance), so they are made once per class and shared; method fields call this instance's own
+    method, with its context. What they send is the same (test_serializers compares it with DRF's)."""
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        cls = type(self)
+        readable = _READABLE.get(cls)
+        if readable is None:
+            readable = _READABLE[cls] = list(cls()._readable_fields)
+        body: dict[str, Any] = {}
+        for field in readable:
+            name = str(field.field_name)
+            if isinstance(field, serializers.SerializerMethodField):
+                body[name] = getattr(self, field.method_name)(instance)
+                continue
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:  # an optional key the instance does not have
+                continue
+            body[name] = None if attribute is None else field.to_representation(attribute)
+        return body
+
+
+class JobSerializer(FieldsOnce, serializers.ModelSerializer[VideoAnalysisJob]):
     error_code = BlankAsNullChoiceField(
         choices=ErrorCode.choices,
         allow_null=True,
@@ -66,26 +92,6 @@ class JobSerializer(serializers.ModelSerializer[VideoAnalysisJob]):
         model = VideoAnalysisJob
         fields: tuple[str, ...] = (*JOB_FIELDS, "artifacts")
         read_only_fields: tuple[str, ...] = fields
-
-    def to_representation(self, instance: VideoAnalysisJob) -> dict[str, Any]:
-        # DRF's own, without building the fields again for every instance: ModelSerializer reads the model
-        # and makes a serializer field per column for each instance, then deep-copies them, which was most of
-        # a GET's time. A job's fields depend on the class alone (none reads the request or the instance), so
-        # they are made once per class and shared; the method fields call this instance's own method, with
-        # its context. What they send is the same (test_serializers compares it with DRF's).
-        cls = type(self)
-        readable = _READABLE.get(cls)
-        if readable is None:
-            readable = _READABLE[cls] = list(cls()._readable_fields)
-        body: dict[str, Any] = {}
-        for field in readable:
-            name = str(field.field_name)
-            if isinstance(field, serializers.SerializerMethodField):
-                body[name] = getattr(self, field.method_name)(instance)
-                continue
-            attribute = field.get_attribute(instance)
-            body[name] = None if attribute is None else field.to_representation(attribute)
-        return body
 
     @extend_schema_field(JobArtifactSerializer(many=True))
     def get_artifacts(self, job: VideoAnalysisJob) -> list[dict[str, str]]:
@@ -148,7 +154,7 @@ class JobSummarySerializer(JobSerializer):
         }
 
 
-class UploadInstructionsSerializer(serializers.Serializer[Any]):
+class UploadInstructionsSerializer(FieldsOnce):
     method = serializers.CharField(
         help_text="PUT: one presigned PUT to url; multipart: PUT parts to the URLs of POST .../parts/."
     )

@@ -1,6 +1,7 @@
--- The worker's hot-path statements: the claim, the fenced writes and finish-and-claim. They run once or
--- twice per job; compiling them through the ORM each time cost more than their round trip, so they are
--- written here once and run as prepared statements on PostgreSQL (``video_jobs.db.run_hot``).
+-- The hot path's statements: the worker's claim, fenced writes and finish-and-claim, and initiate's quota
+-- check and INSERT. They run once or twice per job; compiling them through the ORM each time cost more than
+-- their round trip, so they are written here once and run as prepared statements on PostgreSQL
+-- (``video_jobs.db.run_hot``).
 --
 -- Loaded once at import by ``services/sql.py`` (``video_jobs.db.load_queries``): ``{job}`` is the jobs
 -- table and ``{job.<field>}`` a column, both from the model's ``_meta``; ``{processing}``, ``{queued}``,
@@ -65,3 +66,44 @@ SELECT {written},
 -- PostgreSQL. Announce a newly queued job (parameter: its id) to waiting workers. Sent inside the UPDATE's
 -- transaction, so PostgreSQL delivers it at commit and never for a rollback.
 SELECT pg_notify({queued_channel}, %s)
+
+-- name: lock_owner
+-- PostgreSQL and SQLite. Initiate's quota check, step 1: lock the owner's user row until the transaction
+-- ends (``{lock}``: FOR NO KEY UPDATE OF the user's table on PostgreSQL, which a job's foreign key check does
+-- not wait on; nothing on SQLite, whose IMMEDIATE transactions let one writer in at a time) and read the
+-- limits staff gave the owner (NULLs where none). Only the user's row is locked, never the quota row, which
+-- staff may edit meanwhile. Parameter: the owner's id. No row: no such user.
+SELECT {quota}.{quota.max_pending_uploads}, {quota}.{quota.max_active_jobs}
+  FROM {user}
+  LEFT JOIN {quota} ON {quota}.{quota.user} = {user}.{user.id}
+ WHERE {user}.{user.id} = %s
+{lock}
+
+-- name: count_owner_jobs
+-- PostgreSQL and SQLite. Initiate's quota check, step 2, run once the lock is held (its snapshot then sees
+-- every job a previous holder committed): the owner's jobs awaiting their upload and those queued or
+-- processing, on the partial index of live jobs; the jobs given up (cancelled, failed) before a verified
+-- upload whose URLs may still write, on theirs (``{url_valid_since}``: the database's clock minus the URLs'
+-- lifetime); and the deleted jobs' tombstones whose URLs have not expired (``{clock}``: the clock). The
+-- statuses are literals, so that the planner can use the partial indexes. Parameters: the owner's id twice,
+-- the clock's offset for {url_valid_since}, the owner's id, the clock's offset for {clock}.
+SELECT live.awaiting, live.active, given_up.count, tombstones.count
+  FROM (SELECT count(*) FILTER (WHERE {job.status} = {awaiting_upload}) AS awaiting,
+               count(*) FILTER (WHERE {job.status} <> {awaiting_upload}) AS active
+          FROM {job}
+         WHERE {job.owner} = %s AND {job.status} IN ({live})) AS live,
+       (SELECT count(*) AS count
+          FROM {job}
+         WHERE {job.owner} = %s AND {job.status} IN ({given_up}) AND {job.verified_at} IS NULL
+           AND {job.finished_at} > {url_valid_since}) AS given_up,
+       (SELECT count(*) AS count
+          FROM {tombstone}
+         WHERE {tombstone.owner} = %s AND {tombstone.urls_expire_at} > {clock}) AS tombstones
+
+-- name: insert_job
+-- PostgreSQL and SQLite. A new job, every column given: {columns}, and their {values}, `%s` or the
+-- database's clock; RETURNING the columns set from the clock ({returning}), in that order, so that the
+-- job shows the times the database wrote without a second round trip.
+INSERT INTO {job} ({columns})
+VALUES ({values})
+RETURNING {returning}

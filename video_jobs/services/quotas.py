@@ -7,20 +7,19 @@ reconciler of uploads past their deadline, queue whatever the quota says (docs/a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
 
-from ..clock import DatabaseNow
-from ..models import GIVEN_UP_STATUSES, LIVE_STATUSES, JobQuota, UploadTombstone, VideoAnalysisJob
+from ..clock import DatabaseNow, rendered
+from ..db import fill, is_postgresql, quote, run_hot
+from ..models import JobQuota
 from ..refusals import Refusal
-from . import strays
-
-Status = VideoAnalysisJob.Status
+from . import sql, strays
 
 
 @dataclass(frozen=True)
@@ -64,48 +63,54 @@ def _limits(pending: int | None, active: int | None) -> Limits:
 
 def _lock(owner_id: Any) -> Limits:
     """Lock the owner's user row (FOR NO KEY UPDATE, which a job's foreign key check does not wait on) until
-    the caller's transaction ends, and read their limits in the same round trip. One user's quota checks take
-    turns here, so two of them cannot both count the same free place; other users are not held up. (SQLite
-    has no row locks, but its IMMEDIATE transactions already let one writer in at a time.) Only the user's
-    row is locked (``of``), never the JobQuota row, which staff may edit meanwhile."""
-    # Model instances, not values(): Django applies ``of`` only to a query that builds models.
-    user = (
-        get_user_model()
-        .objects.select_for_update(no_key=True, of=("self",))
-        .select_related("video_job_quota")
-        .only("pk", "video_job_quota__max_pending_uploads", "video_job_quota__max_active_jobs")
-        .get(pk=owner_id)
-    )
-    quota = getattr(user, "video_job_quota", None)  # a user without a row: None
-    return _limits(quota.max_pending_uploads if quota else None, quota.max_active_jobs if quota else None)
+    the caller's transaction ends, and read their limits in the same round trip (``lock_owner``). One user's
+    quota checks take turns here, so two of them cannot both count the same free place; other users are not
+    held up. (SQLite has no row locks, but its IMMEDIATE transactions already let one writer in at a
+    time.)"""
+    lock_sql, _ = _statements(is_postgresql())
+    _, row = run_hot(lock_sql, [owner_id], fetch=True)
+    if row is None:
+        raise get_user_model().DoesNotExist(f"no user {owner_id}")
+    return _limits(row[0], row[1])
 
 
 def _counts(owner_id: Any, *, limit: int) -> dict[str, int]:
-    """The owner's live jobs per status, in one query on partial indexes. A statement of its own, run once
-    the lock is held: its snapshot then sees every job a previous holder committed (a count inside the
-    locking statement would be read from a snapshot taken before the wait).
+    """The owner's pending uploads and active jobs, in one statement on partial indexes
+    (``count_owner_jobs``), run once the lock is held: its snapshot then sees every job a previous holder
+    committed (a count inside the locking statement would be read from a snapshot taken before the wait).
 
     A pending upload counts until every upload URL handed out for it has expired (``strays``): jobs
     awaiting their upload, jobs cancelled or failed before a verified upload less than the URLs' lifetime
     ago, and deleted jobs' tombstones until their URLs expire. Giving a place up early (cancel, delete)
     therefore frees it only then, so one user's late uploads (which the sweeps remove) never exceed their
-    pending-uploads quota at a time. Tombstones are counted only while the jobs alone stay under the
-    pending-uploads ``limit``."""
+    pending-uploads quota at a time. Tombstones are added only while the jobs alone stay under the
+    pending-uploads ``limit`` (the refusal's message counts the jobs)."""
+    _, count_sql = _statements(is_postgresql())
     url_valid_since = DatabaseNow(-strays.url_lifetime())
-    given_up = Q(status__in=GIVEN_UP_STATUSES, verified_at__isnull=True, finished_at__gt=url_valid_since)
-    counts = (
-        VideoAnalysisJob.objects.filter(owner=owner_id)
-        .filter(Q(status__in=LIVE_STATUSES) | given_up)
-        .aggregate(
-            pending=Count("pk", filter=Q(status=Status.AWAITING_UPLOAD) | given_up),
-            active=Count("pk", filter=Q(status__in=[Status.QUEUED, Status.PROCESSING])),
-        )
+    params = [owner_id, owner_id, *_clock_params(url_valid_since), owner_id, *_clock_params(DatabaseNow())]
+    _, row = run_hot(count_sql, params, fetch=True)
+    assert row is not None  # counts: always one row
+    awaiting, active, given_up, tombstones = row
+    pending = awaiting + given_up
+    if pending < limit:
+        pending += tombstones
+    return {"pending": pending, "active": active}
+
+
+@functools.cache
+def _statements(postgresql: bool) -> tuple[str, str]:
+    """``lock_owner`` and ``count_owner_jobs`` for this database: its row lock, its clock."""
+    clock_sql = rendered(DatabaseNow(), postgresql=postgresql)[0]
+    user_table = quote(get_user_model()._meta.db_table)
+    lock = f"FOR NO KEY UPDATE OF {user_table}" if postgresql else ""
+    return (
+        fill(sql.QUERIES["lock_owner"], lock=lock),
+        fill(sql.QUERIES["count_owner_jobs"], url_valid_since=clock_sql, clock=clock_sql),
     )
-    if counts["pending"] < limit:  # else no need to look further
-        counts["pending"] += UploadTombstone.objects.filter(
-            owner=owner_id, urls_expire_at__gt=DatabaseNow()
-        ).count()
-    return counts
+
+
+def _clock_params(now: DatabaseNow) -> list[Any]:
+    return rendered(now, postgresql=is_postgresql())[1]
 
 
 def _refuse_active(active: int, limits: Limits) -> None:

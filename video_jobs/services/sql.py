@@ -1,5 +1,5 @@
-"""The worker's hot-path statements (``queries.sql``), and what they need from Python: the claim, the fenced
-writes, finish-and-claim.
+"""The hot path's statements (``queries.sql``), and what they need from Python: the worker's claim, fenced
+writes and finish-and-claim; initiate's quota check and its INSERT.
 
 The statements are read once at import, with table and column names taken from the model's ``_meta``
 (never typed by hand); this module fills the slots that depend on the write (which columns a fenced UPDATE
@@ -9,15 +9,16 @@ sets) and caches each composed statement, which runs as a prepared statement on 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
-from ..clock import POSTGRESQL_NOW, DatabaseNow
+from ..clock import POSTGRESQL_NOW, DatabaseNow, rendered
 from ..db import Names, is_postgresql, literal, load_queries, quote, run_hot
-from ..models import VideoAnalysisJob
+from ..models import GIVEN_UP_STATUSES, LIVE_STATUSES, JobQuota, UploadTombstone, VideoAnalysisJob
 from ..webhooks.sql import CHANNEL as WEBHOOKS_CHANNEL
 
 Status = VideoAnalysisJob.Status
@@ -67,6 +68,13 @@ QUERIES = load_queries(
     claimed=", ".join(quote(field.column) for field in _CLAIMED),
     queued_channel=literal(QUEUED_CHANNEL),
     webhooks_channel=literal(WEBHOOKS_CHANNEL),
+    # Initiate's quota check
+    user=Names(get_user_model()),
+    quota=Names(JobQuota),
+    tombstone=Names(UploadTombstone),
+    awaiting_upload=literal(Status.AWAITING_UPLOAD),
+    live=", ".join(literal(status) for status in LIVE_STATUSES),
+    given_up=", ".join(literal(status) for status in GIVEN_UP_STATUSES),
 )
 
 CLAIM_SQL = QUERIES["claim_job"]
@@ -85,22 +93,78 @@ def notify_queued(job_ids: list[object]) -> None:
             cursor.execute(QUERIES["notify_queued"], [str(job_id)])
 
 
-# --- the fenced write --------------------------------------------------------------------------------------
+# --- the writes: the fenced UPDATE, initiate's INSERT -----------------------------------------------------
 
 # Values of these pass to the driver as they are: str, int, None (and on PostgreSQL, datetimes).
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField)
 _PLAIN_FIELDS_POSTGRES = (*_PLAIN_FIELDS, models.DateTimeField)
+_NOW = DatabaseNow()
+_CLOCK = "clock"
+# The columns a write sets, in order, each with whether its value is the database's clock (a DatabaseNow).
+ShapeKey = tuple[tuple[str, bool], ...]
+
+
+def _times(names: tuple[str, ...], values: Sequence[Any], converters: list[Any]) -> dict[str, Any]:
+    """The times a write set from the clock, by field name, from its RETURNING columns."""
+    times = dict(zip(names, values, strict=True))
+    if converters:  # SQLite answers text; PostgreSQL needs none
+        db = connections[DEFAULT_DB_ALIAS]
+        for name, value in times.items():
+            for convert in converters:
+                value = convert(value, _NOW, db)
+            times[name] = value
+    return times
 
 
 @dataclass(frozen=True)
-class _FencedShape:
+class _Shape:
+    """A write's statement, built once per shape (its columns, and which take the clock), with what each
+    value needs on its way to the database: the service writes the same few shapes over and over."""
+
     sql: str
     # Per column: None (the value as it is), the model field (its get_db_prep_save), or _CLOCK (a
-    # DatabaseNow, rendered by ``clock``).
+    # DatabaseNow, rendered for the database: ``postgresql``).
     preps: list[models.Field[Any, Any] | str | None]
-    clock: Callable[[DatabaseNow, Any, Any], tuple[str, list[Any]]]
+    postgresql: bool
     clock_names: tuple[str, ...]
     converters: list[Any]
+
+    def params(self, values: Iterable[Any]) -> list[Any]:
+        db = connections[DEFAULT_DB_ALIAS]
+        params = []
+        for prep, value in zip(self.preps, values, strict=True):
+            if prep is None:
+                params.append(value)
+            elif prep is _CLOCK:
+                params += rendered(value, postgresql=self.postgresql)[1]
+            else:
+                assert isinstance(prep, models.Field)
+                params.append(prep.get_db_prep_save(value, db))
+        return params
+
+
+def _shape(shape_key: ShapeKey, statement: Callable[[list[str], str], str]) -> _Shape:
+    """The shape of a write of ``shape_key``; ``statement`` makes its SQL from the columns' quoted names and
+    the clock's SQL."""
+    db = connections[DEFAULT_DB_ALIAS]
+    postgresql = is_postgresql()
+    plain = _PLAIN_FIELDS_POSTGRES if postgresql else _PLAIN_FIELDS
+    preps: list[models.Field[Any, Any] | str | None] = [
+        _CLOCK if is_clock else None if isinstance(_field(name), plain) else _field(name)
+        for name, is_clock in shape_key
+    ]
+    columns = [quote(_field(name).column) for name, _ in shape_key]
+    return _Shape(
+        statement(columns, rendered(_NOW, postgresql=postgresql)[0]),
+        preps,
+        postgresql,
+        tuple(name for name, is_clock in shape_key if is_clock),
+        db.ops.get_db_converters(_NOW),
+    )
+
+
+def _shape_key(fields: dict[str, Any]) -> ShapeKey:
+    return tuple([(name, type(value) is DatabaseNow) for name, value in fields.items()])
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs microseconds on every write
@@ -123,22 +187,10 @@ class FencedUpdate:
         (the fence failed)."""
         if row is None or row[0] is None:
             return None
-        times = dict(zip(self.clock_names, row[1 : self.width], strict=True))
-        if self.converters:  # SQLite answers text; PostgreSQL needs none
-            db = connections[DEFAULT_DB_ALIAS]
-            for name, value in times.items():
-                for convert in self.converters:
-                    value = convert(value, _NOW, db)
-                times[name] = value
-        return times
+        return _times(self.clock_names, row[1 : self.width], self.converters)
 
 
-_NOW = DatabaseNow()
-_CLOCK = "clock"
-# One UPDATE statement per shape of write (the columns, and which of them take the database's clock), built
-# once with what each value needs on its way to the database: the worker writes the same few shapes for
-# every job.
-_FENCED_SQL: dict[tuple[tuple[tuple[str, bool], ...], tuple[str, ...]], _FencedShape] = {}
+_FENCED_SQL: dict[tuple[ShapeKey, tuple[str, ...]], _Shape] = {}
 
 
 def fenced_update(
@@ -148,45 +200,62 @@ def fenced_update(
     ``worker_id``, ``attempts``), with its parameters. A ``DatabaseNow`` value is computed in the statement,
     and returned by it; so are the columns ``returning`` (for a statement that reads the UPDATE's rows, such
     as finish-and-claim's outbox insert). Portable SQL: it runs on SQLite too."""
-    shape_key = tuple([(name, type(value) is DatabaseNow) for name, value in fields.items()])
+    shape_key = _shape_key(fields)
     shape = _FENCED_SQL.get((shape_key, returning))
     if shape is None:
         shape = _FENCED_SQL[shape_key, returning] = _fenced_shape(shape_key, returning)
     db = connections[DEFAULT_DB_ALIAS]
-    params = []
-    for prep, value in zip(shape.preps, fields.values(), strict=True):
-        if prep is None:
-            params.append(value)
-        elif prep is _CLOCK:
-            params += shape.clock(value, None, db)[1]
-        else:
-            assert isinstance(prep, models.Field)
-            params.append(prep.get_db_prep_save(value, db))
+    params = shape.params(fields.values())
     params += [_META.pk.get_db_prep_value(job.pk, db), Status.PROCESSING.value]
     params += [job.worker_id, job.attempts]
     return FencedUpdate(shape.sql, params, shape.clock_names, shape.converters)
 
 
-def _fenced_shape(shape_key: tuple[tuple[str, bool], ...], also: tuple[str, ...]) -> _FencedShape:
-    db = connections[DEFAULT_DB_ALIAS]
-    postgresql = is_postgresql()
-    clock = DatabaseNow.as_postgresql if postgresql else DatabaseNow.as_sqlite
-    clock_sql = clock(_NOW, None, db)[0]
-    plain = _PLAIN_FIELDS_POSTGRES if postgresql else _PLAIN_FIELDS
-    assignments = ", ".join(
-        f"{quote(_field(name).column)} = {clock_sql if is_clock else '%s'}" for name, is_clock in shape_key
-    )
-    clock_names = tuple(name for name, is_clock in shape_key if is_clock)
+def _fenced_shape(shape_key: ShapeKey, also: tuple[str, ...]) -> _Shape:
+    clock_names = [name for name, is_clock in shape_key if is_clock]
     # Each column once: a statement reading the rows by name could not tell two of the same name apart.
-    columns = dict.fromkeys([*(str(_field(name).column) for name in clock_names), *also])
-    sql = QUERIES["fenced_update"].format(
-        assignments=assignments, also="".join(", " + quote(column) for column in columns)
-    )
-    preps: list[models.Field[Any, Any] | str | None] = [
-        _CLOCK if is_clock else None if isinstance(_field(name), plain) else _field(name)
-        for name, is_clock in shape_key
-    ]
-    return _FencedShape(sql, preps, clock, clock_names, db.ops.get_db_converters(_NOW))
+    returned = dict.fromkeys([*(str(_field(name).column) for name in clock_names), *also])
+
+    def statement(columns: list[str], clock_sql: str) -> str:
+        assignments = ", ".join(
+            f"{column} = {clock_sql if is_clock else '%s'}"
+            for column, (_, is_clock) in zip(columns, shape_key, strict=True)
+        )
+        also_sql = "".join(", " + quote(column) for column in returned)
+        return QUERIES["fenced_update"].format(assignments=assignments, also=also_sql)
+
+    return _shape(shape_key, statement)
+
+
+_INSERT_SQL: dict[ShapeKey, _Shape] = {}
+
+
+def insert_job(job: VideoAnalysisJob) -> None:
+    """INSERT the new ``job``, every column: those whose value is a ``DatabaseNow`` are computed by the
+    database and returned by the same statement, and ``job`` takes the times it wrote. One round trip, as
+    the ORM's save() and a read-back of the times took two. Portable SQL: it runs on SQLite too."""
+    fields = {field.name: getattr(job, field.attname) for field in _META.concrete_fields}
+    shape_key = _shape_key(fields)
+    shape = _INSERT_SQL.get(shape_key)
+    if shape is None:
+        shape = _INSERT_SQL[shape_key] = _insert_shape(shape_key)
+    _, row = run_hot(shape.sql, shape.params(fields.values()), fetch=True)
+    assert row is not None  # an INSERT that raised nothing returns its row
+    for name, value in _times(shape.clock_names, row, shape.converters).items():
+        setattr(job, name, value)
+    job._state.adding = False  # saved: a later save() is an UPDATE, as after the ORM's own INSERT
+    job._state.db = DEFAULT_DB_ALIAS
+
+
+def _insert_shape(shape_key: ShapeKey) -> _Shape:
+    def statement(columns: list[str], clock_sql: str) -> str:
+        values = [clock_sql if is_clock else "%s" for _, is_clock in shape_key]
+        returning = [column for column, (_, is_clock) in zip(columns, shape_key, strict=True) if is_clock]
+        return QUERIES["insert_job"].format(
+            columns=", ".join(columns), values=", ".join(values), returning=", ".join(returning)
+        )
+
+    return _shape(shape_key, statement)
 
 
 # --- finish-and-claim (PostgreSQL) -------------------------------------------------------------------------

@@ -25,8 +25,8 @@ from ..models import UPLOAD_ERROR_CODES, ErrorCode, Outcome, VideoAnalysisJob
 from ..ops import metrics
 from ..refusals import Refusal
 from ..s3 import storage
-from . import parts, quotas
-from .machinery import JobGone, database_times, failed_fields, move_or_show_winner, queued_fields, reload
+from . import parts, quotas, sql
+from .machinery import JobGone, failed_fields, move_or_show_winner, queued_fields, reload
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def initiate_upload(
 
     job_id = uuid.uuid4()
     # The deadline the reconciler compares with, and the age the stuck-upload filter reads, by the database's
-    # clock; read back after the INSERT, which cannot return them.
+    # clock; the INSERT returns them (sql.insert_job).
     times = {
         "created_at": DatabaseNow(),
         "updated_at": DatabaseNow(),
@@ -154,7 +154,7 @@ def initiate_upload(
             # Counted and inserted in one transaction that holds the user's lock (quotas.enforce): two
             # concurrent initiates cannot both take the last free place. A replay above counts nothing.
             quotas.enforce(owner)
-            job.save(force_insert=True)
+            sql.insert_job(job)
     except IntegrityError:
         # Two retries of one initiate raced; the other one inserted first.
         if idempotency_key:
@@ -162,8 +162,6 @@ def initiate_upload(
             if found:
                 return found
         raise
-    for name, value in database_times(job, list(times)).items():
-        setattr(job, name, value)
     logger.info("job %s initiated by user %s (%s bytes)", job.pk, owner.pk, size_bytes)
     return job, True
 

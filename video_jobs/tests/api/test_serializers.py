@@ -1,6 +1,6 @@
 """The job bodies, built with fields made once per class (``JobSerializer.to_representation``), are what
 DRF's own ``Serializer.to_representation`` builds with fresh fields for each instance: for every status,
-for each body (a job, a list row, a job with its upload instructions)."""
+for each body (a job, a list row, a job with its upload instructions, the instructions alone)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from video_jobs.api.serializers import (
     InitiatedJobSerializer,
     JobSerializer,
     JobSummarySerializer,
+    UploadInstructionsSerializer,
 )
 from video_jobs.models import VideoAnalysisJob
 
@@ -60,3 +61,15 @@ def test_a_list_of_bodies_is_built_per_instance(user: Any) -> None:
     bodies = JobSerializer(jobs, many=True).data
     assert [body["id"] for body in bodies] == [str(job.pk) for job in jobs]
     assert [body["error_code"] for body in bodies] == ["invalid_video", None]
+
+
+@pytest.mark.parametrize("size", [1024, 200 * 1024 * 1024])
+def test_upload_instructions_are_what_drf_builds(user: Any, size: int) -> None:
+    job, _ = services.initiate_upload(
+        owner=user, filename="a.mp4", content_type="video/mp4", size_bytes=size, sha256="ab" * 32
+    )
+    upload = services.upload_instructions(job)
+    assert upload is not None
+    fast = UploadInstructionsSerializer(upload).data
+    assert fast == drf_body(UploadInstructionsSerializer(upload), upload)
+    assert ("url" in fast) is (size == 1024)  # a multipart plan has no URL: the key is left out, as DRF does
