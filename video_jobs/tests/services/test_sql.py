@@ -1,19 +1,25 @@
-"""The hand-built PostgreSQL statements: NOTIFY at commit, prepared statements."""
+"""The hand-built statements: NOTIFY at commit, prepared statements, the INSERT that returns its times."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
 
 from video_jobs import services
+from video_jobs.api import reads
 from video_jobs.api.serializers import JobSerializer
+from video_jobs.clock import database_now
 from video_jobs.models import VideoAnalysisJob
+from video_jobs.services import sql
 from video_jobs.webhooks import bodies, endpoints, outbox
 from video_jobs.webhooks.models import WebhookDelivery
 
@@ -57,10 +63,51 @@ def test_the_worker_statements_run_prepared_and_nothing_else_does(user: Any) -> 
     for _ in range(10):  # an ordinary ORM query, run more often than psycopg's default threshold (5)
         assert VideoAnalysisJob.objects.filter(status=Status.QUEUED).count() == 1
 
-    prepared = [statement.split(None, 1)[0] for statement in _prepared_statements()]
+    statements = _prepared_statements()
+    prepared = [statement.split(None, 1)[0] for statement in statements]
     assert "UPDATE" in prepared  # the claim (and, from earlier tests on this connection, fenced writes)
     assert "WITH" in prepared  # finish and claim the next
-    assert "SELECT" not in prepared
+    # The ORM's count, never (the API's named reads and initiate's statements may be, from earlier tests).
+    assert not any('"__count"' in statement for statement in statements)
+
+
+@pytest.mark.postgres
+def test_initiate_and_the_api_reads_run_prepared(user: Any) -> None:
+    token = Token.objects.create(user=user)
+    for _ in range(2):
+        job, _ = services.initiate_upload(
+            owner=user, filename="a.mp4", content_type="video/mp4", size_bytes=len(VIDEO)
+        )
+        assert reads.owned_job(user.pk, job.pk) == job
+        assert reads.token_and_user(token.key) is not None
+    statements = " ".join(_prepared_statements())
+    for name in ("lock_owner", "count_owner_jobs", "insert_job"):
+        assert _first_line(sql.QUERIES[name]) in statements
+    for name in ("token_user", "owned_job"):
+        assert _first_line(reads.QUERIES[name]) in statements
+
+
+def _first_line(statement: str) -> str:
+    return statement.splitlines()[0].strip().split("{")[0].strip()
+
+
+def test_a_new_jobs_times_are_the_databases_and_it_saves_as_an_update(user: Any) -> None:
+    before = database_now()
+    job, created = services.initiate_upload(
+        owner=user, filename="a.mp4", content_type="video/mp4", size_bytes=len(VIDEO)
+    )
+    assert created
+    stored = VideoAnalysisJob.objects.get(pk=job.pk)
+    for name in ("created_at", "updated_at", "run_after", "upload_deadline"):
+        assert getattr(job, name) == getattr(stored, name)
+    assert before <= job.created_at <= database_now()
+    assert job.upload_deadline - job.created_at == timedelta(seconds=settings.VIDEO_JOBS_UPLOAD_DEADLINE)
+    assert stored.result is None  # SQL NULL, not JSON null
+    assert VideoAnalysisJob.objects.filter(pk=job.pk, result__isnull=True).exists()
+    job.filename = "b.mp4"
+    job.save(update_fields=["filename"])
+    job.save()  # an UPDATE: the instance knows it is stored
+    assert VideoAnalysisJob.objects.get(pk=job.pk).filename == "b.mp4"
 
 
 @pytest.mark.postgres
