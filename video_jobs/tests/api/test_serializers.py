@@ -29,8 +29,8 @@ Status = VideoAnalysisJob.Status
 RESULT = {"video": {"duration_seconds": 4.5}, "motion": {"segment_count": 2}, "poster": {"artifact": "p.jpg"}}
 
 
-def drf_body(serializer: serializers.Serializer[Any], job: VideoAnalysisJob) -> Any:
-    return serializers.Serializer.to_representation(serializer, job)
+def drf_body(serializer: serializers.Serializer[Any], instance: Any) -> Any:
+    return serializers.Serializer.to_representation(serializer, instance)
 
 
 @pytest.mark.parametrize("status", Status.values)
