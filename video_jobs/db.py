@@ -97,6 +97,9 @@ def run_hot(sql: str, params: Any, *, fetch: bool = False) -> tuple[int, tuple[A
         with db.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.rowcount, cursor.fetchone() if fetch else None
+    # As Django's own cursors do: a connection kept from an earlier request (CONN_MAX_AGE) is checked once
+    # per request (CONN_HEALTH_CHECKS), and replaced if the server dropped it meanwhile.
+    db.close_if_health_check_failed()
     db.ensure_connection()
     started = time.monotonic()
     # Django's error wrapping, so callers see django.db errors (a dropped connection is OperationalError).

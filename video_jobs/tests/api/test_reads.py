@@ -1,13 +1,19 @@
 """The API's hand-built reads (``api.reads``) give what the ORM gives: every field of the token, its user and
-an owned job, with the same types, on SQLite and PostgreSQL; and nothing of anybody else's."""
+an owned job, with the same types, on SQLite and PostgreSQL; nothing of anybody else's; and a kept
+connection checked once per request."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from typing import Any
 
+import psycopg
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import connection
 from django.db.models import Model
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -74,3 +80,36 @@ def test_an_inactive_users_token_answers_401(user: Any) -> None:
     response = client.get("/api/video-jobs/")
     assert response.status_code == 401
     assert response.json()["error_code"] == "authentication_failed"
+
+
+def _get(app: WSGIHandler, path: str, token: str) -> str:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "HTTP_AUTHORIZATION": f"Token {token}",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+    }
+    statuses = []
+    b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    return statuses[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_between_requests_is_replaced(user: Any) -> None:
+    """The named reads check a kept connection once per request, as Django's cursors do (health checks):
+    PostgreSQL restarted, or a pooler closed the connection, costs no failed request."""
+    job = make_job(user)
+    token = Token.objects.create(user=user).key
+    app = WSGIHandler()  # with Django's request signals, as gunicorn runs it
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        assert _get(app, f"/api/video-jobs/{job.pk}/", token).startswith("200")
+        assert connection.connection is not None  # kept (CONN_MAX_AGE)
+        with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+        assert _get(app, f"/api/video-jobs/{job.pk}/", token).startswith("200")
