@@ -133,11 +133,11 @@ def server_timing(header: str) -> dict[str, float]:
     return parts
 
 
-def start_gunicorn(port: int, endpoint: str, workers: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(port: int, endpoint: str, workers: int, threads: int) -> subprocess.Popen[bytes]:
     from video_jobs.management.commands.run_dev import gunicorn_command
 
     process = subprocess.Popen(
-        gunicorn_command(f"127.0.0.1:{port}", workers=workers),
+        gunicorn_command(f"127.0.0.1:{port}", workers=workers, threads=threads),
         cwd=common.ROOT,
         env=common.child_env(AWS_S3_ENDPOINT_URL=endpoint, **NO_THROTTLE),
         stdout=subprocess.DEVNULL,
@@ -212,6 +212,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--requests", type=int, default=1000, help="upload-completes (0: skip them)")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (make run: 2)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (make run: 1)")
     args = parser.parse_args()
     common.setup_django(**NO_THROTTLE)
     common.truncate_jobs()
@@ -226,11 +227,12 @@ def main() -> None:
     figures: dict[str, Any] = {
         "users": args.users,
         "gunicorn_workers": args.web_workers,
+        "gunicorn_threads": args.threads,
         "load_average": os.getloadavg(),
     }
     with common.moto_s3() as endpoint:
         os.environ["AWS_S3_ENDPOINT_URL"] = endpoint
-        server = start_gunicorn(port, endpoint, args.web_workers)
+        server = start_gunicorn(port, endpoint, args.web_workers, args.threads)
         try:
             # One job per user for the GETs; then warm both gunicorn workers up.
             jobs = [json.loads(request(port, "POST", INITIATE, token, BODY)[2])["id"] for token in tokens]
@@ -269,7 +271,8 @@ def main() -> None:
     common.truncate_jobs()
     command = (
         f".venv/bin/python bench/api_latency.py --users {args.users} --duration {args.duration} "
-        f"--rounds {args.rounds} --requests {args.requests} --web-workers {args.web_workers}"
+        f"--rounds {args.rounds} --requests {args.requests} --web-workers {args.web_workers} "
+        f"--threads {args.threads}"
     )
     common.save("api_latency", figures, command=command)
 

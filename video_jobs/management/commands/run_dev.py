@@ -47,7 +47,7 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def gunicorn_command(bind: str, *, workers: int = 2, access_log: str = "-") -> list[str]:
+def gunicorn_command(bind: str, *, workers: int = 2, threads: int = 1, access_log: str = "-") -> list[str]:
     """The API's gunicorn as ``make run`` starts it (``bench/api_latency.py`` measures this very command)."""
     return [
         sys.executable,
@@ -61,6 +61,9 @@ def gunicorn_command(bind: str, *, workers: int = 2, access_log: str = "-") -> l
         bind,
         "--workers",
         str(workers),
+        # More than one: gunicorn's gthread workers, which keep connections alive.
+        "--threads",
+        str(threads),
         # Every request in a file: in the terminal, the page's polling drowned the worker's line per job (and
         # each 404 showed twice, beside Django's own warning).
         "--access-logfile",
