@@ -87,8 +87,7 @@ def presign_part(
         bucket=bucket,
         key=key,
         content_length=content_length,
-        operation="upload_part",
-        params={"UploadId": upload_id, "PartNumber": part_number},
+        query={"partNumber": str(part_number), "uploadId": upload_id},
     )
 
 

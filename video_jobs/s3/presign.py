@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 
+from . import signing
 from .storage import StorageMisconfigured, client
 
 logger = logging.getLogger(__name__)
@@ -35,28 +36,35 @@ def presign_upload(
     content_length: int,
     sha256: str = "",
     content_type: str = "",
-    operation: str = "put_object",
-    params: Mapping[str, Any] | None = None,
+    query: Mapping[str, str] | None = None,
 ) -> PresignedUpload:
     """A short-lived SigV4 PUT URL that S3 itself holds the upload to: the signature covers the exact
     ``Content-Length``, the ``Content-Type`` when given, and ``x-amz-checksum-sha256`` when ``sha256`` (hex)
     is given, so S3 refuses a body of another size (403) or with other bytes (400 BadDigest) before storing
     anything. The client must send exactly ``headers``.
 
-    ``operation`` and ``params`` sign other uploads the same way: ``"upload_part"`` with ``UploadId`` and
-    ``PartNumber`` for a multipart part of ``content_length`` bytes.
+    ``query`` signs other uploads the same way: ``{"partNumber": ..., "uploadId": ...}`` for a multipart
+    part of ``content_length`` bytes.
     """
     expires = int(settings.VIDEO_JOBS_UPLOAD_URL_EXPIRES)
     headers = {"Content-Length": str(content_length)}
-    signed = {"Bucket": bucket, "Key": key, "ContentLength": content_length, **(params or {})}
     if content_type:
-        headers["Content-Type"] = signed["ContentType"] = content_type
+        headers["Content-Type"] = content_type
     if sha256:
         # S3 wants the digest itself in base64, where clients declare it in hex.
-        digest = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
-        headers["x-amz-checksum-sha256"] = signed["ChecksumSHA256"] = digest
-    url = client().generate_presigned_url(operation, Params=signed, ExpiresIn=expires, HttpMethod="PUT")
+        headers["x-amz-checksum-sha256"] = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+    url = _signed(method="PUT", bucket=bucket, key=key, expires=expires, headers=headers, query=query)
     return PresignedUpload(method="PUT", url=url, headers=headers, expires_at=_binding(url, headers))
+
+
+def _signed(**request: Any) -> str:
+    """``signing.presigned_url`` with the client of the settings; a client that cannot sign SigV4 is a
+    configuration fault, logged."""
+    try:
+        return signing.presigned_url(client(), **request)
+    except StorageMisconfigured as error:
+        logger.error("S3 configuration fault: %s", error)
+        raise
 
 
 def _binding(url: str, headers: dict[str, str]) -> datetime:
@@ -119,7 +127,7 @@ DOWNLOAD_URL_SECONDS = 300
 
 def presign_download(*, bucket: str, key: str, content_type: str) -> str:
     """A SigV4 GET URL for ``key``, valid DOWNLOAD_URL_SECONDS, answering with ``content_type``."""
-    params = {"Bucket": bucket, "Key": key, "ResponseContentType": content_type}
-    url = client().generate_presigned_url("get_object", Params=params, ExpiresIn=DOWNLOAD_URL_SECONDS)
+    query = {"response-content-type": content_type}
+    url = _signed(method="GET", bucket=bucket, key=key, expires=DOWNLOAD_URL_SECONDS, query=query)
     _binding(url, {})
-    return str(url)
+    return url

@@ -94,8 +94,12 @@ def _get(app: WSGIHandler, path: str, token: str) -> str:
         "wsgi.url_scheme": "http",
         "wsgi.errors": io.StringIO(),
     }
-    statuses = []
-    b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+
+    b"".join(app(environ, start_response))
     return statuses[0]
 
 

@@ -80,8 +80,7 @@ def test_the_same_signing_serves_a_multipart_part_of_an_exact_size() -> None:
     upload = presign.presign_upload(
         bucket=BUCKET,
         key=a_key(),
-        operation="upload_part",
-        params={"UploadId": "upload-1", "PartNumber": 7},
+        query={"partNumber": "7", "uploadId": "upload-1"},
         content_length=len(part),
         sha256=hashlib.sha256(part).hexdigest(),
     )
