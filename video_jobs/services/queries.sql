@@ -85,20 +85,27 @@ SELECT {quota}.{quota.max_pending_uploads}, {quota}.{quota.max_active_jobs}
 -- processing, on the partial index of live jobs; the jobs given up (cancelled, failed) before a verified
 -- upload whose URLs may still write, on theirs (``{url_valid_since}``: the database's clock minus the URLs'
 -- lifetime); and the deleted jobs' tombstones whose URLs have not expired (``{clock}``: the clock). The
--- statuses are literals, so that the planner can use the partial indexes. Parameters: the owner's id twice,
--- the clock's offset for {url_valid_since}, the owner's id, the clock's offset for {clock}.
-SELECT live.awaiting, live.active, given_up.count, tombstones.count
-  FROM (SELECT count(*) FILTER (WHERE {job.status} = {awaiting_upload}) AS awaiting,
-               count(*) FILTER (WHERE {job.status} <> {awaiting_upload}) AS active
-          FROM {job}
-         WHERE {job.owner} = %s AND {job.status} IN ({live})) AS live,
-       (SELECT count(*) AS count
-          FROM {job}
-         WHERE {job.owner} = %s AND {job.status} IN ({given_up}) AND {job.verified_at} IS NULL
-           AND {job.finished_at} > {url_valid_since}) AS given_up,
-       (SELECT count(*) AS count
-          FROM {tombstone}
-         WHERE {tombstone.owner} = %s AND {tombstone.urls_expire_at} > {clock}) AS tombstones
+-- statuses are literals, so that the planner can use the partial indexes. Each count stops at its LIMIT
+-- (the quota plus one: enough to decide, and to say "more than"), so the check costs what the limits
+-- allow, whatever a user's backlog. Parameters, for each count in turn: the owner's id, (for the given-up
+-- jobs and the tombstones, the clock's offset,) the count's bound.
+SELECT (SELECT count(*) FROM (
+          SELECT 1 FROM {job}
+           WHERE {job.owner} = %s AND {job.status} = {awaiting_upload}
+           LIMIT %s) AS awaiting),
+       (SELECT count(*) FROM (
+          SELECT 1 FROM {job}
+           WHERE {job.owner} = %s AND {job.status} IN ({active})
+           LIMIT %s) AS active),
+       (SELECT count(*) FROM (
+          SELECT 1 FROM {job}
+           WHERE {job.owner} = %s AND {job.status} IN ({given_up}) AND {job.verified_at} IS NULL
+             AND {job.finished_at} > {url_valid_since}
+           LIMIT %s) AS given_up),
+       (SELECT count(*) FROM (
+          SELECT 1 FROM {tombstone}
+           WHERE {tombstone.owner} = %s AND {tombstone.urls_expire_at} > {clock}
+           LIMIT %s) AS tombstones)
 
 -- name: insert_job
 -- PostgreSQL and SQLite. A new job, every column given: {columns}, and their {values}, `%s` or the

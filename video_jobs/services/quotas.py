@@ -74,27 +74,43 @@ def _lock(owner_id: Any) -> Limits:
     return _limits(row[0], row[1])
 
 
-def _counts(owner_id: Any, *, limit: int) -> dict[str, int]:
+def _counts(owner_id: Any, *, pending_limit: int, active_limit: int) -> dict[str, int]:
     """The owner's pending uploads and active jobs, in one statement on partial indexes
     (``count_owner_jobs``), run once the lock is held: its snapshot then sees every job a previous holder
     committed (a count inside the locking statement would be read from a snapshot taken before the wait).
+    Each count stops one past its limit, so a result above a limit means "more than" it, and one at or
+    below it is exact.
 
     A pending upload counts until every upload URL handed out for it has expired (``strays``): jobs
     awaiting their upload, jobs cancelled or failed before a verified upload less than the URLs' lifetime
     ago, and deleted jobs' tombstones until their URLs expire. Giving a place up early (cancel, delete)
     therefore frees it only then, so one user's late uploads (which the sweeps remove) never exceed their
     pending-uploads quota at a time. Tombstones are added only while the jobs alone stay under the
-    pending-uploads ``limit`` (the refusal's message counts the jobs)."""
+    pending-uploads limit (the refusal's message counts the jobs)."""
     _, count_sql = _statements(is_postgresql())
-    url_valid_since = DatabaseNow(-strays.url_lifetime())
-    params = [owner_id, owner_id, *_clock_params(url_valid_since), owner_id, *_clock_params(DatabaseNow())]
+    pending_bound, active_bound = pending_limit + 1, active_limit + 1
+    url_valid_since = _clock_params(DatabaseNow(-strays.url_lifetime()))
+    params = [owner_id, pending_bound, owner_id, active_bound]
+    params += [
+        owner_id,
+        *url_valid_since,
+        pending_bound,
+        owner_id,
+        *_clock_params(DatabaseNow()),
+        pending_bound,
+    ]
     _, row = run_hot(count_sql, params, fetch=True)
     assert row is not None  # counts: always one row
     awaiting, active, given_up, tombstones = row
     pending = awaiting + given_up
-    if pending < limit:
+    if pending < pending_limit:
         pending += tombstones
     return {"pending": pending, "active": active}
+
+
+def _how_many(count: int, limit: int) -> str:
+    """A bounded count as the refusal says it."""
+    return str(count) if count <= limit else f"more than {limit}"
 
 
 @functools.cache
@@ -118,8 +134,8 @@ def _refuse_active(active: int, limits: Limits) -> None:
         raise QuotaExceeded(
             quota="active_jobs",
             limit=limits.active_jobs,
-            message=f"You have {active} jobs queued or processing, and at most "
-            f"{limits.active_jobs} are allowed: wait for one to finish.",
+            message=f"You have {_how_many(active, limits.active_jobs)} jobs queued or processing, and at "
+            f"most {limits.active_jobs} are allowed: wait for one to finish.",
         )
 
 
@@ -127,13 +143,13 @@ def enforce(owner: Any) -> None:
     """Raise QuotaExceeded unless ``owner`` may create one more job. Call it inside the transaction that
     inserts the job: 1. lock the owner and read their limits (``_lock``); 2. count live jobs; 3. refuse."""
     limits = _lock(owner.pk)
-    counts = _counts(owner.pk, limit=limits.pending_uploads)
+    counts = _counts(owner.pk, pending_limit=limits.pending_uploads, active_limit=limits.active_jobs)
     if counts["pending"] >= limits.pending_uploads:
         raise QuotaExceeded(
             quota="pending_uploads",
             limit=limits.pending_uploads,
-            message=f"You have {counts['pending']} jobs awaiting their upload (a job cancelled or deleted "
-            "counts until its upload URL has expired), and at most "
+            message=f"You have {_how_many(counts['pending'], limits.pending_uploads)} jobs awaiting their "
+            "upload (a job cancelled or deleted counts until its upload URL has expired), and at most "
             f"{limits.pending_uploads} are allowed: upload one first, or wait.",
         )
     _refuse_active(counts["active"], limits)
@@ -144,4 +160,6 @@ def enforce_active(owner_id: Any, *, lock: bool = True) -> None:
     transaction that queues the job (``lock``: the owner's row lock, as ``enforce`` takes it); without
     ``lock`` it is only a first look, which spares an S3 call for a caller that is over."""
     limits = _lock(owner_id) if lock else limits_for(owner_id)
-    _refuse_active(_counts(owner_id, limit=0)["active"], limits)
+    # Pending uploads are not counted here: a bound of 0 (LIMIT 0) reads none of them.
+    counts = _counts(owner_id, pending_limit=-1, active_limit=limits.active_jobs)
+    _refuse_active(counts["active"], limits)

@@ -18,7 +18,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from ..clock import POSTGRESQL_NOW, DatabaseNow, rendered
 from ..db import Names, is_postgresql, literal, load_queries, quote, run_hot
-from ..models import GIVEN_UP_STATUSES, LIVE_STATUSES, JobQuota, UploadTombstone, VideoAnalysisJob
+from ..models import GIVEN_UP_STATUSES, JobQuota, UploadTombstone, VideoAnalysisJob
 from ..webhooks.sql import CHANNEL as WEBHOOKS_CHANNEL
 
 Status = VideoAnalysisJob.Status
@@ -73,7 +73,7 @@ QUERIES = load_queries(
     quota=Names(JobQuota),
     tombstone=Names(UploadTombstone),
     awaiting_upload=literal(Status.AWAITING_UPLOAD),
-    live=", ".join(literal(status) for status in LIVE_STATUSES),
+    active=", ".join(literal(status) for status in (Status.QUEUED, Status.PROCESSING)),
     given_up=", ".join(literal(status) for status in GIVEN_UP_STATUSES),
 )
 

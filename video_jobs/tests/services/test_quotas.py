@@ -49,6 +49,25 @@ def test_initiate_refuses_a_job_beyond_the_pending_uploads_limit(user: Any, othe
     initiate(other_user)  # one user's limit is their own
 
 
+@pytest.mark.parametrize("status", [Status.AWAITING_UPLOAD, Status.QUEUED])
+def test_counts_stop_past_a_lowered_limit_and_say_more_than_it(user: Any, status: str) -> None:
+    # Staff lowered the user's limits below what they already have: the counts stop one past the limit
+    # (what the check costs follows the limits, not the backlog), and the refusal says "more than".
+    arrange(user, status, 4)
+    arrange(user, Status.CANCELLED, 2)  # given up, and no longer counted once their URLs expired
+    VideoAnalysisJob.objects.filter(owner=user, status=Status.CANCELLED).update(
+        finished_at=timezone.now() - strays.url_lifetime() - timedelta(seconds=5)
+    )
+    JobQuota.objects.create(user=user, max_pending_uploads=2, max_active_jobs=2)
+
+    with pytest.raises(QuotaExceeded) as refused:
+        initiate(user)
+
+    quota = "pending_uploads" if status == Status.AWAITING_UPLOAD else "active_jobs"
+    assert (refused.value.quota, refused.value.limit) == (quota, 2)
+    assert "You have more than 2 jobs" in refused.value.message
+
+
 @override_settings(VIDEO_JOBS_MAX_ACTIVE_JOBS=3)
 def test_initiate_refuses_a_job_beyond_the_active_jobs_limit(user: Any) -> None:
     arrange(user, Status.QUEUED, 2)
