@@ -1,13 +1,16 @@
 """API throughput and latency: initiate and GET of a job under wrk, and upload-complete under concurrent
-clients, against gunicorn exactly as `make run` starts it, on PostgreSQL and moto's S3 server.
+clients, against gunicorn exactly as `make run` starts it, on PostgreSQL and SeaweedFS (make run's S3).
 
     .venv/bin/python bench/api_latency.py [--users 8] [--duration 10] [--rounds 2] [--requests 1000]
+        [--web-workers 2] [--threads 4]
 
 wrk keeps ``--users`` connections open, one per thread, each with its own user's token (so initiates of
 different users run side by side, and one user's take turns on its quota lock, as they would). Quotas are
-raised and throttling is off, so nothing is refused: every answer must be a 2xx. The queries a call makes
-are counted in this process, through Django's test client, on the same database. wrk shares the machine's
-2 cores with gunicorn, PostgreSQL and moto, so the figures are a floor for what the API does on its own.
+raised and throttling is off, so nothing is refused: every answer must be a 2xx. Each round of initiates
+starts with no jobs (a user's pending uploads, which the quota check counts, are then those of the round,
+not of every run before it). The queries a call makes are counted in this process, through Django's test
+client, on the same database. wrk shares the machine's
+2 cores with gunicorn, PostgreSQL and SeaweedFS, so the figures are a floor for what the API does on its own.
 upload-complete (a HeadObject per call) runs from Python threads, as before: its share of HeadObject comes
 from the Server-Timing header it sends.
 """
@@ -133,7 +136,7 @@ def server_timing(header: str) -> dict[str, float]:
     return parts
 
 
-def start_gunicorn(port: int, endpoint: str, workers: int, threads: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(port: int, endpoint: str, workers: int, threads: int | None) -> subprocess.Popen[bytes]:
     from video_jobs.management.commands.run_dev import gunicorn_command
 
     process = subprocess.Popen(
@@ -212,7 +215,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--requests", type=int, default=1000, help="upload-completes (0: skip them)")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (make run: 2)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (make run: 1)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="threads per gunicorn worker (make run: gunicorn_conf's 4)"
+    )
     args = parser.parse_args()
     common.setup_django(**NO_THROTTLE)
     common.truncate_jobs()
@@ -230,15 +235,17 @@ def main() -> None:
         "gunicorn_threads": args.threads,
         "load_average": os.getloadavg(),
     }
-    with common.moto_s3() as endpoint:
+    with common.s3_store("seaweedfs") as endpoint:
         os.environ["AWS_S3_ENDPOINT_URL"] = endpoint
         server = start_gunicorn(port, endpoint, args.web_workers, args.threads)
         try:
-            # One job per user for the GETs; then warm both gunicorn workers up.
-            jobs = [json.loads(request(port, "POST", INITIATE, token, BODY)[2])["id"] for token in tokens]
-            paths = [f"/api/video-jobs/{job_id}/" for job_id in jobs]
+            # Warm every gunicorn worker up.
             wrk(port, method="POST", paths=[INITIATE] * len(tokens), tokens=tokens, body=body, seconds=2)
             for round_ in range(args.rounds):
+                common.truncate_jobs()
+                # One job per user for the GETs.
+                jobs = [json.loads(request(port, "POST", INITIATE, token, BODY)[2])["id"] for token in tokens]
+                paths = [f"/api/video-jobs/{job_id}/" for job_id in jobs]
                 for name, method, call_paths, call_body in (
                     ("initiate", "POST", [INITIATE] * len(tokens), body),
                     ("get_job", "GET", paths, None),
@@ -271,8 +278,8 @@ def main() -> None:
     common.truncate_jobs()
     command = (
         f".venv/bin/python bench/api_latency.py --users {args.users} --duration {args.duration} "
-        f"--rounds {args.rounds} --requests {args.requests} --web-workers {args.web_workers} "
-        f"--threads {args.threads}"
+        f"--rounds {args.rounds} --requests {args.requests} --web-workers {args.web_workers}"
+        + (f" --threads {args.threads}" if args.threads is not None else "")
     )
     common.save("api_latency", figures, command=command)
 

@@ -94,7 +94,7 @@ def run_store(args: argparse.Namespace, sides: dict[str, tuple[Path, int]], path
     upload: dict[str, list[float]] = {side: [] for side in sides}
     boto3_s: list[float] = []
     port = free_port()
-    server = start_gunicorn(port, os.environ["AWS_S3_ENDPOINT_URL"], 2, 1)  # as make run runs it
+    server = start_gunicorn(port, os.environ["AWS_S3_ENDPOINT_URL"], 2, None)  # as make run runs it
     try:
         for round_number in range(args.rounds):
             order = list(sides) if round_number % 2 == 0 else list(reversed(sides))

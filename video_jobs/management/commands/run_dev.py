@@ -47,8 +47,11 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def gunicorn_command(bind: str, *, workers: int = 2, threads: int = 1, access_log: str = "-") -> list[str]:
-    """The API's gunicorn as ``make run`` starts it (``bench/api_latency.py`` measures this very command)."""
+def gunicorn_command(
+    bind: str, *, workers: int = 2, threads: int | None = None, access_log: str = "-"
+) -> list[str]:
+    """The API's gunicorn as ``make run`` starts it (``bench/api_latency.py`` measures this very command):
+    gthread workers with ``cricksy/gunicorn_conf.py``'s threads, unless ``threads`` says otherwise."""
     return [
         sys.executable,
         "-m",
@@ -61,9 +64,7 @@ def gunicorn_command(bind: str, *, workers: int = 2, threads: int = 1, access_lo
         bind,
         "--workers",
         str(workers),
-        # More than one: gunicorn's gthread workers, which keep connections alive.
-        "--threads",
-        str(threads),
+        *(["--threads", str(threads)] if threads is not None else []),
         # Every request in a file: in the terminal, the page's polling drowned the worker's line per job (and
         # each 404 showed twice, beside Django's own warning).
         "--access-logfile",
