@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from video_jobs.api import reads as api_reads
 from video_jobs.db import Names, fill, load_queries
 from video_jobs.models import VideoAnalysisJob
 from video_jobs.services import sql as services_sql
@@ -48,7 +49,8 @@ def test_the_shipped_statements_have_every_name_filled() -> None:
     # Only the slots their callers compose are left open.
     open_slots = {"{assignments}", "{also}", "{finish}", "{events}", "{written}", "{claim}", "{source}"}
     open_slots |= {"{payload}", "{subscribed}", "{due}", "{insert}"}
-    for queries in (services_sql.QUERIES, webhooks_sql.QUERIES):
+    open_slots |= {"{lock}", "{url_valid_since}", "{clock}", "{columns}", "{values}", "{returning}"}
+    for queries in (services_sql.QUERIES, webhooks_sql.QUERIES, api_reads.QUERIES):
         for name, statement in queries.items():
             left = {part[: part.index("}") + 1] for part in ("{" + s for s in statement.split("{")[1:])}
             assert left <= open_slots, name
