@@ -23,9 +23,10 @@ from django.db.models.sql import Query
 # inside a longer transaction is earlier than the moment it becomes visible.
 POSTGRESQL_NOW = "STATEMENT_TIMESTAMP()"
 # SQLite has no time type: Django stores datetimes as UTC text, 'YYYY-MM-DD HH:MM:SS[.ffffff]'. This
-# writes the same layout (to the millisecond), so comparing the text orders the times. 'now' is fixed for
-# the whole statement.
-SQLITE_NOW = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW', %s)"
+# writes the same layout, so comparing the text orders the times: SQLite's clock has milliseconds, padded
+# to six digits (as "SS.fff" alone, a time Python wrote as "SS.fff000" compared later than the same
+# millisecond read from the clock). 'now' is fixed for the whole statement.
+SQLITE_NOW = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f000', 'NOW', %s)"
 
 
 class DatabaseNow(Expression):

@@ -185,3 +185,12 @@ def test_a_worker_whose_clock_is_off_holds_its_lease_by_the_database_clock_and_l
     assert heir.wait(timeout=60) == 0
     job = fresh(job)
     assert (job.status, job.attempts, job.worker_id) == (Status.DONE, 2, "heir")
+
+
+def test_a_time_read_from_the_clock_is_not_later_than_the_clock_in_the_same_millisecond(user: Any) -> None:
+    # SQLite compares times as text: the clock's and Python's must have one layout, or a time just read
+    # from the database's clock and written back compares later than "now" for the rest of its millisecond.
+    job = make_job(user, VideoAnalysisJob.Status.QUEUED)
+    for _ in range(200):
+        VideoAnalysisJob.objects.filter(pk=job.pk).update(run_after=database_now())
+        assert VideoAnalysisJob.objects.claimable().filter(pk=job.pk).exists()
