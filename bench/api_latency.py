@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="upload-completes (0: skip them)")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (make run: 2)")
     parser.add_argument(
-        "--threads", type=int, default=None, help="threads per gunicorn worker (make run: gunicorn_conf's 4)"
+        "--threads", type=int, default=None, help="threads per gunicorn worker (gthread; make run: sync)"
     )
     args = parser.parse_args()
     common.setup_django(**NO_THROTTLE)

@@ -3,9 +3,8 @@ and docs/operations.md run it so).
 
 - An access log without the Uppy routes' path token (a credential: ``video_jobs.uppy.redaction``).
 - A request timeout above the 600 s a multipart upload-complete may wait for S3 to assemble the object.
-- Threaded workers (gthread, 4 threads each): a worker serves another request while one waits on
-  PostgreSQL's commit or on S3, and keeps clients' connections alive. On 2 cores, 2 workers of 4 threads
-  served about twice the initiates and GETs a second of 2 single-threaded workers (bench/README.md, issue 24).
+- Sync workers, gunicorn's default: on 2 cores, 2 threaded workers (gthread, 4 threads each) served no
+  more initiates a second than 2 sync workers, fewer GETs, with longer tails (bench/README.md, issue 24).
 
 Command-line options still win over these.
 """
@@ -19,8 +18,6 @@ from gunicorn.glogging import Logger  # type: ignore[import-untyped]  # gunicorn
 from video_jobs.uppy.redaction import redacted_atoms
 
 timeout = 620
-worker_class = "gthread"
-threads = 4
 
 
 class RedactingLogger(Logger):  # type: ignore[misc]  # Logger is untyped (Any)

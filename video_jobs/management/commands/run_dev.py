@@ -51,7 +51,7 @@ def gunicorn_command(
     bind: str, *, workers: int = 2, threads: int | None = None, access_log: str = "-"
 ) -> list[str]:
     """The API's gunicorn as ``make run`` starts it (``bench/api_latency.py`` measures this very command):
-    gthread workers with ``cricksy/gunicorn_conf.py``'s threads, unless ``threads`` says otherwise."""
+    sync workers, unless ``threads`` asks for gunicorn's threaded ones (to compare)."""
     return [
         sys.executable,
         "-m",
