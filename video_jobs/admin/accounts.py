@@ -10,8 +10,8 @@ from django.http import HttpRequest
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from ..models import ApiToken, JobQuota, VideoAnalysisJob
-from ..services import limits_for
+from .. import services
+from ..models import ApiToken, JobQuota
 
 # DRF's token admin lists every key in plain text: staff must not read (or leak in a screenshot) the
 # credentials of other users. Its replacement shows a prefix, enough to tell tokens apart.
@@ -56,13 +56,4 @@ class JobQuotaAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def in_use(self, quota: JobQuota) -> str:
         if quota.pk is None:
             return "-"
-        jobs = VideoAnalysisJob.objects.filter(owner=quota.user_id)
-        pending = jobs.filter(status=VideoAnalysisJob.Status.AWAITING_UPLOAD).count()
-        active = jobs.filter(
-            status__in=[VideoAnalysisJob.Status.QUEUED, VideoAnalysisJob.Status.PROCESSING]
-        ).count()
-        limits = limits_for(quota.user)
-        return (
-            f"{pending} of {limits.pending_uploads} pending uploads, "
-            f"{active} of {limits.active_jobs} active jobs"
-        )
+        return services.in_use(quota.user_id)

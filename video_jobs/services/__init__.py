@@ -42,7 +42,7 @@ from .parts import (
     sweep_orphan_uploads,
     upload_instructions,
 )
-from .quotas import QuotaExceeded, limits_for
+from .quotas import QuotaExceeded, in_use, limits_for
 from .sql import QUEUED_CHANNEL
 from .strays import on_job_deleted, random_start, sweep_stray_objects, sweep_tombstones
 from .uploads import (
@@ -85,6 +85,7 @@ __all__ = [
     "finish_job",
     "finish_job_and_claim_next",
     "held_parts",
+    "in_use",
     "initiate_upload",
     "limits_for",
     "on_job_deleted",

@@ -155,6 +155,18 @@ def enforce(owner: Any) -> None:
     _refuse_active(counts["active"], limits)
 
 
+def in_use(owner_id: Any) -> str:
+    """What the owner uses of their limits, counted as initiate counts it (pending uploads include jobs given
+    up and deleted whose upload URLs are still valid): for staff, in the admin."""
+    limits = limits_for(owner_id)
+    counts = _counts(owner_id, pending_limit=limits.pending_uploads, active_limit=limits.active_jobs)
+    pending = _how_many(counts["pending"], limits.pending_uploads)
+    active = _how_many(counts["active"], limits.active_jobs)
+    return (
+        f"{pending} of {limits.pending_uploads} pending uploads, {active} of {limits.active_jobs} active jobs"
+    )
+
+
 def enforce_active(owner_id: Any, *, lock: bool = True) -> None:
     """Raise QuotaExceeded unless the owner may have one more job queued or processing. Call it inside the
     transaction that queues the job (``lock``: the owner's row lock, as ``enforce`` takes it); without

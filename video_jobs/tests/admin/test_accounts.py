@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from video_jobs.models import TOKEN_PREFIX_LENGTH, JobQuota
+from video_jobs.models import TOKEN_PREFIX_LENGTH, JobQuota, VideoAnalysisJob
 
 from ..support.api_requests import initiate
 
@@ -76,3 +76,19 @@ def test_staff_raise_a_users_quota_in_the_admin(staff: Client, user: Any, api: A
     assert initiate(api, filename="second.mp4").status_code == 201
     page = staff.get(f"{QUOTAS}{quota.pk}/change/").content.decode()
     assert "2 of 5 pending uploads, 0 of 100 active jobs" in page
+
+
+def test_a_quotas_use_counts_what_initiate_counts(staff: Client, user: Any, api: APIClient) -> None:
+    # A cancelled pending upload keeps its place until its URL expires, as initiate counts it; and a limit
+    # staff lowered below what the user has reads "more than" it.
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        assert initiate(api, filename=name).status_code == 201
+    cancelled = VideoAnalysisJob.objects.filter(owner=user).first()
+    assert cancelled is not None
+    assert api.post(f"/api/video-jobs/{cancelled.pk}/cancel/").status_code == 200
+    quota = JobQuota.objects.create(user=user, max_pending_uploads=2)
+
+    page = staff.get(f"{QUOTAS}{quota.pk}/change/").content.decode()
+
+    assert "more than 2 of 2 pending uploads, 0 of 100 active jobs" in page
+    assert initiate(api, filename="d.mp4").status_code == 429  # what initiate says too
