@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,18 @@ class RowLoader:
     """Instances of ``model`` from the rows of a hand-built statement, as the ORM would build them: each
     column through the converters the ORM applies to it (SQLite answers text for times and UUIDs; a JSON
     column is parsed on both databases), then ``Model.from_db``. ``columns`` is the SELECT list to put in
-    the statement, ``prefix`` qualifying each column (a table or its alias)."""
+    the statement, ``prefix`` qualifying each column (a table or its alias). ``fields`` (every concrete
+    field by default) are the columns read; the model's other fields are deferred, loaded on first use."""
 
-    def __init__(self, model: type[models.Model], *, prefix: str = "") -> None:
+    def __init__(
+        self,
+        model: type[models.Model],
+        *,
+        fields: Iterable[models.Field[Any, Any]] | None = None,
+        prefix: str = "",
+    ) -> None:
         self.model = model
-        self.fields = list(model._meta.concrete_fields)
+        self.fields = list(model._meta.concrete_fields if fields is None else fields)
         self.attnames = [field.attname for field in self.fields]
         qualifier = f"{quote(prefix)}." if prefix else ""
         self.columns = ", ".join(qualifier + quote(field.column) for field in self.fields)

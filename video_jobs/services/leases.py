@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import connection
 from django.db.models import F, Q
 
 from ..clock import DatabaseNow
@@ -52,7 +51,7 @@ def _claimed(row: tuple[Any, ...] | None) -> VideoAnalysisJob | None:
     than the claim's round trip); the fields the claim does not return are deferred."""
     if row is None:
         return None
-    job = VideoAnalysisJob.from_db(connection.alias, sql.CLAIMED_ATTNAMES, row)
+    job: VideoAnalysisJob = sql.CLAIMED.load(row)
     metrics.observe_claim(job)
     return job
 

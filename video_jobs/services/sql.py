@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from ..clock import POSTGRESQL_NOW, DatabaseNow, rendered
-from ..db import Names, is_postgresql, literal, load_queries, quote, run_hot
+from ..db import Names, RowLoader, is_postgresql, literal, load_queries, quote, run_hot
 from ..models import GIVEN_UP_STATUSES, JobQuota, UploadTombstone, VideoAnalysisJob
 from ..webhooks.sql import CHANNEL as WEBHOOKS_CHANNEL
 
@@ -56,7 +56,8 @@ _CLAIMED = [
         "finished_at",
     }
 ]
-CLAIMED_ATTNAMES = [field.attname for field in _CLAIMED]
+# A claimed row into the job: those columns, the rest deferred.
+CLAIMED = RowLoader(VideoAnalysisJob, fields=_CLAIMED)
 
 QUERIES = load_queries(
     __file__,
@@ -65,7 +66,7 @@ QUERIES = load_queries(
     downloading=literal(Stage.DOWNLOADING),
     queued=literal(Status.QUEUED),
     now=POSTGRESQL_NOW,
-    claimed=", ".join(quote(field.column) for field in _CLAIMED),
+    claimed=CLAIMED.columns,
     queued_channel=literal(QUEUED_CHANNEL),
     webhooks_channel=literal(WEBHOOKS_CHANNEL),
     # Initiate's quota check
