@@ -87,18 +87,13 @@ def _counts(owner_id: Any, *, pending_limit: int, active_limit: int) -> dict[str
     therefore frees it only then, so one user's late uploads (which the sweeps remove) never exceed their
     pending-uploads quota at a time. Tombstones are added only while the jobs alone stay under the
     pending-uploads limit (the refusal's message counts the jobs)."""
-    _, count_sql = _statements(is_postgresql())
+    postgresql = is_postgresql()
+    _, count_sql = _statements(postgresql)
     pending_bound, active_bound = pending_limit + 1, active_limit + 1
-    url_valid_since = _clock_params(DatabaseNow(-strays.url_lifetime()))
+    url_valid_since = rendered(DatabaseNow(-strays.url_lifetime()), postgresql=postgresql)[1]
+    now = rendered(DatabaseNow(), postgresql=postgresql)[1]
     params = [owner_id, pending_bound, owner_id, active_bound]
-    params += [
-        owner_id,
-        *url_valid_since,
-        pending_bound,
-        owner_id,
-        *_clock_params(DatabaseNow()),
-        pending_bound,
-    ]
+    params += [owner_id, *url_valid_since, pending_bound, owner_id, *now, pending_bound]
     _, row = run_hot(count_sql, params, fetch=True)
     assert row is not None  # counts: always one row
     awaiting, active, given_up, tombstones = row
@@ -123,10 +118,6 @@ def _statements(postgresql: bool) -> tuple[str, str]:
         fill(sql.QUERIES["lock_owner"], lock=lock),
         fill(sql.QUERIES["count_owner_jobs"], url_valid_since=clock_sql, clock=clock_sql),
     )
-
-
-def _clock_params(now: DatabaseNow) -> list[Any]:
-    return rendered(now, postgresql=is_postgresql())[1]
 
 
 def _refuse_active(active: int, limits: Limits) -> None:
