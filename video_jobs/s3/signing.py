@@ -4,7 +4,8 @@ it (its event hooks, parameter validation, serializers and endpoint rules run on
 
 Where a bucket's object URLs point, and the region and service they are signed for, are what the client
 itself would use: read once per client and bucket from a URL the client presigns.
-``test_signing`` holds the URLs made here to be the client's own, character for character.
+``test_signing`` holds the URLs made here to be the client's own: the same scheme, host, path and query
+parameters, signature included.
 """
 
 from __future__ import annotations
