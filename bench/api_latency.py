@@ -140,8 +140,7 @@ def start_gunicorn(port: int, endpoint: str, workers: int, threads: int | None) 
     from video_jobs.management.commands.run_dev import gunicorn_command
 
     process = subprocess.Popen(
-        # threads only when asked: a checkout from before gunicorn_command took them still runs this.
-        gunicorn_command(f"127.0.0.1:{port}", workers=workers, **({"threads": threads} if threads else {})),
+        gunicorn_command(f"127.0.0.1:{port}", workers=workers, threads=threads),
         cwd=common.ROOT,
         env=common.child_env(AWS_S3_ENDPOINT_URL=endpoint, **NO_THROTTLE),
         stdout=subprocess.DEVNULL,
